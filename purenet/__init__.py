@@ -1,0 +1,47 @@
+"""purenet: convolutional neural networks in pure Python.
+
+Standard library only: its own :class:`Matrix`, layers with hand-written
+backpropagation, losses, optimizers, a ``Sequential`` model and MNIST
+loading. Read any piece of it to see how a CNN really works.
+
+>>> import purenet as pn
+>>> model = pn.Sequential([pn.Conv2D(4, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(),
+...                        pn.Dense(10), pn.Softmax()], input_shape=(1, 8, 8), seed=0)
+>>> model.count_params()
+410
+"""
+
+from . import datasets, init, kernels
+from .errors import DatasetError, ImageError, ModelFileError
+from .gradcheck import GradcheckResult, gradcheck
+from .layers import (
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    Parameter,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
+from .matrix import Matrix
+from .model import Sequential
+from .optimizers import SGD, Adam, Optimizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Matrix",
+    "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "Flatten",
+    "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
+    "Loss", "MeanSquaredError", "BinaryCrossEntropy", "CrossEntropy",
+    "Optimizer", "SGD", "Adam",
+    "Sequential", "gradcheck", "GradcheckResult",
+    "datasets", "init", "kernels",
+    "DatasetError", "ModelFileError", "ImageError",
+    "__version__",
+]

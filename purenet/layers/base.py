@@ -1,0 +1,131 @@
+"""The layer contract: ``Layer`` and ``Parameter``.
+
+A layer is a forward/backward pair. ``forward`` caches what ``backward``
+needs; ``backward`` returns the gradient with respect to the layer's input
+and *adds* the gradients of the layer's parameters into their ``.grad``.
+Layers never see a learning rate: optimizers update parameters.
+
+Shape legend used in every layer's docstring: N batch, C channels, H height,
+W width, F filters, K kernel taps (C*KH*KW), D features. Activations are
+always ``(N, D)`` matrices; an image batch is ``(N, C*H*W)``, channel-first.
+"""
+
+import operator
+import random
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..matrix import Matrix
+
+__all__ = ["Layer", "Parameter", "shape_size"]
+
+Shape = Tuple[int, ...]
+
+
+def shape_size(shape: Sequence[int]) -> int:
+    """Number of features in one sample of ``shape`` (the product of its sides)."""
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+class Parameter(Matrix):
+    """A trainable Matrix that carries its gradient in ``.grad``.
+
+    ``tensor_shape`` is the PyTorch shape of the same tensor (a conv weight is
+    stored as ``(F, C*KH*KW)`` but is ``(F, C, KH, KW)`` in PyTorch; a bias is
+    stored ``(1, F)`` and is ``(F,)`` there); model files use it.
+    """
+
+    __slots__ = ("grad", "tensor_shape")
+
+    @classmethod
+    def from_flat(cls, data, rows, cols, tensor_shape: Optional[Shape] = None) -> "Parameter":
+        p = super().from_flat(data, rows, cols)
+        p.grad = Matrix.zeros(rows, cols)
+        p.tensor_shape = tuple(tensor_shape) if tensor_shape else (rows, cols)
+        return p
+
+    def zero_grad(self) -> None:
+        self.grad.data = [0.0] * len(self.data)
+
+    def accumulate(self, grad_data: List[float]) -> None:
+        """Add a flat list of gradient values into ``.grad``."""
+        g = self.grad
+        g.data = list(map(operator.add, g.data, grad_data))
+
+    def assign(self, values: List[float]) -> None:
+        """Replace the values in place (same length), keeping the identity."""
+        if len(values) != len(self.data):
+            raise ValueError(f"expected {len(self.data)} values for shape {self.shape}; Received: {len(values)}.")
+        self.data[:] = values
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.tensor_shape})"
+
+
+class Layer:
+    """Base class of every layer.
+
+    Subclasses store their configuration in ``__init__`` (reported back by
+    :meth:`get_config`), create weights in :meth:`build` and implement
+    :meth:`forward` and :meth:`backward`.
+    """
+
+    #: True for layers whose output equals their input's layout (no weights).
+    input_shape: Optional[Shape] = None
+    output_shape: Optional[Shape] = None
+
+    def build(self, input_shape: Shape, rng: random.Random) -> Shape:
+        """Create the weights for samples of ``input_shape``; return the output shape."""
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        return self.output_shape
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    @property
+    def built(self) -> bool:
+        return self.output_shape is not None
+
+    def forward(self, x: Matrix, training: bool = False) -> Matrix:
+        raise NotImplementedError
+
+    def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
+        """Gradient w.r.t. the input of the last ``forward``; parameter gradients
+        are accumulated. With ``input_grad=False`` (a first layer) only the
+        parameter gradients are computed and ``None`` is returned."""
+        raise NotImplementedError
+
+    def parameters(self) -> List[Parameter]:
+        return []
+
+    def named_parameters(self) -> List[Tuple[str, Parameter]]:
+        """``(name, parameter)`` pairs with PyTorch's names (``weight``, ``bias``)."""
+        return []
+
+    def get_config(self) -> Dict[str, Any]:
+        return {}
+
+    # helpers for subclasses ---------------------------------------------
+    def _check_input(self, x: Matrix) -> None:
+        if not isinstance(x, Matrix):
+            raise TypeError(f"{type(self).__name__}.forward expects a Matrix; Received: {type(x).__name__}.")
+        if self.input_shape is None:
+            raise ValueError(f"{type(self).__name__} is not built: call build(input_shape, rng) or use it in a Sequential.")
+        if x.cols != shape_size(self.input_shape):
+            raise ValueError(
+                f"{type(self).__name__} expects inputs of shape (N, {shape_size(self.input_shape)}) "
+                f"(samples of shape {self.input_shape}); Received: {x.shape}."
+            )
+
+    def _check_grad(self, grad: Matrix, rows: int) -> None:
+        expected = (rows, shape_size(self.output_shape))
+        if not isinstance(grad, Matrix) or grad.shape != expected:
+            got = grad.shape if isinstance(grad, Matrix) else type(grad).__name__
+            raise ValueError(f"{type(self).__name__}.backward expects a gradient of shape {expected}; Received: {got}.")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"

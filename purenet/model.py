@@ -1,0 +1,481 @@
+"""``Sequential``: a stack of layers, trained by backpropagation.
+
+The model does four things and delegates the rest: it builds its layers from
+an input shape, runs them forward and backward in order, cuts data into
+mini-batches for ``fit`` / ``evaluate`` / ``predict``, and names its
+parameters the way PyTorch's ``nn.Sequential`` does (``"0.weight"``, ...),
+so its ``state_dict`` loads into the equivalent PyTorch model unchanged.
+
+Losses, optimizers and data checks live in their own modules. Saving to
+files and the command line are elsewhere too; this module does no I/O
+beyond what ``verbose`` prints.
+"""
+
+import math
+import random
+import sys
+import time
+from collections import OrderedDict
+from numbers import Real
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .inputs import as_inputs, as_targets
+from .layers import LAYERS, Layer, Parameter, from_config
+from .layers.activations import Sigmoid, Softmax
+from .layers.base import shape_size
+from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
+from .matrix import Matrix
+from .optimizers import SGD, Adam, Optimizer
+
+__all__ = ["Sequential"]
+
+Shape = Tuple[int, ...]
+
+
+def _check_shape(shape) -> Shape:
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) not in (1, 3)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+    ):
+        raise ValueError(f"input_shape must be (features,) or (C, H, W) with positive ints; Received: {shape!r}.")
+    return tuple(shape)
+
+
+def _check_positive_int(value, name):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int; Received: {value!r}.")
+    return value
+
+
+class Sequential:
+    """Layers applied one after another.
+
+    Args:
+        layers: the layers, in order.
+        input_shape: the shape of one sample, ``(C, H, W)`` for images or
+            ``(features,)``. Without it the model is built on the first data.
+        seed: seeds the model's own ``random.Random``, which initialises the
+            weights and then shuffles the batches and draws dropout masks:
+            the same seed gives bit-identical training on one interpreter.
+
+    Example:
+        >>> import purenet as pn
+        >>> model = pn.Sequential([pn.Dense(4), pn.ReLU(), pn.Dense(2), pn.Softmax()], input_shape=(3,), seed=0)
+        >>> model.predict([[0.1, 0.2, 0.3]]).shape
+        (1, 2)
+    """
+
+    def __init__(self, layers: Sequence[Layer], input_shape: Optional[Sequence[int]] = None, seed: int = 0):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("Sequential needs at least one layer; Received an empty list.")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential layer {i} must be a purenet Layer; Received: {type(layer).__name__}.")
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("Sequential: the same layer object appears twice; create a new layer for each position.")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int; Received: {seed!r}.")
+        self.layers: List[Layer] = layers
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.input_shape: Optional[Shape] = None
+        self.output_shape: Optional[Shape] = None
+        self.loss: Optional[Loss] = None
+        self.optimizer: Optional[Optimizer] = None
+        self.history: Dict[str, List[float]] = {}
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # ------------------------------------------------------------- building
+    def build(self, input_shape: Sequence[int]) -> Shape:
+        """Build every layer for samples of ``input_shape``; returns the output shape."""
+        shape = _check_shape(input_shape)
+        self.input_shape = shape
+        for i, layer in enumerate(self.layers):
+            try:
+                shape = layer.build(shape, self.rng)
+            except ValueError as e:
+                raise ValueError(f"layer {i} ({type(layer).__name__}): {e}") from None
+        self.output_shape = shape
+        return shape
+
+    @property
+    def built(self) -> bool:
+        return self.output_shape is not None
+
+    def _require_built(self, x=None):
+        if self.built:
+            return
+        if x is not None and hasattr(x, "image_shape"):
+            self.build(x.image_shape)
+        elif isinstance(x, Matrix):
+            self.build((x.cols,))
+        elif isinstance(x, (list, tuple)) and x and hasattr(x[0], "__len__"):
+            self.build((len(x[0]),))
+        else:
+            raise ValueError("the model is not built: give input_shape to Sequential(...) or call model.build(shape).")
+
+    @property
+    def in_features(self) -> int:
+        return shape_size(self.input_shape)
+
+    @property
+    def out_features(self) -> int:
+        return shape_size(self.output_shape)
+
+    @property
+    def architecture(self) -> dict:
+        """Plain data that rebuilds this model (no weights): see :meth:`from_architecture`."""
+        return {
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "layers": [{"class": type(l).__name__, "config": _jsonable(l.get_config())} for l in self.layers],
+        }
+
+    @classmethod
+    def from_architecture(cls, arch: dict, seed: int = 0) -> "Sequential":
+        """Rebuild a model (fresh weights) from :attr:`architecture` data."""
+        if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
+            raise ValueError(f"architecture must be a dict with a 'layers' list; Received: {type(arch).__name__}.")
+        layers = []
+        for i, spec in enumerate(arch["layers"]):
+            if not isinstance(spec, dict):
+                raise ValueError(f"architecture layer {i} must be a dict; Received: {spec!r}.")
+            layers.append(from_config(spec.get("class"), spec.get("config", {})))
+        return cls(layers, input_shape=arch.get("input_shape"), seed=seed)
+
+    # ---------------------------------------------------- the manual step API
+    def forward(self, x, training: bool = False) -> Matrix:
+        """Run every layer; ``x`` is a Matrix ``(N, in_features)`` or anything :func:`as_inputs` takes."""
+        self._require_built(x)
+        if not isinstance(x, Matrix) or x.cols != self.in_features:
+            inputs = as_inputs(x, self.in_features)
+            x = inputs.range(0, len(inputs))
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
+        """Backpropagate ``grad`` (d loss / d output) through every layer, accumulating
+        parameter gradients; returns d loss / d input (``None`` with ``input_grad=False``,
+        which skips the first layer's input-gradient work)."""
+        self._require_built()
+        return _backward(self.layers, grad, input_grad)
+
+    def parameters(self) -> List[Parameter]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def named_parameters(self) -> List[Tuple[str, Parameter]]:
+        """``(name, parameter)`` pairs named as in PyTorch's ``nn.Sequential``."""
+        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers) for name, p in layer.named_parameters()]
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    def count_params(self) -> int:
+        return sum(len(p.data) for p in self.parameters())
+
+    # ------------------------------------------------------------ weights
+    def state_dict(self) -> "OrderedDict[str, Matrix]":
+        """``{name: Matrix}`` copies of the weights, with PyTorch's names."""
+        self._require_built()
+        return OrderedDict((name, Matrix.from_flat(list(p.data), p.rows, p.cols)) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Load weights from ``{name: Matrix or nested lists}``.
+
+        Each value may have purenet's 2-D shape or PyTorch's shape (conv
+        weights 4-D, biases 1-D). Unknown or missing names raise
+        ``ValueError`` (missing names are allowed with ``strict=False``).
+        """
+        self._require_built()
+        if not isinstance(state, dict):
+            raise TypeError(f"load_state_dict expects a dict of name -> values; Received: {type(state).__name__}.")
+        params = OrderedDict(self.named_parameters())
+        unknown = [k for k in state if k not in params]
+        missing = [k for k in params if k not in state]
+        if unknown or (strict and missing):
+            raise ValueError(
+                "load_state_dict: names do not match the model. "
+                + (f"Unexpected: {unknown}. " if unknown else "")
+                + (f"Missing: {missing}. " if strict and missing else "")
+                + f"Expected: {list(params)}."
+            )
+        staged = []
+        for name, value in state.items():
+            p = params[name]
+            flat = _flatten_value(value, p, name)
+            staged.append((p, flat))
+        for p, flat in staged:  # all checked before any is changed
+            p.assign(flat)
+
+    # ------------------------------------------------------------ training
+    def _default_loss(self) -> Loss:
+        last = self.layers[-1]
+        if isinstance(last, Softmax):
+            return CrossEntropy()
+        if isinstance(last, Sigmoid):
+            return BinaryCrossEntropy()
+        return MeanSquaredError()
+
+    def _fused(self, loss: Loss) -> bool:
+        """True when the last layer and the loss are computed together from logits."""
+        last = self.layers[-1]
+        return (isinstance(last, Softmax) and type(loss) is CrossEntropy and not loss.from_logits) or (
+            isinstance(last, Sigmoid) and type(loss) is BinaryCrossEntropy and not loss.from_logits
+        )
+
+    def _loss_and_grad(self, x: Matrix, y, loss: Loss, training: bool, input_grad: bool = False):
+        """Forward, loss, backward for one batch; returns (loss, outputs, input gradient).
+
+        When the model ends in Softmax (Sigmoid) and the loss is
+        CrossEntropy (BinaryCrossEntropy), the last layer is skipped and the
+        loss is taken from the logits: its gradient ``p - y`` is then exact
+        even for confidently wrong predictions. The outputs returned are the
+        logits in that case (same argmax as the probabilities).
+        """
+        fused = self._fused(loss)
+        layers = self.layers[:-1] if fused else self.layers
+        out = x
+        for layer in layers:
+            out = layer.forward(out, training)
+        value = loss.forward_logits(out, y) if fused else loss.forward(out, y)
+        return value, out, _backward(layers, loss.backward(), input_grad)
+
+    def train_on_batch(self, x, y, loss: Optional[Loss] = None, optimizer: Optional[Optimizer] = None) -> float:
+        """One optimisation step on one batch; returns the batch's loss before the step."""
+        self._require_built(x)
+        loss = loss or self.loss or self._default_loss()
+        optimizer = optimizer or self.optimizer or Adam()
+        self.loss, self.optimizer = loss, optimizer
+        if not isinstance(x, Matrix) or x.cols != self.in_features:
+            inputs = as_inputs(x, self.in_features)
+            x = inputs.range(0, len(inputs))
+        self.zero_grad()
+        value, _, _ = self._loss_and_grad(x, y, loss, training=True)
+        optimizer.step(self.parameters())
+        return value
+
+    def fit(
+        self,
+        x,
+        y,
+        epochs: int = 1,
+        batch_size: int = 32,
+        loss: Optional[Loss] = None,
+        optimizer: Optional[Optimizer] = None,
+        validation_data=None,
+        shuffle: bool = True,
+        verbose: int = 0,
+    ) -> Dict[str, List[float]]:
+        """Train with mini-batch gradient descent.
+
+        Args:
+            x, y: training samples (image collection, Matrix or list of rows)
+                and their targets (integer labels or target rows).
+            epochs: passes over the data.
+            batch_size: samples per gradient step.
+            loss: defaults to CrossEntropy after Softmax, BinaryCrossEntropy
+                after Sigmoid, MeanSquaredError otherwise.
+            optimizer: defaults to ``Adam(1e-3)``; its state carries over
+                between calls to ``fit``.
+            validation_data: optional ``(x_val, y_val)`` evaluated after each epoch.
+            shuffle: reshuffle the samples each epoch with the model's seeded generator.
+            verbose: 1 prints one line per epoch to stderr.
+
+        Returns:
+            The history: ``{"loss": [...], "accuracy": [...]}`` with one value
+            per epoch (and ``val_loss`` / ``val_accuracy`` with validation
+            data); also kept in ``model.history``.
+        """
+        self._require_built(x)
+        epochs = _check_positive_int(epochs, "epochs")
+        batch_size = _check_positive_int(batch_size, "batch_size")
+        if loss is not None and not isinstance(loss, Loss):
+            raise TypeError(f"loss must be a purenet Loss such as pn.CrossEntropy(); Received: {type(loss).__name__}.")
+        if optimizer is not None and not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a purenet Optimizer such as pn.Adam(); Received: {type(optimizer).__name__}.")
+        inputs = as_inputs(x, self.in_features, "x")
+        targets = as_targets(y, len(inputs), self.out_features, "y")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (x_val, y_val).")
+            val_inputs = as_inputs(validation_data[0], self.in_features, "validation x")
+            val_targets = as_targets(validation_data[1], len(val_inputs), self.out_features, "validation y")
+        self.loss = loss = loss or self.loss or self._default_loss()
+        self.optimizer = optimizer = optimizer or self.optimizer or Adam()
+        params = self.parameters()
+        n = len(inputs)
+        history = self.history
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            order = list(range(n))
+            if shuffle:
+                self.rng.shuffle(order)
+            total, correct = 0.0, 0
+            for b, s in enumerate(range(0, n, batch_size)):
+                idx = order[s : s + batch_size]
+                yb = targets.batch(idx)
+                for p in params:
+                    p.zero_grad()
+                value, out, _ = self._loss_and_grad(inputs.batch(idx), yb, loss, training=True)
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"the loss became {value} at epoch {epoch}, batch {b + 1}: training diverged "
+                        "(try a smaller learning rate)."
+                    )
+                optimizer.step(params)
+                total += value * len(idx)
+                correct += _count_correct(out, targets.classes(idx), self._fused(loss))
+            record = {"loss": total / n, "accuracy": correct / n}
+            if validation_data is not None:
+                val = self._evaluate(val_inputs, val_targets, loss, 256)
+                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            for k, v in record.items():
+                history.setdefault(k, []).append(v)
+            if verbose:
+                took = time.perf_counter() - start
+                parts = " - ".join(f"{k}: {v:.4f}" for k, v in record.items())
+                print(f"epoch {epoch}/{epochs} - {took:.1f}s ({n / took:.0f} samples/s) - {parts}", file=sys.stderr)
+        return {k: list(v) for k, v in history.items()}
+
+    def evaluate(self, x, y, batch_size: int = 256, loss: Optional[Loss] = None) -> Dict[str, float]:
+        """Mean loss and accuracy over ``(x, y)``: ``{"loss": ..., "accuracy": ...}``."""
+        self._require_built(x)
+        batch_size = _check_positive_int(batch_size, "batch_size")
+        inputs = as_inputs(x, self.in_features, "x")
+        targets = as_targets(y, len(inputs), self.out_features, "y")
+        return self._evaluate(inputs, targets, loss or self.loss or self._default_loss(), batch_size)
+
+    def _evaluate(self, inputs, targets, loss, batch_size) -> Dict[str, float]:
+        n = len(inputs)
+        fused = self._fused(loss)
+        layers = self.layers[:-1] if fused else self.layers
+        total, correct = 0.0, 0
+        for s in range(0, n, batch_size):
+            e = min(n, s + batch_size)
+            out = inputs.range(s, e)
+            for layer in layers:
+                out = layer.forward(out, False)
+            yb = targets.range(s, e)
+            value = loss.forward_logits(out, yb) if fused else loss.forward(out, yb)
+            total += value * (e - s)
+            correct += _count_correct(out, targets.classes(range(s, e)), fused)
+        return {"loss": total / n, "accuracy": correct / n}
+
+    def predict(self, x, batch_size: int = 256) -> Matrix:
+        """The model's outputs for ``x`` (probabilities after Softmax), ``(N, out_features)``."""
+        self._require_built(x)
+        batch_size = _check_positive_int(batch_size, "batch_size")
+        inputs = as_inputs(x, self.in_features, "x")
+        n = len(inputs)
+        data = []
+        for s in range(0, n, batch_size):
+            out = inputs.range(s, min(n, s + batch_size))
+            for layer in self.layers:
+                out = layer.forward(out, False)
+            data += out.data
+        return Matrix.from_flat(data, n, self.out_features)
+
+    def predict_classes(self, x, batch_size: int = 256) -> List[int]:
+        """The most likely class of each sample (``> 0.5`` for a single output)."""
+        out = self.predict(x, batch_size)
+        if out.cols == 1:
+            return [int(v > 0.5) for v in out.data]
+        return out.argmax(axis=1)
+
+    # ------------------------------------------------------------- showing
+    def summary(self, print_fn=print) -> None:
+        """Print a table of layers, output shapes and parameter counts."""
+        self._require_built()
+        rows = [("#", "Layer", "Output shape", "Params")]
+        shape = self.input_shape
+        rows.append(("", "Input", str(shape), ""))
+        for i, layer in enumerate(self.layers):
+            rows.append((str(i), repr(layer), str(layer.output_shape), f"{sum(len(p.data) for p in layer.parameters()):,}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        line = "-" * (sum(widths) + 6)
+
+        def fmt(r):
+            return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
+
+        out = [fmt(rows[0]), line] + [fmt(r) for r in rows[1:]] + [line, f"Total parameters: {self.count_params():,}"]
+        print_fn("\n".join(out))
+
+    def __repr__(self) -> str:
+        lines = [f"Sequential(input_shape={self.input_shape}"]
+        for i, layer in enumerate(self.layers):
+            shape = f"  -> {layer.output_shape}" if layer.output_shape else ""
+            lines.append(f"  ({i}): {layer!r}{shape}")
+        return "\n".join(lines) + "\n)"
+
+
+def _backward(layers: List[Layer], grad: Matrix, input_grad: bool) -> Optional[Matrix]:
+    """Backpropagate through ``layers``. Without ``input_grad`` the walk stops at
+    the first layer that has parameters, which computes only their gradients:
+    nothing before it needs a gradient."""
+    first = 0
+    if not input_grad:
+        first = next((i for i, l in enumerate(layers) if l.parameters()), len(layers))
+    for i in range(len(layers) - 1, first - 1, -1):
+        grad = layers[i].backward(grad, input_grad=input_grad or i > first)
+    return grad if input_grad else None
+
+
+def _count_correct(out: Matrix, classes: List[int], logits: bool) -> int:
+    if out.cols == 1:  # one output: a probability, or a logit when the loss was fused
+        cut = 0.0 if logits else 0.5
+        return sum(int(v > cut) == c for v, c in zip(out.data, classes))
+    return sum(p == c for p, c in zip(out.argmax(axis=1), classes))
+
+
+def _jsonable(config: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
+def _nested_shape(value, name):
+    shape = []
+    v = value
+    while isinstance(v, (list, tuple)):
+        if not v:
+            raise ValueError(f"load_state_dict: {name} contains an empty list.")
+        shape.append(len(v))
+        v = v[0]
+    return tuple(shape)
+
+
+def _flatten_value(value, p: Parameter, name: str) -> List[float]:
+    allowed = {p.shape, tuple(p.tensor_shape)}
+    if isinstance(value, Matrix):
+        shape, flat = value.shape, list(value.data)
+        if len(flat) == len(p.data) and (p.rows == 1 or p.cols == 1) and 1 in shape:
+            shape = p.shape  # a row or column vector of the right length
+    elif isinstance(value, (list, tuple)):
+        shape = _nested_shape(value, name)
+        flat = []
+
+        def walk(v, depth):
+            if depth == len(shape):
+                if isinstance(v, bool) or not isinstance(v, Real):
+                    raise ValueError(f"load_state_dict: {name} must hold numbers; Received: {v!r}.")
+                flat.append(float(v))
+                return
+            if not isinstance(v, (list, tuple)) or len(v) != shape[depth]:
+                raise ValueError(f"load_state_dict: {name} is ragged (expected shape {shape}).")
+            for item in v:
+                walk(item, depth + 1)
+
+        walk(value, 0)
+    else:
+        raise TypeError(f"load_state_dict: {name} must be a Matrix or nested lists; Received: {type(value).__name__}.")
+    if shape not in allowed:
+        raise ValueError(
+            f"load_state_dict: {name} must have shape {tuple(p.tensor_shape)} (or {p.shape}); Received: {shape}."
+        )
+    if not all(map(math.isfinite, flat)):
+        raise ValueError(f"load_state_dict: {name} contains NaN or infinity.")
+    return flat
