@@ -11,7 +11,7 @@ loading. Read any piece of it to see how a CNN really works.
 410
 """
 
-from . import datasets, init, kernels
+from . import architectures, datasets, init, kernels
 from .errors import DatasetError, ImageError, ModelFileError
 from .gradcheck import GradcheckResult, gradcheck
 from .layers import (
@@ -41,7 +41,7 @@ __all__ = [
     "Loss", "MeanSquaredError", "BinaryCrossEntropy", "CrossEntropy",
     "Optimizer", "SGD", "Adam",
     "Sequential", "gradcheck", "GradcheckResult",
-    "datasets", "init", "kernels",
+    "datasets", "init", "kernels", "architectures",
     "DatasetError", "ModelFileError", "ImageError",
     "__version__",
 ]

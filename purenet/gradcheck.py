@@ -83,8 +83,12 @@ def gradcheck(
         if loss is None or y is None:
             raise ValueError("gradcheck of a model needs targets y and a loss.")
         params = obj.named_parameters()
+        random_layers = [l for l in obj.layers if hasattr(l, "rng")]
+        states = [l.rng.getstate() for l in random_layers]
 
         def run(backward):
+            for layer, state in zip(random_layers, states):  # replay the same dropout masks
+                layer.rng.setstate(state)
             value, _, gx = obj._loss_and_grad(x, y, loss, training, input_grad=backward)
             return value, gx
     elif isinstance(obj, Layer):

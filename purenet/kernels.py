@@ -34,6 +34,7 @@ __all__ = [
     "transpose",
     "rows_of",
     "gather",
+    "getter",
     "add_into",
 ]
 
@@ -102,7 +103,7 @@ def matmul_nt_sparse_a(a_rows, b_rows):
         if len(nz) * 2 > len(a) or len(nz) < 2:
             extend(map(dot, repeat(a, n), b_rows))
             continue
-        pick = operator.itemgetter(*nz)
+        pick = getter(nz)
         extend(map(dot, repeat(pick(a), n), map(pick, b_rows)))
     return out
 
@@ -147,6 +148,16 @@ def matmul_sparse_rows(w_rows, x_rows, biases):
             y[i] = v + b
         out.append(y)
     return out
+
+
+def getter(indices):
+    """A callable ``f(seq) -> tuple(seq[i] for i in indices)`` (a tuple even for one index)."""
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda seq: (seq[i],)
+    if not indices:
+        return lambda seq: ()
+    return operator.itemgetter(*indices)
 
 
 def gather(seq, indices):

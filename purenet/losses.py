@@ -59,6 +59,8 @@ def targets_matrix(target: Target, rows: int, cols: int, name: str) -> Matrix:
     if isinstance(target, Matrix):
         m = target
     elif is_label_list(target):
+        if len(target) != rows:
+            raise ValueError(f"{name}: expected {rows} labels (one per prediction row); Received: {len(target)}.")
         labels = check_labels(target, rows, cols, name) if cols > 1 else list(target)
         if cols == 1:
             return Matrix.from_flat([float(t) for t in labels], rows, 1)
@@ -67,6 +69,8 @@ def targets_matrix(target: Target, rows: int, cols: int, name: str) -> Matrix:
             data[i * cols + t] = 1.0
         return Matrix.from_flat(data, rows, cols)
     elif isinstance(target, (list, tuple)) and target and all(isinstance(t, (int, float)) for t in target) and cols == 1:
+        if len(target) != rows:
+            raise ValueError(f"{name}: expected {rows} targets (one per prediction row); Received: {len(target)}.")
         m = Matrix.from_flat([float(t) for t in target], len(target), 1)
     else:
         try:
@@ -78,6 +82,12 @@ def targets_matrix(target: Target, rows: int, cols: int, name: str) -> Matrix:
     if not all(map(math.isfinite, m.data)):
         raise ValueError(f"{name}: targets contain NaN or infinity.")
     return m
+
+
+def _check_unit_interval(values, what, hint=""):
+    bad = next((v for v in values if not 0.0 <= v <= 1.0), None)
+    if bad is not None:
+        raise ValueError(f"BinaryCrossEntropy: {what} must lie in [0, 1]{hint}; Received: {bad!r}.")
 
 
 class Loss:
@@ -143,12 +153,10 @@ class BinaryCrossEntropy(Loss):
     def forward(self, pred: Matrix, target: Target) -> float:
         _check_pred(pred, "BinaryCrossEntropy")
         y = targets_matrix(target, pred.rows, pred.cols, "BinaryCrossEntropy")
-        if any(not 0.0 <= v <= 1.0 for v in y.data):
-            raise ValueError("BinaryCrossEntropy: targets must lie in [0, 1]; Received a value outside.")
+        _check_unit_interval(y.data, "targets")
         if self.from_logits:
             return self._from_logits(pred, y)
-        if any(not 0.0 <= p <= 1.0 for p in pred.data):
-            raise ValueError("BinaryCrossEntropy: predictions must be probabilities in [0, 1] (or use from_logits=True).")
+        _check_unit_interval(pred.data, "predictions", " (or use from_logits=True for logits)")
         n = len(y.data)
         terms, grad = [], []
         for p, t in zip(pred.data, y.data):
@@ -162,8 +170,7 @@ class BinaryCrossEntropy(Loss):
         """The loss of ``sigmoid(logits)``; ``backward()`` then gives ``dL/dlogits``."""
         _check_pred(logits, "BinaryCrossEntropy")
         y = targets_matrix(target, logits.rows, logits.cols, "BinaryCrossEntropy")
-        if any(not 0.0 <= v <= 1.0 for v in y.data):
-            raise ValueError("BinaryCrossEntropy: targets must lie in [0, 1]; Received a value outside.")
+        _check_unit_interval(y.data, "targets")
         return self._from_logits(logits, y)
 
     def _from_logits(self, logits: Matrix, y: Matrix) -> float:
@@ -186,7 +193,8 @@ class CrossEntropy(Loss):
 
     With ``from_logits=True`` the input is ``z`` with ``p = softmax(z)``:
     ``L = mean_n [logsumexp(z_n) - sum_c y[n, c] z[n, c]]`` and
-    ``dL/dz = (p - y) / N``, exact even when ``p`` underflows. A
+    ``dL/dz = (p - y) / N`` (``(sum(y) p - y) / N`` for targets that do not sum
+    to 1), exact even when ``p`` underflows. A
     :class:`purenet.Sequential` ending in ``Softmax`` uses this form itself.
 
     Shape:
@@ -239,11 +247,13 @@ class CrossEntropy(Loss):
                 losses.append(log_norm[i] - z[i * c + t])
         else:
             y = targets_matrix(target, n, c, "CrossEntropy").data
-            grad = [(q - t) * inv_n for q, t in zip(probs, y)]
-            losses = [
-                log_norm[i] * math.fsum(y[i * c : (i + 1) * c]) - math.fsum(a * b for a, b in zip(y[i * c : (i + 1) * c], z[i * c : (i + 1) * c]))
-                for i in range(n)
-            ]
+            grad, losses = [], []
+            for i, s in enumerate(range(0, n * c, c)):
+                yr = y[s : s + c]
+                mass = math.fsum(yr)  # 1 for one-hot or normalised soft targets
+                # L_i = mass * logsumexp(z_i) - y_i . z_i, so dL_i/dz = mass * p_i - y_i
+                losses.append(log_norm[i] * mass - math.fsum(a * b for a, b in zip(yr, z[s : s + c])))
+                grad += [(mass * q - t) * inv_n for q, t in zip(probs[s : s + c], yr)]
         self._grad = Matrix.from_flat(grad, n, c)
         self.last_probabilities = probs
         return math.fsum(losses) / n

@@ -19,8 +19,10 @@ partial pivoting.
 >>> a = Matrix([[1, 2], [3, 4]])
 >>> (a @ a.T).tolist()
 [[5.0, 11.0], [11.0, 25.0]]
->>> a.solve(Matrix([[5], [6]])).tolist()
-[[-4.0, 4.5]]
+>>> Matrix([[2, 0], [1, 4]]).solve(Matrix([[2], [9]])).tolist()
+[[1.0], [2.0]]
+>>> a.determinant()
+-2.0
 """
 
 import math
@@ -187,9 +189,12 @@ class Matrix:
 
     def take_rows(self, indices: Sequence[int]) -> "Matrix":
         """The rows at ``indices``, in that order, as a new Matrix."""
-        c, d = self.cols, self.data
+        c, d, n = self.cols, self.data, self.rows
         data = []
         for i in indices:
+            if not -n <= i < n:
+                raise IndexError(f"take_rows: row index {i} is out of range for {n} rows.")
+            i %= n
             data.extend(d[i * c : (i + 1) * c])
         return Matrix.from_flat(data, len(indices), c)
 
@@ -311,31 +316,38 @@ class Matrix:
 
     def is_finite(self) -> bool:
         """True when no entry is NaN or infinite."""
-        return math.isfinite(math.fsum(map(abs, self.data))) or all(map(math.isfinite, self.data))
+        return all(map(math.isfinite, self.data))
 
     # ----------------------------------------------------------- linear algebra
     def _require_square(self, what):
         if self.rows != self.cols:
             raise ValueError(f"{what} needs a square matrix; Received: shape {self.shape}.")
 
-    def lu(self) -> Tuple[List[List[float]], List[int], int]:
+    def lu(self, strict: bool = True) -> Tuple[List[List[float]], List[int], int]:
         """LU decomposition with partial pivoting: ``P A = L U``.
 
         Returns ``(lu, perm, sign)``: ``lu`` holds U on and above the diagonal
         and L's multipliers below it (L's unit diagonal implied), ``perm[i]``
         is the original row now at row ``i``, ``sign`` is the permutation's
-        parity (+1 or -1). A singular matrix raises ``ValueError``.
+        parity (+1 or -1).
+
+        With ``strict`` a singular matrix raises ``ValueError``: a pivot counts
+        as zero when it is within rounding noise of its row's original size
+        (``64 n eps max|A_i|``), so an exactly singular matrix is caught even
+        though elimination leaves ~1e-16 crumbs instead of a clean 0, while a
+        matrix that is merely small (``[[1e-20, 0], [0, 1]]``) is not.
+        Without ``strict`` only an exact 0 pivot stops it.
         """
         self._require_square("LU decomposition")
         n = self.rows
         a = self.row_lists()
         perm = list(range(n))
         sign = 1
-        scale = max(map(abs, self.data)) or 1.0
-        tiny = scale * n * 2.220446049250313e-16
+        noise = 64 * n * 2.220446049250313e-16
+        floor = [noise * max(map(abs, row)) for row in a] if strict else [0.0] * n
         for k in range(n):
             p = max(range(k, n), key=lambda i: abs(a[i][k]))
-            if abs(a[p][k]) <= tiny:
+            if abs(a[p][k]) <= floor[perm[p]]:
                 raise ValueError(
                     f"matrix is singular (or nearly so): no usable pivot in column {k} of a "
                     f"{n}x{n} matrix."
@@ -355,7 +367,7 @@ class Matrix:
         return a, perm, sign
 
     def determinant(self) -> float:
-        """The determinant (0.0 for a singular matrix)."""
+        """The determinant (0.0 for a singular matrix, as :meth:`lu` judges it)."""
         self._require_square("determinant")
         try:
             lu, _, sign = self.lu()

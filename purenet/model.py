@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .inputs import as_inputs, as_targets
 from .layers import LAYERS, Layer, Parameter, from_config
 from .layers.activations import Sigmoid, Softmax
+from .layers import fused
 from .layers.base import shape_size
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
 from .matrix import Matrix
@@ -101,6 +102,7 @@ class Sequential:
             except ValueError as e:
                 raise ValueError(f"layer {i} ({type(layer).__name__}): {e}") from None
         self.output_shape = shape
+        self._steps = fused.plan(self.layers)
         return shape
 
     @property
@@ -149,14 +151,18 @@ class Sequential:
 
     # ---------------------------------------------------- the manual step API
     def forward(self, x, training: bool = False) -> Matrix:
-        """Run every layer; ``x`` is a Matrix ``(N, in_features)`` or anything :func:`as_inputs` takes."""
+        """Run every layer, one by one (``fit``/``predict`` may fuse Conv2D-ReLU-MaxPool2D
+        runs into one cheaper step with the same result); ``x`` is a Matrix ``(N, in_features)`` or anything :func:`as_inputs` takes."""
         self._require_built(x)
-        if not isinstance(x, Matrix) or x.cols != self.in_features:
-            inputs = as_inputs(x, self.in_features)
-            x = inputs.range(0, len(inputs))
+        x = self._batch(x)
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
+
+    def _batch(self, x, what: str = "x") -> Matrix:
+        """One batch as a checked Matrix (shape and finiteness; see :func:`as_inputs`)."""
+        inputs = as_inputs(x, self.in_features, what)
+        return inputs.range(0, len(inputs))
 
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
         """Backpropagate ``grad`` (d loss / d output) through every layer, accumulating
@@ -232,19 +238,20 @@ class Sequential:
     def _loss_and_grad(self, x: Matrix, y, loss: Loss, training: bool, input_grad: bool = False):
         """Forward, loss, backward for one batch; returns (loss, outputs, input gradient).
 
-        When the model ends in Softmax (Sigmoid) and the loss is
+        Runs the model's steps: its layers, with each Conv2D-ReLU-MaxPool2D run
+        fused (:mod:`purenet.layers.fused`). When the model ends in Softmax (Sigmoid) and the loss is
         CrossEntropy (BinaryCrossEntropy), the last layer is skipped and the
         loss is taken from the logits: its gradient ``p - y`` is then exact
         even for confidently wrong predictions. The outputs returned are the
         logits in that case (same argmax as the probabilities).
         """
         fused = self._fused(loss)
-        layers = self.layers[:-1] if fused else self.layers
+        steps = self._steps[:-1] if fused else self._steps
         out = x
-        for layer in layers:
-            out = layer.forward(out, training)
+        for step in steps:
+            out = step.forward(out, training)
         value = loss.forward_logits(out, y) if fused else loss.forward(out, y)
-        return value, out, _backward(layers, loss.backward(), input_grad)
+        return value, out, _backward(steps, loss.backward(), input_grad)
 
     def train_on_batch(self, x, y, loss: Optional[Loss] = None, optimizer: Optional[Optimizer] = None) -> float:
         """One optimisation step on one batch; returns the batch's loss before the step."""
@@ -252,9 +259,7 @@ class Sequential:
         loss = loss or self.loss or self._default_loss()
         optimizer = optimizer or self.optimizer or Adam()
         self.loss, self.optimizer = loss, optimizer
-        if not isinstance(x, Matrix) or x.cols != self.in_features:
-            inputs = as_inputs(x, self.in_features)
-            x = inputs.range(0, len(inputs))
+        x = self._batch(x)
         self.zero_grad()
         value, _, _ = self._loss_and_grad(x, y, loss, training=True)
         optimizer.step(self.parameters())
@@ -290,7 +295,7 @@ class Sequential:
         Returns:
             The history: ``{"loss": [...], "accuracy": [...]}`` with one value
             per epoch (and ``val_loss`` / ``val_accuracy`` with validation
-            data); also kept in ``model.history``.
+            data) for this call; ``model.history`` accumulates every call's.
         """
         self._require_built(x)
         epochs = _check_positive_int(epochs, "epochs")
@@ -303,14 +308,17 @@ class Sequential:
         targets = as_targets(y, len(inputs), self.out_features, "y")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (x_val, y_val).")
+                got = f"a {type(validation_data).__name__}" + (
+                    f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""
+                )
+                raise ValueError(f"validation_data must be a pair (x_val, y_val); Received: {got}.")
             val_inputs = as_inputs(validation_data[0], self.in_features, "validation x")
             val_targets = as_targets(validation_data[1], len(val_inputs), self.out_features, "validation y")
         self.loss = loss = loss or self.loss or self._default_loss()
         self.optimizer = optimizer = optimizer or self.optimizer or Adam()
         params = self.parameters()
         n = len(inputs)
-        history = self.history
+        history: Dict[str, List[float]] = {}
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             order = list(range(n))
@@ -333,17 +341,18 @@ class Sequential:
                 correct += _count_correct(out, targets.classes(idx), self._fused(loss))
             record = {"loss": total / n, "accuracy": correct / n}
             if validation_data is not None:
-                val = self._evaluate(val_inputs, val_targets, loss, 256)
+                val = self._evaluate(val_inputs, val_targets, loss, 64)
                 record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             for k, v in record.items():
                 history.setdefault(k, []).append(v)
+                self.history.setdefault(k, []).append(v)
             if verbose:
                 took = time.perf_counter() - start
                 parts = " - ".join(f"{k}: {v:.4f}" for k, v in record.items())
                 print(f"epoch {epoch}/{epochs} - {took:.1f}s ({n / took:.0f} samples/s) - {parts}", file=sys.stderr)
-        return {k: list(v) for k, v in history.items()}
+        return history
 
-    def evaluate(self, x, y, batch_size: int = 256, loss: Optional[Loss] = None) -> Dict[str, float]:
+    def evaluate(self, x, y, batch_size: int = 64, loss: Optional[Loss] = None) -> Dict[str, float]:
         """Mean loss and accuracy over ``(x, y)``: ``{"loss": ..., "accuracy": ...}``."""
         self._require_built(x)
         batch_size = _check_positive_int(batch_size, "batch_size")
@@ -354,20 +363,20 @@ class Sequential:
     def _evaluate(self, inputs, targets, loss, batch_size) -> Dict[str, float]:
         n = len(inputs)
         fused = self._fused(loss)
-        layers = self.layers[:-1] if fused else self.layers
+        steps = self._steps[:-1] if fused else self._steps
         total, correct = 0.0, 0
         for s in range(0, n, batch_size):
             e = min(n, s + batch_size)
             out = inputs.range(s, e)
-            for layer in layers:
-                out = layer.forward(out, False)
+            for step in steps:
+                out = step.forward(out, False)
             yb = targets.range(s, e)
             value = loss.forward_logits(out, yb) if fused else loss.forward(out, yb)
             total += value * (e - s)
             correct += _count_correct(out, targets.classes(range(s, e)), fused)
         return {"loss": total / n, "accuracy": correct / n}
 
-    def predict(self, x, batch_size: int = 256) -> Matrix:
+    def predict(self, x, batch_size: int = 64) -> Matrix:
         """The model's outputs for ``x`` (probabilities after Softmax), ``(N, out_features)``."""
         self._require_built(x)
         batch_size = _check_positive_int(batch_size, "batch_size")
@@ -376,12 +385,12 @@ class Sequential:
         data = []
         for s in range(0, n, batch_size):
             out = inputs.range(s, min(n, s + batch_size))
-            for layer in self.layers:
-                out = layer.forward(out, False)
+            for step in self._steps:
+                out = step.forward(out, False)
             data += out.data
         return Matrix.from_flat(data, n, self.out_features)
 
-    def predict_classes(self, x, batch_size: int = 256) -> List[int]:
+    def predict_classes(self, x, batch_size: int = 64) -> List[int]:
         """The most likely class of each sample (``> 0.5`` for a single output)."""
         out = self.predict(x, batch_size)
         if out.cols == 1:
@@ -414,8 +423,8 @@ class Sequential:
         return "\n".join(lines) + "\n)"
 
 
-def _backward(layers: List[Layer], grad: Matrix, input_grad: bool) -> Optional[Matrix]:
-    """Backpropagate through ``layers``. Without ``input_grad`` the walk stops at
+def _backward(layers: list, grad: Matrix, input_grad: bool) -> Optional[Matrix]:
+    """Backpropagate through ``layers`` (layers or fused steps). Without ``input_grad`` the walk stops at
     the first layer that has parameters, which computes only their gradients:
     nothing before it needs a gradient."""
     first = 0

@@ -198,17 +198,20 @@ class Conv2D(Layer):
         n = x.rows
         f_count, oh, ow = self.output_shape
         p = oh * ow
-        src = x.data + [0.0] if any(self._pads()) else x.data
-        taps = [kernels.gather(src, idx) for idx in self._batch_taps(n)]  # K x (N*P)
-        patches = list(zip(*taps))  # (N*P, K)
+        self._taps = taps = self.gather_taps(x)
         biases = self.bias.data if self.use_bias else [0.0] * f_count
-        per_filter = kernels.matmul_sparse_rows(self.weight.row_lists(), patches, biases)  # F x (N*P)
+        per_filter = kernels.matmul_sparse_rows(self.weight.row_lists(), list(zip(*taps)), biases)  # F x (N*P)
         out = []
         for s in range(0, n * p, p):  # reorder to (N, F*P)
             for y in per_filter:
                 out += y[s : s + p]
-        self._taps = taps
         return Matrix.from_flat(out, n, f_count * p)
+
+    def gather_taps(self, x: Matrix) -> List[tuple]:
+        """im2col by gathering: for each tap (c, ky, kx), the input value it sees
+        at every (sample, output position): K tuples of N*OH*OW values."""
+        src = x.data + [0.0] if any(self._pads()) else x.data
+        return [kernels.gather(src, idx) for idx in self._batch_taps(x.rows)]
 
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
         n = len(self._taps[0]) // (self.output_shape[1] * self.output_shape[2])
@@ -229,10 +232,15 @@ class Conv2D(Layer):
             self.bias.accumulate([sum(gf) for gf in g_filters])
         if not input_grad:
             return None
+        return self.input_grad(g_filters, n)
+
+    def input_grad(self, g_filters: List[List[float]], n: int) -> Matrix:
+        """``dX`` from each filter's output gradient (F lists of N*OH*OW):
+        every tap sends ``W[f, t] * dY[f]`` back to the pixel it read."""
         size = shape_size(self.input_shape)
         dx = [0.0] * (n * size + 1)  # the last slot absorbs padding
         g_positions = kernels.transpose(g_filters)  # (N*P, F)
-        count = len(g_positions)
+        count, dot = len(g_positions), kernels.dot
         for w_tap, idx in zip(kernels.transpose(self.weight.row_lists()), self._batch_taps(n)):
             kernels.add_into(dx, idx, map(dot, repeat(w_tap, count), g_positions))
         del dx[-1]

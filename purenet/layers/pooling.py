@@ -21,8 +21,9 @@ class MaxPool2D(Layer):
     PyTorch); where windows overlap (stride < pool size), contributions add.
 
     How: for each window tap a precomputed index list gathers the whole
-    batch in one C call; zipping the taps gives one tuple per window, whose
-    ``max`` is the output and whose ``index`` of that max picks the winner.
+    batch in one C call, and ``map(max, *taps)`` takes every window's max.
+    Backward zips the taps into one tuple per window; the ``index`` of the
+    max in it picks the winner (computed only when a gradient is needed).
 
     Args:
         pool_size: PH = PW as an int, or ``(PH, PW)``.
@@ -90,24 +91,26 @@ class MaxPool2D(Layer):
 
     def forward(self, x: Matrix, training: bool = False) -> Matrix:
         self._check_input(x)
-        taps, windows_idx = self._batch_taps(x.rows)
-        windows = list(zip(*[kernels.gather(x.data, idx) for idx in taps]))  # (N*C*OH*OW, PH*PW)
-        maxes = list(map(max, windows))
-        winner_pos = map(tuple.index, windows, maxes)
-        self._winners = list(map(operator.getitem, windows_idx, winner_pos))
+        taps, _ = self._batch_taps(x.rows)
+        self._taps = [kernels.gather(x.data, idx) for idx in taps]  # PH*PW x (N*C*OH*OW)
+        self._maxes = list(map(max, *self._taps)) if len(taps) > 1 else list(self._taps[0])
         self._rows = x.rows
-        return Matrix.from_flat(maxes, x.rows, shape_size(self.output_shape))
+        return Matrix.from_flat(self._maxes, x.rows, shape_size(self.output_shape))
 
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
         self._check_grad(grad, self._rows)
         if not input_grad:
             return None
+        _, windows_idx = self._batch_taps(self._rows)
+        # each window's winner: the position of its max among its taps, then that tap's input index
+        winner_pos = map(tuple.index, zip(*self._taps), self._maxes)
+        winners = map(operator.getitem, windows_idx, winner_pos)
         dx = [0.0] * (self._rows * shape_size(self.input_shape))
         if self.strides[0] >= self.pool[0] and self.strides[1] >= self.pool[1]:
-            for i, g in zip(self._winners, grad.data):  # windows are disjoint
+            for i, g in zip(winners, grad.data):  # windows are disjoint
                 dx[i] = g
         else:
-            kernels.add_into(dx, self._winners, grad.data)
+            kernels.add_into(dx, winners, grad.data)
         return Matrix.from_flat(dx, self._rows, len(dx) // self._rows)
 
     def get_config(self):

@@ -1,0 +1,596 @@
+#!/usr/bin/env python3
+"""Training-throughput benchmark: purenet against a naive baseline (and NumPy/PyTorch).
+
+Usage (from a checkout; the repository root is put on ``sys.path``, so no
+install is needed)::
+
+    python benchmarks/run.py [--workloads cnn-small,mlp] [--seconds S]
+                             [--rounds R] [--json OUT] [--verify-only]
+
+What it does, per workload (``cnn-small``, ``mlp``; see PERFORMANCE.md):
+
+1. Builds the purenet model with ``seed=0`` and takes its initial weights
+   (``model.state_dict()``, renamed and reshaped to the equivalent PyTorch
+   ``nn.Sequential``: conv weight ``[f][c][ky][kx]``, biases ``[n]``).
+2. VERIFIES before timing anything: one SGD step on the first real MNIST
+   batch (bundled data) with purenet, then the same step from the same
+   weights with every other implementation. Each must give the same loss
+   (computed before the update) and the same weights after the step as
+   purenet: within 1e-9 (absolute) for the float64 implementations (naive,
+   NumPy float64, PyTorch float64) and within 1e-5 for the float32 ones
+   (NumPy float32, PyTorch float32), which cannot hold 1e-9 (float32 has
+   about 7 significant digits). Any difference stops the run with a
+   ``VerificationError`` listing every mismatch. The step must also change
+   the weights, so the comparison can't pass vacuously.
+3. Times repeated training steps (batch 32, SGD, lr 0.01) on successive real
+   batches, cycling through the bundled training images.
+
+Timing method (chosen for these noisy 2-core machines):
+
+* Only the training step itself is timed (``time.perf_counter`` around each
+  call). Every implementation gets its batches in its native form, built
+  outside the timed region: flat lists of floats for naive, a purenet
+  ``Matrix`` (``ImageSet[a:b].to_matrix()``) for purenet, arrays/tensors for
+  NumPy/PyTorch. So the figures compare the math, not the uint8 -> float
+  conversion (which is ~1% of a purenet step anyway).
+* Each implementation first warms up, untimed, for 10% of ``--seconds``
+  (at least one step): this lets PyPy's JIT compile the hot loops.
+* Then ``--rounds`` rounds (default 3). In each round every implementation
+  runs steps until its timed total reaches ``--seconds / --rounds`` (at
+  least one step; at least two in total for each). The order of the
+  implementations rotates from round to round, so slow drifts of the
+  machine (other processes, thermal, turbo) hit every implementation alike.
+* The figure reported is the best round per implementation (samples per
+  second of timed step time): noise on a shared machine only ever slows a
+  run down, so the best round is the closest to the true speed. The mean
+  over all rounds is in the JSON too.
+* Everything runs on one core: PyTorch with ``torch.set_num_threads(1)``,
+  NumPy's BLAS with ``OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS=1``
+  (set before NumPy is imported, unless already set in the environment). On
+  a busy 2-core machine, BLAS worker threads spinning against other
+  processes made NumPy 10-20x slower and erratic.
+
+Output: the interpreter, a table (samples/s, ratio to naive, ratio to
+purenet), the purenet/naive ratio per workload, the peak resident memory of
+the process (``ru_maxrss``), and with ``--json OUT`` every figure plus the
+interpreter, the machine and the date.
+
+The functions ``verify(workload, batch_size=..)`` and ``run(..)`` are what
+the test suite calls.
+"""
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+for _path in (ROOT, HERE):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+# One core for everyone: pure Python uses one, PyTorch is set to one thread,
+# and so are the BLAS libraries behind NumPy (on a busy 2-core machine their
+# spinning worker threads made NumPy 10-20x slower and erratic). Must be set
+# before NumPy is imported; an explicit setting in the environment wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import naive  # noqa: E402
+
+try:
+    import numpy  # noqa: F401
+except ImportError:
+    reference_numpy = None
+else:
+    import reference_numpy
+
+try:
+    import torch  # noqa: F401
+except ImportError:
+    reference_torch = None
+else:
+    import reference_torch
+
+WORKLOADS = ("cnn-small", "mlp")
+BATCH_SIZE = 32
+LEARNING_RATE = 0.01
+TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
+
+# purenet state_dict name -> PyTorch nn.Sequential name. The mlp is built as
+# in the docs, Flatten first, so purenet's Dense layers sit at indices 1 and 3
+# while the PyTorch Sequential (Linear, ReLU, Linear) has them at 0 and 2.
+NAME_MAP = {
+    "cnn-small": {"0.weight": "0.weight", "0.bias": "0.bias",
+                  "4.weight": "4.weight", "4.bias": "4.bias"},
+    "mlp": {"1.weight": "0.weight", "1.bias": "0.bias",
+            "3.weight": "2.weight", "3.bias": "2.bias"},
+}
+# PyTorch shapes of the 4-D conv weights (purenet stores (filters, c*kh*kw)).
+CONV_SHAPES = {"cnn-small": {"0.weight": (8, 1, 3, 3)}, "mlp": {}}
+
+
+class VerificationError(AssertionError):
+    """Two implementations disagree: the timing would be meaningless."""
+
+
+# ----------------------------------------------------------------------------
+# purenet side
+# ----------------------------------------------------------------------------
+
+def _purenet():
+    try:
+        import purenet as pn
+    except ImportError as exc:  # pragma: no cover - only before the package exists
+        raise SystemExit("benchmarks/run.py needs the purenet package (run it from a "
+                         "checkout, or pip install -e .): %s" % exc)
+    return pn
+
+
+def build_purenet(workload):
+    pn = _purenet()
+    if workload == "cnn-small":
+        layers = [pn.Conv2D(8, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(),
+                  pn.Dense(10), pn.Softmax()]
+    elif workload == "mlp":
+        layers = [pn.Flatten(), pn.Dense(128), pn.ReLU(), pn.Dense(10), pn.Softmax()]
+    else:
+        raise ValueError("unknown workload %r (expected one of %s)"
+                         % (workload, ", ".join(WORKLOADS)))
+    return pn.Sequential(layers, input_shape=(1, 28, 28), seed=0)
+
+
+def _reshape(flat, shape):
+    """Flat list -> nested lists of the given shape (row-major)."""
+    if len(shape) == 1:
+        return list(flat)
+    step = len(flat) // shape[0]
+    return [_reshape(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+def _flatten(value):
+    if isinstance(value, (list, tuple)):
+        out = []
+        for v in value:
+            out.extend(_flatten(v))
+        return out
+    return [float(value)]
+
+
+def purenet_state(model, workload):
+    """purenet's weights as the PyTorch state dict of nested lists."""
+    names = NAME_MAP[workload]
+    state = model.state_dict()
+    missing = sorted(set(names) - set(state))
+    if missing:
+        raise VerificationError("purenet %s state_dict lacks %s (has %s)"
+                                % (workload, missing, sorted(state)))
+    out = {}
+    for pn_name, torch_name in names.items():
+        value = state[pn_name]
+        value = value.tolist() if hasattr(value, "tolist") else value
+        flat = _flatten(value)
+        if torch_name.endswith("bias"):
+            out[torch_name] = flat
+        elif torch_name in CONV_SHAPES[workload]:
+            out[torch_name] = _reshape(flat, CONV_SHAPES[workload][torch_name])
+        else:
+            out[torch_name] = [list(map(float, row)) for row in value]
+    return out
+
+
+class _PurenetTrainer:
+    """Holds the model with its loss and optimizer; one step per call."""
+
+    def __init__(self, model, lr):
+        pn = _purenet()
+        self.model = model
+        self.loss = pn.CrossEntropy()
+        self.optimizer = pn.SGD(lr)
+
+    def step(self, xb, yb):
+        model = self.model
+        if hasattr(model, "train_on_batch"):
+            result = model.train_on_batch(xb, yb, loss=self.loss, optimizer=self.optimizer)
+            if isinstance(result, dict):
+                result = result["loss"]
+            return float(result)
+        out = model.forward(xb, training=True)
+        value = self.loss.forward(out, yb)
+        model.zero_grad()
+        model.backward(self.loss.backward())
+        self.optimizer.step(model.parameters())
+        return float(value)
+
+
+# ----------------------------------------------------------------------------
+# The implementations, behind one small interface
+# ----------------------------------------------------------------------------
+
+class Implementation:
+    """name, dtype, and how to prepare a batch, init, step and read weights."""
+
+    def __init__(self, name, dtype, module=None, timed=True):
+        self.name = name
+        self.dtype = dtype
+        self.module = module
+        self.timed = timed
+
+    @property
+    def tolerance(self):
+        return TOLERANCE[self.dtype]
+
+    def prepare(self, batch):
+        images, labels, matrix = batch
+        if self.name == "purenet":
+            return matrix, labels
+        if self.name == "naive":
+            return images, labels
+        return self.module.prepare(images, labels, self.dtype)
+
+    def init(self, state, workload, lr):
+        if self.name == "purenet":
+            raise TypeError("purenet is the source of the weights, build it with build_purenet")
+        if self.name == "naive":
+            return naive.init_from_state(state)
+        return self.module.init_from_state(state, self.dtype)
+
+    def step(self, params, prepared, lr):
+        if self.name == "purenet":
+            return params.step(*prepared)
+        return self.module.train_step(params, prepared[0], prepared[1], lr)
+
+    def loss(self, params, prepared):
+        return self.module.loss_only(params, prepared[0], prepared[1])
+
+    def state(self, params, workload):
+        if self.name == "purenet":
+            return purenet_state(params.model, workload)
+        return self.module.state_dict(params)
+
+
+def implementations(include_untimed=False):
+    """Every implementation available on this interpreter (purenet first)."""
+    impls = [Implementation("purenet", "float64"),
+             Implementation("naive", "float64", naive)]
+    if reference_numpy is not None:
+        impls.append(Implementation("numpy-float64", "float64", reference_numpy))
+        impls.append(Implementation("numpy-float32", "float32", reference_numpy))
+    if reference_torch is not None:
+        if include_untimed:
+            impls.append(Implementation("torch-float64", "float64", reference_torch,
+                                        timed=False))
+        impls.append(Implementation("torch-float32", "float32", reference_torch))
+    return impls
+
+
+# ----------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------
+
+class Batches:
+    """Successive real MNIST batches from the bundled training set."""
+
+    def __init__(self, batch_size):
+        pn = _purenet()
+        self.x, self.y = pn.datasets.load_bundled("train")
+        self.batch_size = batch_size
+        self.count = len(self.x) // batch_size
+        if self.count < 1:
+            raise SystemExit("the bundled training set has %d images, fewer than a batch "
+                             "of %d" % (len(self.x), batch_size))
+
+    def get(self, k):
+        """Batch k (cycling): (list of flat float lists, labels, purenet Matrix)."""
+        a = (k % self.count) * self.batch_size
+        b = a + self.batch_size
+        images = [list(self.x[i]) for i in range(a, b)]
+        labels = [int(v) for v in self.y[a:b]]
+        matrix = self.x[a:b].to_matrix()
+        return images, labels, matrix
+
+
+# ----------------------------------------------------------------------------
+# Verification
+# ----------------------------------------------------------------------------
+
+def _max_abs_diff(a, b, where):
+    fa = _flatten(a)
+    fb = _flatten(b)
+    if len(fa) != len(fb):
+        raise VerificationError("%s: %d values against %d" % (where, len(fa), len(fb)))
+    worst = 0.0
+    for u, v in zip(fa, fb):
+        d = abs(u - v)
+        if not d <= worst:  # also catches NaN
+            worst = d if d == d else float("inf")
+    return worst
+
+
+def _state_diff(a, b, where):
+    if sorted(a) != sorted(b):
+        raise VerificationError("%s: names %s against %s" % (where, sorted(a), sorted(b)))
+    return max(_max_abs_diff(a[name], b[name], "%s %s" % (where, name)) for name in a)
+
+
+def verify(workload, batch_size=BATCH_SIZE, lr=LEARNING_RATE, batches=None,
+           include_untimed=True):
+    """One step from the same weights on the same batch, every implementation.
+
+    Returns {implementation: {"loss": .., "loss_diff": .., "weight_diff": ..}}
+    (differences against purenet). Raises VerificationError on any mismatch.
+    """
+    if batches is None or batches.batch_size != batch_size:
+        batches = Batches(batch_size)
+    batch = batches.get(0)
+    trainer = _PurenetTrainer(build_purenet(workload), lr)
+    initial = purenet_state(trainer.model, workload)
+    impls = implementations(include_untimed)
+    ref_impl = impls[0]
+    ref_loss = ref_impl.step(trainer, ref_impl.prepare(batch), lr)
+    ref_state = ref_impl.state(trainer, workload)
+    moved = _state_diff(initial, ref_state, "%s purenet step" % workload)
+    report = {"purenet": {"loss": ref_loss, "loss_diff": 0.0, "weight_diff": 0.0,
+                          "weight_change": moved, "tolerance": ref_impl.tolerance}}
+    errors = []
+    if not moved > 0.0:
+        errors.append("%s: purenet's step did not change the weights" % workload)
+    for impl in impls[1:]:
+        prepared = impl.prepare(batch)
+        params = impl.init(initial, workload, lr)
+        before = impl.loss(params, prepared)
+        loss = impl.step(params, prepared, lr)
+        state = impl.state(params, workload)
+        loss_diff = abs(loss - ref_loss)
+        if loss_diff != loss_diff:
+            loss_diff = float("inf")
+        weight_diff = _state_diff(state, ref_state, "%s %s" % (workload, impl.name))
+        loss_only_diff = abs(before - loss)
+        if loss_only_diff != loss_only_diff:
+            loss_only_diff = float("inf")
+        tol = impl.tolerance
+        report[impl.name] = {"loss": loss, "loss_diff": loss_diff,
+                             "weight_diff": weight_diff, "tolerance": tol}
+        if not loss_diff <= tol:
+            errors.append("%s %s: loss %.17g, purenet %.17g (diff %.3g > %g)"
+                          % (workload, impl.name, loss, ref_loss, loss_diff, tol))
+        if not weight_diff <= tol:
+            errors.append("%s %s: weights after one step differ from purenet's by up "
+                          "to %.3g (> %g)" % (workload, impl.name, weight_diff, tol))
+        if not loss_only_diff <= tol:
+            errors.append("%s %s: loss_only %.17g but train_step returned %.17g"
+                          % (workload, impl.name, before, loss))
+    if errors:
+        raise VerificationError("implementations disagree:\n  " + "\n  ".join(errors))
+    return report
+
+
+# ----------------------------------------------------------------------------
+# Timing
+# ----------------------------------------------------------------------------
+
+class _Runner:
+    """One implementation being timed: its parameters and its batch counter."""
+
+    def __init__(self, impl, workload, lr, batches, initial):
+        self.impl = impl
+        self.lr = lr
+        self.batches = batches
+        self.next_batch = 0
+        if impl.name == "purenet":
+            self.params = _PurenetTrainer(build_purenet(workload), lr)
+        else:
+            self.params = impl.init(initial, workload, lr)
+        self.rounds = []  # (steps, seconds)
+
+    def run_for(self, seconds, min_steps):
+        """Steps until the timed total reaches `seconds`; returns (steps, time)."""
+        impl = self.impl
+        params = self.params
+        lr = self.lr
+        steps = 0
+        spent = 0.0
+        clock = time.perf_counter
+        while steps < min_steps or spent < seconds:
+            prepared = impl.prepare(self.batches.get(self.next_batch))
+            self.next_batch += 1
+            t0 = clock()
+            loss = impl.step(params, prepared, lr)
+            spent += clock() - t0
+            steps += 1
+            if loss != loss:
+                raise RuntimeError("%s: loss became NaN while timing" % impl.name)
+        return steps, spent
+
+
+def _interpreter():
+    info = {
+        "implementation": platform.python_implementation(),
+        "version": platform.python_version(),
+        "executable": sys.executable,
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "cpus": os.cpu_count(),
+    }
+    if hasattr(sys, "pypy_version_info"):
+        v = sys.pypy_version_info
+        info["pypy_version"] = "%d.%d.%d" % (v.major, v.minor, v.micro)
+    if reference_numpy is not None:
+        import numpy as np
+        info["numpy"] = np.__version__
+    if reference_torch is not None:
+        info["torch"] = torch.__version__
+    return info
+
+
+def _peak_rss_kib():
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if sys.platform == "darwin":  # bytes there, KiB on Linux
+        peak //= 1024
+    return int(peak)
+
+
+def run(workloads=WORKLOADS, seconds=10.0, rounds=3, batch_size=BATCH_SIZE,
+        lr=LEARNING_RATE, only=None, verify_only=False, log=print):
+    """Verify, then time; returns the JSON-ready result dictionary."""
+    if rounds < 1:
+        raise ValueError("--rounds must be at least 1")
+    batches = Batches(batch_size)
+    interpreter = _interpreter()
+    result = {
+        "interpreter": interpreter,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "settings": {"workloads": list(workloads), "seconds": seconds, "rounds": rounds,
+                     "batch_size": batch_size, "lr": lr,
+                     "warmup_seconds": 0.1 * seconds, "statistic": "best round"},
+        "verification": {},
+        "results": [],
+        "purenet_over_naive": {},
+    }
+    for workload in workloads:
+        log("verifying %s ..." % workload)
+        report = verify(workload, batch_size, lr, batches)
+        result["verification"][workload] = report
+        for name, r in report.items():
+            if name != "purenet":
+                log("  %-14s loss %.12f  |dloss| %.1e  max|dw| %.1e  (tol %g)"
+                    % (name, r["loss"], r["loss_diff"], r["weight_diff"], r["tolerance"]))
+        log("  all agree with purenet (loss %.12f)" % report["purenet"]["loss"])
+    if verify_only:
+        result["peak_rss_kib"] = _peak_rss_kib()
+        return result
+
+    per_round = seconds / rounds
+    min_steps = 1 if rounds >= 2 else 2
+    for workload in workloads:
+        initial = purenet_state(build_purenet(workload), workload)
+        runners = [_Runner(impl, workload, lr, batches, initial)
+                   for impl in implementations()
+                   if impl.timed and (only is None or impl.name in only)]
+        for runner in runners:
+            log("%s: warming up %s ..." % (workload, runner.impl.name))
+            runner.run_for(0.1 * seconds, 1)
+        for r in range(rounds):
+            shift = r % len(runners)
+            for runner in runners[shift:] + runners[:shift]:
+                gc.collect()
+                steps, spent = runner.run_for(per_round, min_steps)
+                runner.rounds.append((steps, spent))
+                log("%s round %d/%d: %-14s %4d steps %7.2f s  %10.1f samples/s"
+                    % (workload, r + 1, rounds, runner.impl.name, steps, spent,
+                       steps * batch_size / spent))
+        rates = {}
+        for runner in runners:
+            best = max(steps * batch_size / spent for steps, spent in runner.rounds)
+            total_steps = sum(s for s, _ in runner.rounds)
+            total_time = sum(t for _, t in runner.rounds)
+            rates[runner.impl.name] = best
+            result["results"].append({
+                "workload": workload,
+                "implementation": runner.impl.name,
+                "dtype": runner.impl.dtype,
+                "samples_per_s": best,
+                "mean_samples_per_s": total_steps * batch_size / total_time,
+                "steps": total_steps,
+                "seconds": total_time,
+                "rounds": [{"steps": s, "seconds": t, "samples_per_s": s * batch_size / t}
+                           for s, t in runner.rounds],
+            })
+        for entry in result["results"]:
+            if entry["workload"] != workload:
+                continue
+            rate = entry["samples_per_s"]
+            entry["ratio_to_naive"] = rate / rates["naive"] if "naive" in rates else None
+            entry["ratio_to_purenet"] = (rate / rates["purenet"]
+                                         if "purenet" in rates else None)
+        if "naive" in rates and "purenet" in rates:
+            result["purenet_over_naive"][workload] = rates["purenet"] / rates["naive"]
+    result["peak_rss_kib"] = _peak_rss_kib()
+    return result
+
+
+def format_report(result):
+    interp = result["interpreter"]
+    name = "%s %s" % (interp["implementation"], interp["version"])
+    if "pypy_version" in interp:
+        name += " (PyPy %s)" % interp["pypy_version"]
+    lines = ["", "interpreter: %s  [%s]" % (name, interp["executable"]),
+             "date: %s   batch %d, SGD lr %g, best of %d rounds, %.3g s per implementation"
+             % (result["date"], result["settings"]["batch_size"], result["settings"]["lr"],
+                result["settings"]["rounds"], result["settings"]["seconds"]),
+             ""]
+    header = "%-10s  %-14s  %12s  %9s  %10s" % ("workload", "implementation", "samples/s",
+                                                 "x naive", "x purenet")
+    lines.append(header)
+    lines.append("-" * len(header))
+    for e in result["results"]:
+        def ratio(v):
+            return "%9.2f" % v if v is not None else "%9s" % "-"
+        lines.append("%-10s  %-14s  %12.1f  %s  %s" % (
+            e["workload"], e["implementation"], e["samples_per_s"],
+            ratio(e.get("ratio_to_naive")), " " + ratio(e.get("ratio_to_purenet"))))
+    lines.append("")
+    for workload, r in result["purenet_over_naive"].items():
+        verdict = "faster than naive" if r >= 1.0 else "SLOWER than naive"
+        lines.append(">>> purenet / naive, %s: %.2fx (%s)" % (workload, r, verdict))
+    if result.get("peak_rss_kib") is not None:
+        lines.append("peak memory (ru_maxrss): %.1f MiB" % (result["peak_rss_kib"] / 1024.0))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Verify, then time one SGD training step: purenet vs naive "
+                    "pure Python (and NumPy/PyTorch when installed).")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated: %s (default: all)" % ",".join(WORKLOADS))
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="timed seconds per implementation and workload (default 10)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; the best one is reported (default 3)")
+    parser.add_argument("--implementations", default=None,
+                        help="comma-separated subset to time, e.g. naive,purenet "
+                             "(all available are always verified)")
+    parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
+    parser.add_argument("--verify-only", action="store_true",
+                        help="only check that the implementations agree, no timing")
+    args = parser.parse_args(argv)
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    for w in workloads:
+        if w not in WORKLOADS:
+            parser.error("unknown workload %r (expected %s)" % (w, ", ".join(WORKLOADS)))
+    only = None
+    if args.implementations:
+        only = {s.strip() for s in args.implementations.split(",") if s.strip()}
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
+
+    interp = _interpreter()
+    print("interpreter: %s %s" % (interp["implementation"], interp["version"]))
+    try:
+        result = run(workloads, args.seconds, args.rounds, only=only,
+                     verify_only=args.verify_only)
+    except VerificationError as exc:
+        print("\nVERIFICATION FAILED, nothing timed:\n%s" % exc, file=sys.stderr)
+        return 1
+    if not args.verify_only:
+        print(format_report(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2, sort_keys=True)
+            f.write("\n")
+        print("wrote %s" % args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

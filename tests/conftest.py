@@ -1,0 +1,39 @@
+"""Shared test helpers.
+
+``require(name)`` imports an optional oracle (NumPy, PyTorch). Where it is
+missing the calling test (or, at module level, the whole module) is skipped,
+except when ``PURENET_REQUIRE_ORACLES=1`` is set: CI sets that on the
+interpreter that has the oracles installed, so there a missing oracle is a
+failure instead of a silent skip.
+"""
+
+import importlib
+import os
+
+import pytest
+
+try:  # hypothesis is a test dependency; keep generated cases bounded and deadline-free
+    from hypothesis import settings
+
+    settings.register_profile("purenet", deadline=None, max_examples=30, derandomize=True)
+    settings.load_profile("purenet")
+except ImportError:  # pragma: no cover - hypothesis is listed in the test extras
+    pass
+
+REQUIRE_ORACLES = os.environ.get("PURENET_REQUIRE_ORACLES") == "1"
+
+
+def require(name: str):
+    """Import module ``name``; skip when it is missing (or fails to import, e.g. a
+    broken binary wheel), but fail when ``PURENET_REQUIRE_ORACLES=1``.
+
+    Works at module level (skips the whole module) and inside a test or fixture.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        if REQUIRE_ORACLES:
+            raise ImportError(
+                f"PURENET_REQUIRE_ORACLES=1 but the oracle {name!r} cannot be imported: {e}"
+            ) from e
+        pytest.skip(f"oracle {name!r} not available: {e}", allow_module_level=True)
