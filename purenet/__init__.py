@@ -31,6 +31,10 @@ from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
 from .matrix import Matrix
 from .model import Sequential
 from .optimizers import SGD, Adam, Optimizer
+from .io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .io.modelfile import load_model as load, load_state_dict_file
+from . import io
+from .app.preprocess import preprocess, preprocess_to_matrix
 
 __version__ = "0.1.0"
 
@@ -43,5 +47,7 @@ __all__ = [
     "Sequential", "gradcheck", "GradcheckResult",
     "datasets", "init", "kernels", "architectures",
     "DatasetError", "ModelFileError", "ImageError",
+    "load", "load_state_dict_file", "Checkpoint", "save_checkpoint", "load_checkpoint",
+    "io", "preprocess", "preprocess_to_matrix",
     "__version__",
 ]

@@ -219,6 +219,24 @@ class Sequential:
         for p, flat in staged:  # all checked before any is changed
             p.assign(flat)
 
+    # -------------------------------------------------------------- files
+    def save(self, path, dtype: str = "F32") -> None:
+        """Write the model (architecture, weights, history) to a safetensors file, atomically.
+
+        ``dtype`` is ``"F32"`` (what PyTorch uses) or ``"F64"`` (exact); see
+        :func:`purenet.io.modelfile.save_model`. Reload with :func:`purenet.load`.
+        """
+        from .io.modelfile import save_model  # imported here: purenet.io builds on this module
+
+        save_model(self, path, dtype)
+
+    @classmethod
+    def load(cls, path) -> "Sequential":
+        """Read a model written by :meth:`save` (the same as :func:`purenet.load`)."""
+        from .io.modelfile import load_model
+
+        return load_model(path)
+
     # ------------------------------------------------------------ training
     def _default_loss(self) -> Loss:
         last = self.layers[-1]

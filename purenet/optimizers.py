@@ -9,7 +9,7 @@ clears the gradients. The update rules and the meaning of ``weight_decay``
 """
 
 import math
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Tuple
 
 from .layers.base import Parameter
 
@@ -59,6 +59,64 @@ class Optimizer:
     def zero_grad(parameters: Iterable[Parameter]) -> None:
         for p in parameters:
             p.zero_grad()
+
+    def state_dict(self, named_parameters: Iterable[Tuple[str, Parameter]]) -> dict:
+        """The update state as plain data, keyed by parameter name (what survives a file).
+
+        ``named_parameters`` is ``model.named_parameters()``. Returns
+        ``{"class", "config", "iterations", "state": {name: {key: list of floats or int}}}``
+        with copies of the buffers (``momentum``; Adam's ``m``, ``v`` and step ``t``).
+        Parameters without state are left out.
+        """
+        state = {}
+        for name, p in named_parameters:
+            entry = self.state.get(id(p))
+            if entry is None or entry["param"] is not p:
+                continue
+            values = {k: list(v) if isinstance(v, list) else v for k, v in entry.items() if k != "param"}
+            if values:
+                state[name] = values
+        return {"class": type(self).__name__, "config": self.get_config(), "iterations": self.iterations, "state": state}
+
+    def load_state_dict(self, state: dict, named_parameters: Iterable[Tuple[str, Parameter]]) -> None:
+        """Restore what :meth:`state_dict` returned onto the parameters ``named_parameters``
+        names (the same model, or one rebuilt from a file). The hyperparameters are the
+        constructor's: ``state["config"]`` is not applied. Raises ``ValueError`` (and
+        changes nothing) when the state does not fit the optimizer or the parameters."""
+        if not isinstance(state, dict) or state.get("class") != type(self).__name__:
+            got = state.get("class") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"{type(self).__name__}.load_state_dict expects the state of a {type(self).__name__}; Received: {got!r}.")
+        iterations, entries = state.get("iterations", 0), state.get("state", {})
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"iterations must be a non-negative int; Received: {iterations!r}.")
+        if not isinstance(entries, dict):
+            raise ValueError(f"state must be a dict of parameter name -> dict; Received: {type(entries).__name__}.")
+        params = dict(named_parameters)
+        new = {}
+        for name, values in entries.items():
+            p = params.get(name)
+            if p is None:
+                raise ValueError(f"optimizer state for an unknown parameter {name!r}; expected one of {list(params)}.")
+            if not isinstance(values, dict):
+                raise ValueError(f"optimizer state of {name} must be a dict; Received: {type(values).__name__}.")
+            entry = {"param": p}
+            for key, v in values.items():
+                if isinstance(v, (list, tuple)):
+                    if len(v) != len(p.data) or not all(
+                        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v
+                    ):
+                        raise ValueError(
+                            f"optimizer state {name}.{key} must be {len(p.data)} finite numbers (one per weight); "
+                            f"Received: {len(v)} values."
+                        )
+                    entry[key] = [float(x) for x in v]
+                elif isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                    entry[key] = v
+                else:
+                    raise ValueError(f"optimizer state {name}.{key} must be a list of numbers or a count; Received: {v!r}.")
+            new[id(p)] = entry
+        self.state = new
+        self.iterations = iterations
 
     def get_config(self):
         cfg = {"lr": self.lr}

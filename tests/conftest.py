@@ -37,3 +37,10 @@ def require(name: str):
                 f"PURENET_REQUIRE_ORACLES=1 but the oracle {name!r} cannot be imported: {e}"
             ) from e
         pytest.skip(f"oracle {name!r} not available: {e}", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No test reaches the internet: downloads are off unless a test (the
+    local-server download tests) clears ``PURENET_OFFLINE`` itself."""
+    monkeypatch.setenv("PURENET_OFFLINE", "1")

@@ -155,8 +155,11 @@ def write_fake_mnist(directory, split, n, seed=0, compress=True, label_values=No
 
 @pytest.fixture
 def no_env(monkeypatch, tmp_path):
-    """No $PURENET_DATA, and a HOME (so ~/.cache/purenet) inside tmp_path."""
+    """No $PURENET_DATA, a HOME (so ~/.cache/purenet) inside tmp_path, and no
+    downloads: load_mnist downloads missing files by default, and these tests
+    must never reach the network (test_download.py covers downloading)."""
     monkeypatch.delenv("PURENET_DATA", raising=False)
+    monkeypatch.setenv("PURENET_OFFLINE", "1")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return tmp_path
 

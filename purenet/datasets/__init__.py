@@ -9,11 +9,15 @@
     (32, 784)
 
 Images stay compact (one byte per pixel, in an :class:`ImageSet`) and become
-floats in [0, 1] one batch at a time. Importing this package does no I/O.
-It is not a general data-loading framework: no augmentation, no shuffling
-(the training loop owns its ``random.Random``), no downloads yet.
+floats in [0, 1] one batch at a time. ``load_mnist`` downloads the original
+MNIST files when they are not on disk (verified by SHA-256; disabled by
+``download=False`` or ``PURENET_OFFLINE=1``); the downloader itself is
+``purenet.datasets.download.download_file``. Importing this package does no
+I/O. It is not a general data-loading framework: no augmentation, no
+shuffling (the training loop owns its ``random.Random``).
 """
 
+from purenet.datasets import download
 from purenet.datasets.idx import read_idx, write_idx
 from purenet.datasets.images import ImageSet
 from purenet.datasets.mnist import load_bundled, load_mnist, select_classes

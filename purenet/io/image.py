@@ -1,0 +1,199 @@
+"""``Image``: a decoded picture, 8 bits per sample, channels interleaved.
+
+    >>> image = Image(2, 1, 3, bytes([255, 0, 0,  0, 0, 255]))   # red, blue
+    >>> image
+    Image(width=2, height=1, channels=3)
+    >>> list(image.to_gray().pixels)
+    [76, 29]
+    >>> Image.from_gray(2, 1, [0.0, 1.0]).pixels
+    b'\\x00\\xff'
+
+What this file is for: the one in-memory form every image reader in
+:mod:`purenet.io` returns and every writer takes, and the conversion to the
+single gray channel a digit classifier needs. Legend: W width, H height,
+C channels (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA); ``pixels`` holds
+``H*W*C`` bytes, row after row, each pixel's samples next to each other
+(PNG's own order, not the channel-first order of a ``Matrix`` row: a gray
+image is the same either way).
+
+What it is not: no drawing, resizing or colour management (gamma, ICC
+profiles and the like are ignored). Resizing a digit for the network is
+:func:`purenet.preprocess`'s job.
+"""
+
+import math
+import os
+from numbers import Real
+from typing import Callable, Iterable, NoReturn, Tuple, Union
+
+__all__ = ["Image", "MAX_SIDE", "MAX_PIXELS"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Source = Union[PathLike, bytes, bytearray, memoryview]
+
+#: Largest width or height a reader accepts, checked before anything is allocated.
+MAX_SIDE = 10_000
+#: Largest ``width * height`` a reader accepts (50 M pixels: 200 MB as 8-bit RGBA).
+MAX_PIXELS = 50_000_000
+
+MODES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
+
+# Integer weights of ITU-R BT.601 luma, Y = 0.299 R + 0.587 G + 0.114 B, in
+# thousandths so that the conversion is exact integer arithmetic (the same
+# bytes on every interpreter).
+_R, _G, _B = 299, 587, 114
+
+
+def _luma(r: bytes, g: bytes, b: bytes) -> bytes:
+    return bytes([(_R * x + _G * y + _B * z + 500) // 1000 for x, y, z in zip(r, g, b)])
+
+
+def _over_white(gray: bytes, alpha: bytes) -> bytes:
+    # out = gray * a + white * (1 - a), with a = alpha / 255, rounded to nearest
+    return bytes([(v * a + 255 * (255 - a) + 127) // 255 for v, a in zip(gray, alpha)])
+
+
+class Image:
+    """A ``W x H`` image with ``C`` 8-bit channels.
+
+    Args:
+        width, height: positive ints.
+        channels: 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
+        pixels: ``H*W*C`` bytes, rows top to bottom, pixels left to right,
+            each pixel's channels together (``R G B A R G B A ...``).
+
+    Shape:
+        ``pixels[(y * W + x) * C + c]`` is channel ``c`` of the pixel in
+        row ``y``, column ``x``.
+
+    Example:
+        >>> image = Image(1, 2, 2, bytes([0, 255, 0, 0]))   # opaque black, transparent
+        >>> image.mode, image.size
+        ('gray+alpha', (1, 2))
+        >>> list(image.to_gray().pixels)                    # transparent reads as white paper
+        [0, 255]
+    """
+
+    __slots__ = ("width", "height", "channels", "pixels")
+
+    def __init__(
+        self, width: int, height: int, channels: int, pixels: Union[bytes, bytearray, memoryview]
+    ) -> None:
+        for what, value in (("width", width), ("height", height)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Image {what} must be a positive int. Received: {value!r}")
+        if channels not in MODES or isinstance(channels, bool):
+            raise ValueError(
+                "Image channels must be 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA). "
+                f"Received: {channels!r}"
+            )
+        if not isinstance(pixels, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"Image pixels must be bytes (one byte per sample). Received: {type(pixels).__name__}"
+            )
+        expected = width * height * channels
+        if len(pixels) != expected:
+            raise ValueError(
+                f"Image of {width}x{height} with {channels} channel(s) needs {expected} bytes "
+                f"of pixels. Received: {len(pixels)} bytes."
+            )
+        self.width: int = width
+        self.height: int = height
+        self.channels: int = channels
+        self.pixels: bytes = bytes(pixels)
+
+    @property
+    def size(self) -> tuple:
+        """``(width, height)``."""
+        return (self.width, self.height)
+
+    @property
+    def mode(self) -> str:
+        """``"gray"``, ``"gray+alpha"``, ``"RGB"`` or ``"RGBA"``."""
+        return MODES[self.channels]
+
+    def __repr__(self) -> str:
+        return f"Image(width={self.width}, height={self.height}, channels={self.channels})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Image):
+            return NotImplemented
+        return (self.width, self.height, self.channels, self.pixels) == (
+            other.width, other.height, other.channels, other.pixels,
+        )
+
+    def to_gray(self) -> "Image":
+        """This image with one channel: ITU-R 601 luma, alpha composited over white.
+
+        ``Y = 0.299 R + 0.587 G + 0.114 B`` (the weights of ITU-R BT.601,
+        the common "convert to grayscale" formula), rounded to the nearest
+        integer. Transparent pixels become white because a drawing program
+        usually puts ink on a transparent canvas: read as ink on paper, that
+        image is a dark digit on a light background, which
+        :func:`purenet.preprocess` then inverts like any scanned page.
+        (Compositing over black would turn the whole canvas, ink included,
+        into one black square whenever the ink is dark.)
+
+        A gray image without alpha is returned as it is (the same object).
+        """
+        p, c = self.pixels, self.channels
+        if c == 1:
+            return self
+        if c == 2:
+            gray = _over_white(p[0::2], p[1::2])
+        elif c == 3:
+            gray = _luma(p[0::3], p[1::3], p[2::3])
+        else:
+            gray = _over_white(_luma(p[0::4], p[1::4], p[2::4]), p[3::4])
+        return Image(self.width, self.height, 1, gray)
+
+    @classmethod
+    def from_gray(cls, width: int, height: int, values: Iterable[Real]) -> "Image":
+        """A gray image from ``W*H`` values in row-major order.
+
+        ``values`` are numbers in [0, 1] (0 black, 1 white: a ``Matrix``
+        row, an ``ImageSet`` image, a preprocessed digit), each scaled by
+        255 and rounded; or a ``bytes``/``bytearray`` of ``W*H`` samples
+        0..255, taken as they are. A number outside [0, 1] (or NaN) raises
+        ``ValueError`` instead of being clipped: it is usually a 0..255
+        list passed where 0..1 was meant.
+
+        Example:
+            >>> Image.from_gray(3, 1, [0, 0.5, 1]).pixels
+            b'\\x00\\x80\\xff'
+        """
+        if isinstance(values, (bytes, bytearray, memoryview)):
+            return cls(width, height, 1, values)
+        samples = []
+        append = samples.append
+        for i, v in enumerate(values):
+            if isinstance(v, bool) or not isinstance(v, Real) or not 0.0 <= v <= 1.0:
+                raise ValueError(
+                    "Image.from_gray expects numbers in [0, 1] (or bytes 0..255). "
+                    f"Received: {v!r} at index {i}."
+                )
+            append(math.floor(v * 255.0 + 0.5))
+        return cls(width, height, 1, bytes(samples))
+
+
+# ------------------------------------------------- shared by the readers
+def load_source(source: Source) -> Tuple[bytes, str]:
+    """``(the file's bytes, a label for error messages)`` from a path or bytes."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "<bytes>"
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"expected a path or the file's bytes. Received: {type(source).__name__}")
+    path = os.fspath(source)
+    with open(path, "rb") as f:
+        return f.read(), repr(path)
+
+
+def check_size(width: int, height: int, fail: Callable[[str], NoReturn]) -> None:
+    """Reject a declared size that is empty or over the limits, before any allocation."""
+    if width == 0 or height == 0:
+        fail(f"image size {width}x{height}: width and height must be positive")
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        fail(
+            f"image size {width}x{height} is larger than this reader accepts "
+            f"(at most {MAX_SIDE} per side and {MAX_PIXELS:,} pixels)"
+        )

@@ -1,0 +1,67 @@
+"""``read_image``: open a PNG or PGM/PPM file, whatever its name says.
+
+    >>> from purenet.io.image import Image
+    >>> from purenet.io.png import encode_png
+    >>> read_image(encode_png(Image(1, 1, 1, b"\\x07"))).pixels
+    b'\\x07'
+    >>> read_image(b"P5 1 1 255\\n\\x07").pixels
+    b'\\x07'
+
+What this file is for: choosing the decoder from the file's first bytes
+(its magic number), never from its extension, so a PNG saved as
+``digit.pgm`` still opens and a JPEG renamed ``.png`` gets a clear message.
+
+What it is not: a decoder itself (see :mod:`purenet.io.png` and
+:mod:`purenet.io.pgm`).
+"""
+
+from purenet.errors import ImageError
+from purenet.io.image import Image, Source, load_source
+from purenet.io.pgm import decode_pgm
+from purenet.io.png import SIGNATURE, decode_png
+
+__all__ = ["read_image", "SUPPORTED_FORMATS"]
+
+SUPPORTED_FORMATS = "PNG (gray, gray+alpha, RGB, RGBA, palette; any bit depth; interlaced or not), PGM (P2, P5), PPM (P3, P6)"
+
+# Formats people commonly try, named so the error can say what the file is.
+_KNOWN = (
+    (b"\xff\xd8\xff", "a JPEG"),
+    (b"GIF87a", "a GIF"),
+    (b"GIF89a", "a GIF"),
+    (b"BM", "a BMP"),
+    (b"II*\x00", "a TIFF"),
+    (b"MM\x00*", "a TIFF"),
+    (b"RIFF", "a RIFF (WebP?)"),
+    (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000"),
+    (b"<svg", "an SVG"),
+    (b"<?xml", "an XML (SVG?)"),
+    (b"P1", "a PBM"),
+    (b"P4", "a PBM"),
+    (b"P7", "a PAM"),
+)
+
+
+def read_image(source: Source) -> Image:
+    """Decode a PNG, PGM or PPM file (a path, or the file's bytes) into an 8-bit Image.
+
+    The format is recognised from the first bytes: the PNG signature, or
+    ``P2``/``P5`` (PGM) and ``P3``/``P6`` (PPM).
+
+    Raises:
+        ImageError: any other format, or a file its decoder rejects.
+        OSError: the file cannot be read.
+    """
+    data, label = load_source(source)
+    if data.startswith(SIGNATURE):
+        return decode_png(data, label)
+    if data[:2] in (b"P2", b"P3", b"P5", b"P6"):
+        return decode_pgm(data, label)
+    what = next((name for magic, name in _KNOWN if data.startswith(magic)), None)
+    found = f"{what} file" if what else f"unrecognised data starting with {data[:8]!r}"
+    if not data:
+        found = "an empty file"
+    raise ImageError(
+        f"cannot read image {label}: expected one of {SUPPORTED_FORMATS}. Received: {found}. "
+        "Convert it to PNG first."
+    )

@@ -1,0 +1,163 @@
+"""Model files are real safetensors files: the reference library opens them, and
+PyTorch loads them into the equivalent ``nn.Sequential`` with no glue.
+
+The torch model is built here from the architecture stored in the file's
+``__metadata__`` (not from purenet's layer objects), loaded with
+``load_state_dict(strict=True)`` from ``safetensors.torch.load_file``, and
+must predict what purenet predicts on bundled MNIST images. The other way
+round, a file written by ``safetensors.torch.save_file`` loads into purenet
+with ``pn.load_state_dict_file``.
+
+Skipped without the oracles (``pip install purenet[interop]`` plus
+``torch==2.13.0``), except under ``PURENET_REQUIRE_ORACLES=1``.
+"""
+
+import json
+
+import pytest
+
+from conftest import require
+
+safetensors = require("safetensors")
+torch = require("torch")
+
+from safetensors import safe_open  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+
+import purenet as pn  # noqa: E402
+
+nn = torch.nn
+
+
+def torch_from_architecture(arch, dtype=torch.float32):
+    """The nn.Sequential a purenet architecture describes (layer classes and configs only)."""
+    modules = []
+    probe = torch.zeros((1, *arch["input_shape"]), dtype=dtype)
+    for spec in arch["layers"]:
+        cls, cfg = spec["class"], spec["config"]
+        if cls == "Conv2D":
+            padding = cfg.get("padding", 0)
+            module = nn.Conv2d(
+                probe.shape[1], cfg["filters"], _pair(cfg["kernel_size"]), stride=_pair(cfg.get("stride", 1)),
+                padding=padding if isinstance(padding, str) else _pair(padding), bias=cfg.get("use_bias", True),
+            )
+        elif cls == "MaxPool2D":
+            stride = cfg.get("stride")
+            module = nn.MaxPool2d(_pair(cfg["pool_size"]), stride=None if stride is None else _pair(stride))
+        elif cls == "Dense":
+            module = nn.Linear(probe.shape[1], cfg["units"], bias=cfg.get("use_bias", True))
+        elif cls == "Flatten":
+            module = nn.Flatten()
+        elif cls == "Dropout":
+            module = nn.Dropout(cfg["rate"])
+        elif cls == "Softmax":
+            module = nn.Softmax(dim=1)
+        else:
+            module = {"ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh}[cls]()
+        module = module.to(dtype)
+        modules.append(module)
+        with torch.no_grad():
+            probe = module.eval()(probe)
+    return nn.Sequential(*modules).to(dtype).eval()
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+def mnist(n=64, start=0):
+    x, y = pn.datasets.load_bundled("test")
+    return x[start : start + n], y[start : start + n]
+
+
+def as_torch(images, dtype=torch.float32):
+    m = images.to_matrix()
+    return torch.tensor(m.data, dtype=dtype).reshape(m.rows, 1, 28, 28)
+
+
+def trained_model():
+    model = pn.Sequential(
+        [pn.Conv2D(4, 3, padding="same"), pn.ReLU(), pn.MaxPool2D(2),
+         pn.Conv2D(6, (3, 2), stride=(2, 1), padding=(1, 0), use_bias=False), pn.Tanh(), pn.MaxPool2D(2, stride=1),
+         pn.Flatten(), pn.Dropout(0.2), pn.Dense(16), pn.Sigmoid(), pn.Dense(10), pn.Softmax()],
+        input_shape=(1, 28, 28), seed=2,
+    )
+    x, y = mnist(96, start=500)
+    model.fit(x, y, epochs=1, batch_size=16)  # non-zero biases, realistic weights
+    return model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return trained_model()
+
+
+def test_reference_library_reads_a_purenet_file(model, tmp_path):
+    path = tmp_path / "digits.safetensors"
+    model.classes = list(range(10))
+    model.save(path)
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        assert sorted(f.keys()) == sorted(n for n, _ in model.named_parameters())
+        for name, p in model.named_parameters():
+            t = f.get_tensor(name)
+            assert t.dtype == torch.float32 and tuple(t.shape) == tuple(p.tensor_shape)
+            assert t.flatten().tolist() == torch.tensor(p.data, dtype=torch.float32).tolist()
+    assert meta["format"] == "purenet" and json.loads(meta["architecture"]) == model.architecture
+    assert json.loads(meta["classes"]) == list(range(10))
+
+
+@pytest.mark.parametrize("dtype", ["F32", "F64"])
+def test_torch_loads_a_purenet_file_and_predicts_the_same(model, tmp_path, dtype):
+    path = tmp_path / "digits.safetensors"
+    model.save(path, dtype=dtype)
+    tdtype = torch.float32 if dtype == "F32" else torch.float64
+    with safe_open(str(path), framework="pt") as f:
+        arch = json.loads(f.metadata()["architecture"])
+    tmodel = torch_from_architecture(arch, tdtype)
+    state = load_file(str(path))
+    assert all(t.dtype == tdtype for t in state.values())
+    tmodel.load_state_dict(state, strict=True)  # the same names and shapes: no glue
+
+    x, _ = mnist(64)
+    loaded = pn.load(path)  # the weights as the file holds them (rounded to float32 for F32)
+    ours = loaded.predict(x)
+    with torch.no_grad():
+        theirs = tmodel(as_torch(x, tdtype))
+    tol = 1e-5 if dtype == "F32" else 1e-12
+    torch.testing.assert_close(torch.tensor(ours.data, dtype=torch.float64).reshape(ours.shape),
+                               theirs.to(torch.float64), rtol=0, atol=tol)
+    assert theirs.argmax(dim=1).tolist() == loaded.predict_classes(x)
+    if dtype == "F64":
+        assert ours.data == model.predict(x).data
+
+
+def test_a_torch_file_loads_into_purenet(tmp_path):
+    torch.manual_seed(0)
+    arch = trained_model().architecture
+    tmodel = torch_from_architecture(arch)
+    path = tmp_path / "from_torch.safetensors"
+    save_file(tmodel.state_dict(), str(path), metadata={"note": "written by torch"})
+
+    model = pn.Sequential.from_architecture(arch, seed=123)
+    pn.load_state_dict_file(model, path)
+    x, _ = mnist(32, start=100)
+    with torch.no_grad():
+        theirs = tmodel(as_torch(x))
+    ours = model.predict(x)
+    torch.testing.assert_close(torch.tensor(ours.data, dtype=torch.float32).reshape(ours.shape), theirs,
+                               rtol=0, atol=1e-5)
+    # a plain safetensors file has no purenet architecture: pn.load says what to do instead
+    with pytest.raises(pn.ModelFileError, match="load_state_dict_file"):
+        pn.load(path)
+
+
+def test_torch_dtypes_purenet_does_not_read(tmp_path):
+    path = tmp_path / "half.safetensors"
+    save_file({"0.weight": torch.ones(2, 3, dtype=torch.float16), "0.bias": torch.zeros(2)}, str(path))
+    model = pn.Sequential([pn.Dense(2)], input_shape=(3,))
+    with pytest.raises(pn.ModelFileError, match=r"0\.weight' dtype.*unsupported dtype 'F16'"):
+        pn.load_state_dict_file(model, path)
+    save_file({"0.weight": torch.ones(2, 3, dtype=torch.float64), "0.bias": torch.tensor([1.0, 2.0])}, str(path))
+    pn.load_state_dict_file(model, path)
+    assert model.state_dict()["0.weight"].data == [1.0] * 6 and model.state_dict()["0.bias"].data == [1.0, 2.0]
