@@ -23,8 +23,10 @@ for 28x28 grey images, ``input_shape=(1, 28, 28)``, seeded.
   maps, and a 64-unit hidden layer. Per image it costs about 0.2 M
   multiply-adds forward (conv1 49 k, conv2 139 k, dense 26 k), four times
   cnn-small, which is what a full 60,000-image MNIST epoch can afford on
-  one CPython core. Trained a few epochs on full MNIST it is the model
-  meant to pass 99%.
+  one core. It is the model meant to pass 99% on MNIST; measured so far:
+  ``purenet train --arch lenet --data mnist --epochs 5`` (the other
+  options at their defaults) reaches 98.96% on the 10,000 test images
+  (15 minutes on PyPy 3.9; ~2.5 minutes per epoch there).
 
 What this module is not: a model zoo or a config language. Models with
 other shapes are written directly as ``pn.Sequential([...])``; this file
