@@ -11,7 +11,7 @@ each entry costs two forward passes.
 
 import math
 import random
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from .layers.base import Layer
 from .matrix import Matrix

@@ -14,6 +14,7 @@ import math
 from numbers import Integral, Real
 from typing import List, Sequence
 
+from .losses import targets_matrix
 from .matrix import Matrix
 
 __all__ = ["as_inputs", "as_targets", "Inputs", "Targets"]
@@ -138,15 +139,4 @@ def as_targets(y, count: int, outputs: int, what: str = "labels") -> Targets:
         return Targets(labels, count)
     if isinstance(y, (list, tuple)) and not y:
         raise ValueError(f"{what}: expected {count} labels; Received an empty list.")
-    if isinstance(y, Matrix):
-        m = y
-    else:
-        try:
-            m = Matrix(y)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{what}: expected a list of integer class labels or rows of {outputs} target values; Received: {e}") from None
-    if m.shape != (count, outputs):
-        raise ValueError(f"{what}: expected targets of shape ({count}, {outputs}); Received: {m.shape}.")
-    if not all(map(math.isfinite, m.data)):
-        raise ValueError(f"{what}: expected finite target values; Received NaN or infinity.")
-    return Targets(m, count)
+    return Targets(targets_matrix(y, count, outputs, what), count)

@@ -80,7 +80,7 @@ def targets_matrix(target: Target, rows: int, cols: int, name: str) -> Matrix:
     if m.shape != (rows, cols):
         raise ValueError(f"{name}: expected targets of shape ({rows}, {cols}) to match the predictions; Received: {m.shape}.")
     if not all(map(math.isfinite, m.data)):
-        raise ValueError(f"{name}: targets contain NaN or infinity.")
+        raise ValueError(f"{name}: expected finite target values; Received NaN or infinity.")
     return m
 
 

@@ -28,7 +28,7 @@ partial pivoting.
 import math
 import operator
 from numbers import Real
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from . import kernels
 

@@ -20,13 +20,13 @@ from numbers import Real
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .inputs import as_inputs, as_targets
-from .layers import LAYERS, Layer, Parameter, from_config
+from .layers import Layer, Parameter, from_config
 from .layers.activations import Sigmoid, Softmax
 from .layers import fused
 from .layers.base import shape_size
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
 from .matrix import Matrix
-from .optimizers import SGD, Adam, Optimizer
+from .optimizers import Adam, Optimizer
 
 __all__ = ["Sequential"]
 

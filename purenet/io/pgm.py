@@ -26,12 +26,12 @@ What it is not: PBM (``P1``/``P4``), PAM (``P7``) and the PFM float
 formats are refused; the writer only writes raw 8-bit PGM.
 """
 
-import os
 import re
 from typing import List, NoReturn, Tuple
 
-from purenet.errors import ImageError
-from purenet.io.image import Image, PathLike, Source, check_size, load_source
+from ..errors import ImageError
+from .atomic import write_atomic
+from .image import Image, PathLike, Source, check_size, load_source
 
 __all__ = ["read_pgm", "write_pgm", "encode_pgm", "decode_pgm"]
 
@@ -58,9 +58,7 @@ def read_pgm(source: Source) -> Image:
 
 def write_pgm(path: PathLike, image: Image) -> None:
     """Write a gray ``image`` as a raw (P5) 8-bit PGM file."""
-    data = encode_pgm(image)
-    with open(os.fspath(path), "wb") as f:
-        f.write(data)
+    write_atomic(path, encode_pgm(image))
 
 
 def encode_pgm(image: Image) -> bytes:

@@ -38,13 +38,13 @@ operations per byte, fine for digits and screenshots, slow for
 multi-megapixel photos.
 """
 
-import os
 import struct
 import zlib
 from typing import Callable, List, NoReturn, Optional, Tuple
 
-from purenet.errors import ImageError
-from purenet.io.image import MAX_PIXELS, MAX_SIDE, Image, PathLike, Source, check_size, load_source
+from ..errors import ImageError
+from .atomic import write_atomic
+from .image import MAX_PIXELS, MAX_SIDE, Image, PathLike, Source, check_size, load_source
 
 __all__ = ["read_png", "write_png", "encode_png", "decode_png", "SIGNATURE", "MAX_SIDE", "MAX_PIXELS"]
 
@@ -88,9 +88,7 @@ def read_png(source: Source) -> Image:
 
 def write_png(path: PathLike, image: Image) -> None:
     """Write ``image`` as an 8-bit PNG file (see :func:`encode_png`)."""
-    data = encode_png(image)
-    with open(os.fspath(path), "wb") as f:
-        f.write(data)
+    write_atomic(path, encode_png(image))
 
 
 def encode_png(image: Image) -> bytes:
