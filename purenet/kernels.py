@@ -1,20 +1,34 @@
 """The hot loops: dot products, matrix products, transposes, gathers.
 
-Every number-crunching loop in purenet lives here, once, so the rest of the
-library reads as math. The kernels work on plain Python lists of floats; a
+Every number-crunching loop in purenet lives here (and, in the form PyPy
+runs fastest, in :mod:`purenet.kernels_pypy`), so the rest of the library
+reads as math. The kernels work on plain Python lists of floats; a
 "row list" is a list of sequences (lists or tuples), one per row.
 
-Which dot product is fastest depends on the interpreter, so one is chosen at
-import time (measured in ../shared/PERFORMANCE.md):
+Two backends, chosen once at import time by the interpreter (``BACKEND``):
+
+- ``"cpython"``, this module: the loops are pushed into C (``math.sumprod``,
+  ``map`` over ``repeat()``, ``operator.itemgetter`` gathers, ``zip(*rows)``
+  transposes, ``itertools.compress``), which is what CPython runs fastest;
+- ``"pypy"``, :mod:`purenet.kernels_pypy`: the same functions as plain index
+  loops over flat lists, which PyPy's JIT compiles to machine code (the C
+  tricks above run about 5x slower there). On PyPy its functions replace
+  the ones defined here, so callers just use ``kernels.<name>``.
+
+Which dot product is fastest also depends on the CPython version
+(measured in ../shared/PERFORMANCE.md):
 
 - CPython 3.12+: ``math.sumprod``, a C loop with extended-precision
   accumulation (about 130 M multiply-adds/s on a long inner dimension);
-- older CPython: ``sum(map(operator.mul, a, b))`` (about 50 M/s);
-- PyPy: a plain index loop, which its JIT compiles to machine code.
+- older CPython: ``sum(map(operator.mul, a, b))`` (about 50 M/s).
 
 All products are arranged as ``A @ B.T`` (``matmul_nt``) so that each output
 element is one dot product of two rows: the inner dimension is then the long
 one and the data is read in storage order.
+
+Besides products, a few kernels compute a whole layer step (convolution from
+im2col data, max pooling, the fused Conv2D-ReLU-MaxPool2D step): their loops
+are where the two backends differ most, so they live here too.
 
 Not here: shapes, validation, autograd. Callers check their inputs.
 """
@@ -22,38 +36,44 @@ Not here: shapes, validation, autograd. Callers check their inputs.
 import math
 import operator
 import platform
-from itertools import compress, repeat
+from itertools import accumulate, compress, repeat
 
 __all__ = [
+    "BACKEND",
     "DOT_KERNEL",
     "dot",
     "matmul_nt",
     "matmul_sparse_rows",
     "matmul_nt_sparse_a",
     "matmul_nt_skip_zero",
+    "dense_grad",
+    "matmul_taps",
+    "add_taps_into",
     "transpose",
     "rows_of",
     "gather",
     "getter",
     "add_into",
+    "add_lists",
+    "zeroed",
+    "window_max",
+    "window_winners",
+    "conv_relu_pool",
+    "conv_relu_pool_grad",
+    "sgd_step",
+    "momentum_step",
+    "adam_step",
 ]
+
+#: ``"pypy"`` on PyPy (the loops of :mod:`purenet.kernels_pypy`), else ``"cpython"``.
+BACKEND = "pypy" if platform.python_implementation() == "PyPy" else "cpython"
 
 _mul = operator.mul
 
-if platform.python_implementation() == "PyPy":  # pragma: no cover - PyPy only
-
-    def dot(a, b):
-        """Dot product of two equal-length sequences (JIT-friendly loop)."""
-        total = 0.0
-        for i in range(len(a)):
-            total += a[i] * b[i]
-        return total
-
-    DOT_KERNEL = "loop"
-elif hasattr(math, "sumprod"):
+if hasattr(math, "sumprod"):
     dot = math.sumprod
     DOT_KERNEL = "math.sumprod"
-else:  # CPython 3.9-3.11
+else:  # CPython 3.9-3.11 (and PyPy, which replaces it below)
 
     def dot(a, b):
         """Dot product of two equal-length sequences."""
@@ -173,3 +193,204 @@ def add_into(target, indices, values):
     """Scatter-add: ``target[i] += v`` for each pair (repeated indices add up)."""
     for i, v in zip(indices, values):
         target[i] += v
+
+
+def zeroed(values):
+    """A list of ``len(values)`` zeros; may be ``values`` itself, cleared in place (PyPy)."""
+    return [0.0] * len(values)
+
+
+def add_lists(a, b):
+    """Elementwise sum of two equal-length sequences, as a list.
+
+    The result may be ``a`` itself updated in place (the PyPy backend does
+    that), so callers pass a list they own and use only the result.
+    """
+    return list(map(operator.add, a, b))
+
+
+def dense_grad(g_rows, x_rows, w_rows, use_bias):
+    """The gradients of a dense layer ``Y = X W^T + b`` from ``dY``.
+
+    g_rows: ``dY`` ``(N, U)``; x_rows: ``X`` ``(N, D)``; w_rows: ``W`` ``(U, D)``,
+    or None when no input gradient is wanted. Returns ``(dW, db, dX)``:
+    ``dW = dY^T X`` flat ``(U, D)``; ``db`` the U column sums of ``dY`` (None
+    without ``use_bias``); ``dX = dY W`` flat ``(N, D)`` (None without w_rows).
+    Both products are arranged as ``A @ B.T`` over transposed rows, so that
+    their inner dimension is the long one.
+    """
+    g_cols = transpose(g_rows)  # (U, N)
+    x_cols = transpose(x_rows)  # (D, N)
+    dw = matmul_nt_skip_zero(g_cols, x_cols)  # (U, D)
+    db = [sum(c) for c in g_cols] if use_bias else None
+    dx = None if w_rows is None else matmul_nt(g_rows, transpose(w_rows))  # (N, D) from W^T (D, U)
+    return dw, db, dx
+
+
+def matmul_taps(w_rows, taps, biases):
+    """Convolution outputs from im2col data: ``matmul_sparse_rows(w_rows, transpose(taps), biases)``.
+
+    taps: K sequences (one per kernel tap) of M values, the input each tap
+    sees at each output position. Returns F lists of M:
+    ``b_f + dot(w_f, patch_p)``, an all-zero patch giving exactly the bias.
+    """
+    return matmul_sparse_rows(w_rows, list(zip(*taps)), biases)
+
+
+def add_taps_into(dx, tap_index, w_rows, g_filters):
+    """Scatter a convolution's input gradient into ``dx``.
+
+    For every tap t and position p: ``dx[tap_index[t][p]] += sum_f w_rows[f][t] * g_filters[f][p]``
+    (w_rows: F rows of K weights; g_filters: F lists of the output gradient
+    at every position; tap_index: K lists of positions in dx).
+    """
+    g_positions = transpose(g_filters)  # (P, F)
+    count = len(g_positions)
+    for w_tap, idx in zip(transpose(w_rows), tap_index):
+        add_into(dx, idx, map(dot, repeat(w_tap, count), g_positions))
+
+
+def window_max(values):
+    """Each window's largest value: the elementwise max of K equal-length sequences (a list)."""
+    return list(map(max, *values)) if len(values) > 1 else list(values[0])
+
+
+def window_winners(values, maxes, windows):
+    """For each window w, ``windows[w][t]`` for the first tap t whose value is ``maxes[w]``.
+
+    values: K tuples (one per window tap) of W values; windows: W sequences
+    of K input indices. Returns an iterator over the winners' input indices.
+    """
+    return map(operator.getitem, windows, map(tuple.index, zip(*values), maxes))
+
+
+def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
+    """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
+
+    taps: K tuples of N*P values, the input each kernel tap sees at each conv
+    output position (im2col, from ``Conv2D.gather_taps``); w_rows: F filter
+    rows of K weights; biases: F floats; pool_taps: per pool-window tap, the
+    N*Q positions it reads in one filter's (N*P) map; n: the batch size.
+
+    Returns ``(out, cache)``: out is the flat ``(N, F*Q)`` output, cache what
+    :func:`conv_relu_pool_grad` needs. See :mod:`purenet.layers.fused` for
+    why the bias and ReLU can come after the pooling.
+    """
+    # Only patches with some ink need a dot product; an empty one gives 0 (before the bias).
+    live = list(map(any, zip(*taps)))
+    patches = list(compress(zip(*taps), live))  # (L, K), L live patches
+    count = len(patches)
+    # where each conv output lives: its patch's rank among the live ones, or
+    # `count`, the slot of a 0.0 appended after the live outputs
+    rank = [r - 1 if a else count for r, a in zip(accumulate(live), live)]
+    # one picker per pool-window tap: conv outputs straight into window order
+    pickers = [getter(gather(rank, idx)) for idx in pool_taps]
+    window_values, maxes_all, outs = [], [], []
+    for w, b in zip(w_rows, biases):
+        z = list(map(dot, repeat(w, count), patches))  # (L,) this filter's live outputs
+        z.append(0.0)
+        values = [pick(z) for pick in pickers]  # window taps x (N*Q)
+        maxes = list(map(max, *values)) if len(values) > 1 else list(values[0])
+        out = [v if v > 0.0 else 0.0 for v in map(operator.add, maxes, [b] * len(maxes))]
+        window_values.append(values)
+        maxes_all.append(maxes)
+        outs.append(out)
+    q = len(outs[0]) // n  # pooled positions per filter map
+    data = []
+    for s in range(0, n * q, q):  # reorder to (N, F*Q)
+        for out in outs:
+            data += out[s : s + q]
+    return data, (n, taps, window_values, maxes_all, outs)
+
+
+def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
+    """Backward of :func:`conv_relu_pool` for the output gradient ``grad`` (flat ``(N, F*Q)``).
+
+    windows: per pool window, the positions of its taps in a filter's map
+    (the pool tables transposed); overlapping: whether windows share
+    positions (their gradients then add up). Returns ``(dw, db, g_maps)``:
+    the weight gradient (flat F*K), the bias gradient (F) and, with
+    ``input_grad``, each filter's conv-output gradient (F lists of N*P) for
+    the input gradient, else None.
+    """
+    n, taps, window_values, maxes_all, outs = cache
+    f_count = len(outs)
+    q = len(outs[0]) // n
+    p_total = len(taps[0])
+    fq = f_count * q
+    dw, db, g_maps = [], [], []
+    for f in range(f_count):
+        gf = []
+        for s in range(f * q, n * fq, fq):
+            gf += grad[s : s + q]
+        out = outs[f]
+        # Only windows whose output passed the ReLU (out > 0) carry a gradient,
+        # and within each only its winner: the position of its max.
+        gm = list(compress(gf, out))
+        live_windows = compress(zip(*window_values[f]), out)
+        winner_pos = map(tuple.index, live_windows, compress(maxes_all[f], out))
+        winners = list(map(operator.getitem, compress(windows, out), winner_pos))  # in the (N*P) map
+        dw += [dot(gm, gather(tap, winners)) for tap in taps]
+        db.append(sum(gm))
+        if input_grad:
+            gz = [0.0] * p_total
+            if overlapping:
+                add_into(gz, winners, gm)
+            else:
+                for i, d in zip(winners, gm):
+                    gz[i] = d
+            g_maps.append(gz)
+    return dw, db, (g_maps if input_grad else None)
+
+
+def sgd_step(values, grads, lr):
+    """The plain gradient step, in place: ``values[i] -= lr * grads[i]``."""
+    values[:] = [w - lr * d for w, d in zip(values, grads)]
+
+
+def momentum_step(buf, grads, mu):
+    """A momentum buffer's update ``mu * buf + grads``, as a list (may be ``buf`` itself, updated)."""
+    return [mu * b + d for b, d in zip(buf, grads)]
+
+
+def adam_step(values, m, v, grads, b1, b2, step, inv_c2, eps):
+    """One Adam update of ``values`` in place; returns the new moments ``(m, v)``.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, then
+    ``w -= step * m / (sqrt(v * inv_c2) + eps)`` where ``step`` and ``inv_c2``
+    carry the bias corrections. The moments returned may be ``m`` and ``v``
+    themselves, updated in place.
+    """
+    m = [b1 * a + (1.0 - b1) * d for a, d in zip(m, grads)]
+    v = [b2 * a + (1.0 - b2) * d * d for a, d in zip(v, grads)]
+    sqrt = math.sqrt
+    values[:] = [w - step * a / (sqrt(b * inv_c2) + eps) for w, a, b in zip(values, m, v)]
+    return m, v
+
+
+if BACKEND == "pypy":  # pragma: no cover - PyPy only
+    from .kernels_pypy import (  # noqa: F811 - the loop versions replace the ones above
+        DOT_KERNEL,
+        add_into,
+        add_lists,
+        add_taps_into,
+        adam_step,
+        conv_relu_pool,
+        conv_relu_pool_grad,
+        dense_grad,
+        dot,
+        gather,
+        getter,
+        matmul_nt,
+        matmul_nt_skip_zero,
+        matmul_nt_sparse_a,
+        matmul_sparse_rows,
+        matmul_taps,
+        momentum_step,
+        rows_of,
+        sgd_step,
+        transpose,
+        window_max,
+        window_winners,
+        zeroed,
+    )

@@ -11,6 +11,7 @@ clears the gradients. The update rules and the meaning of ``weight_decay``
 import math
 from typing import Dict, Iterable, List, Tuple
 
+from . import kernels
 from .layers.base import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam", "OPTIMIZERS"]
@@ -147,11 +148,10 @@ class SGD(Optimizer):
             if buf is None:
                 buf = list(g)
             else:
-                mu = self.momentum
-                buf = [mu * b + d for b, d in zip(buf, g)]
+                buf = kernels.momentum_step(buf, g, self.momentum)
             state["momentum"] = buf
             g = buf
-        p.data[:] = [w - lr * d for w, d in zip(p.data, g)]
+        kernels.sgd_step(p.data, g, lr)
 
     def get_config(self):
         cfg = super().get_config()
@@ -179,12 +179,9 @@ class Adam(Optimizer):
         t = state["t"] = state.get("t", 0) + 1
         m = state.get("m") or [0.0] * len(g)
         v = state.get("v") or [0.0] * len(g)
-        m = state["m"] = [b1 * a + (1.0 - b1) * d for a, d in zip(m, g)]
-        v = state["v"] = [b2 * a + (1.0 - b2) * d * d for a, d in zip(v, g)]
         step = self.lr / (1.0 - b1 ** t)
         inv_c2 = 1.0 / (1.0 - b2 ** t)
-        eps, sqrt = self.eps, math.sqrt
-        p.data[:] = [w - step * a / (sqrt(b * inv_c2) + eps) for w, a, b in zip(p.data, m, v)]
+        state["m"], state["v"] = kernels.adam_step(p.data, m, v, g, b1, b2, step, inv_c2, self.eps)
 
     def get_config(self):
         cfg = super().get_config()

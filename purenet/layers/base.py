@@ -10,10 +10,10 @@ W width, F filters, K kernel taps (C*KH*KW), D features. Activations are
 always ``(N, D)`` matrices; an image batch is ``(N, C*H*W)``, channel-first.
 """
 
-import operator
 import random
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .. import kernels
 from ..matrix import Matrix
 
 __all__ = ["Layer", "Parameter", "shape_size"]
@@ -47,12 +47,12 @@ class Parameter(Matrix):
         return p
 
     def zero_grad(self) -> None:
-        self.grad.data = [0.0] * len(self.data)
+        self.grad.data = kernels.zeroed(self.grad.data)
 
     def accumulate(self, grad_data: List[float]) -> None:
         """Add a flat list of gradient values into ``.grad``."""
         g = self.grad
-        g.data = list(map(operator.add, g.data, grad_data))
+        g.data = kernels.add_lists(g.data, grad_data)
 
     def assign(self, values: List[float]) -> None:
         """Replace the values in place (same length), keeping the identity."""

@@ -14,10 +14,13 @@ skipped: their outputs are just the bias.
 The weight gradient reuses the gathered taps: ``dW[f, t]`` is one long dot
 product of filter f's output gradient with tap t over the whole batch. The
 input gradient scatters ``W^T dY`` back through the same index lists.
+
+That is how the CPython backend runs it; on PyPy the same kernel calls
+(:func:`purenet.kernels.matmul_taps`, :func:`purenet.kernels.add_taps_into`)
+are plain loops over the tap lists (:mod:`purenet.kernels_pypy`).
 """
 
 import random
-from itertools import repeat
 from typing import List, Optional, Tuple, Union
 
 from .. import init, kernels
@@ -200,7 +203,7 @@ class Conv2D(Layer):
         p = oh * ow
         self._taps = taps = self.gather_taps(x)
         biases = self.bias.data if self.use_bias else [0.0] * f_count
-        per_filter = kernels.matmul_sparse_rows(self.weight.row_lists(), list(zip(*taps)), biases)  # F x (N*P)
+        per_filter = kernels.matmul_taps(self.weight.row_lists(), taps, biases)  # F x (N*P)
         out = []
         for s in range(0, n * p, p):  # reorder to (N, F*P)
             for y in per_filter:
@@ -209,7 +212,7 @@ class Conv2D(Layer):
 
     def gather_taps(self, x: Matrix) -> List[tuple]:
         """im2col by gathering: for each tap (c, ky, kx), the input value it sees
-        at every (sample, output position): K tuples of N*OH*OW values."""
+        at every (sample, output position): K sequences of N*OH*OW values."""
         src = x.data + [0.0] if any(self._pads()) else x.data
         return [kernels.gather(src, idx) for idx in self._batch_taps(x.rows)]
 
@@ -239,10 +242,7 @@ class Conv2D(Layer):
         every tap sends ``W[f, t] * dY[f]`` back to the pixel it read."""
         size = shape_size(self.input_shape)
         dx = [0.0] * (n * size + 1)  # the last slot absorbs padding
-        g_positions = kernels.transpose(g_filters)  # (N*P, F)
-        count, dot = len(g_positions), kernels.dot
-        for w_tap, idx in zip(kernels.transpose(self.weight.row_lists()), self._batch_taps(n)):
-            kernels.add_into(dx, idx, map(dot, repeat(w_tap, count), g_positions))
+        kernels.add_taps_into(dx, self._batch_taps(n), self.weight.row_lists(), g_filters)
         del dx[-1]
         return Matrix.from_flat(dx, n, size)
 

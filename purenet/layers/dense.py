@@ -1,6 +1,5 @@
 """``Dense``: the fully connected layer, ``y = x W^T + b``."""
 
-import operator
 import random
 from typing import List, Optional, Tuple
 
@@ -68,23 +67,21 @@ class Dense(Layer):
         x_rows = x.row_lists()  # (N, D)
         y = kernels.matmul_nt_sparse_a(x_rows, self.weight.row_lists())  # (N, U)
         if self.use_bias:
-            y = list(map(operator.add, y, self.bias.data * x.rows))
+            y = kernels.add_lists(y, self.bias.data * x.rows)
         self._x_rows = x_rows
         return Matrix.from_flat(y, x.rows, self.units)
 
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
         n = len(self._x_rows)
         self._check_grad(grad, n)
-        g_rows = grad.row_lists()  # (N, U)
-        g_cols = kernels.transpose(g_rows)  # (U, N)
-        x_cols = kernels.transpose(self._x_rows)  # (D, N)
-        self.weight.accumulate(kernels.matmul_nt_skip_zero(g_cols, x_cols))  # (U, D)
+        w_rows = self.weight.row_lists() if input_grad else None  # (U, D)
+        dw, db, dx = kernels.dense_grad(grad.row_lists(), self._x_rows, w_rows, self.use_bias)
+        self.weight.accumulate(dw)  # (U, D)
         if self.use_bias:
-            self.bias.accumulate([sum(c) for c in g_cols])
+            self.bias.accumulate(db)
         if not input_grad:
             return None
-        w_cols = kernels.transpose(self.weight.row_lists())  # (D, U)
-        return Matrix.from_flat(kernels.matmul_nt(g_rows, w_cols), n, self.input_shape[0])
+        return Matrix.from_flat(dx, n, self.input_shape[0])
 
     def parameters(self) -> List[Parameter]:
         return [p for p in (self.weight, self.bias) if p is not None]

@@ -13,13 +13,14 @@ a gradient, and only where the ReLU let the pooled value through, so the
 weight gradient is a dot product over the winners' patches alone instead of
 over every output position.
 
+The loops are :func:`purenet.kernels.conv_relu_pool` and
+:func:`purenet.kernels.conv_relu_pool_grad` (one version per backend).
+
 Shape:
     input ``(N, C*H*W)``, output ``(N, F*PH*PW)``, as the pool's output.
 """
 
-import operator
 import random
-from itertools import accumulate, compress, repeat
 from typing import List, Optional
 
 from .. import kernels
@@ -58,70 +59,22 @@ class ConvReLUPool:
         conv = self.conv
         conv._check_input(x)
         n = x.rows
-        self._taps = taps = conv.gather_taps(x)  # K x (N*P): im2col, one tuple per tap
-        # Only patches with some ink need a dot product; an empty one gives 0 (before the bias).
-        live = list(map(any, zip(*taps)))
-        patches = list(compress(zip(*taps), live))  # (L, K), L live patches
-        count = len(patches)
-        # where each conv output lives: its patch's rank among the live ones, or
-        # `count`, the slot of a 0.0 appended after the live outputs
-        rank = [r - 1 if a else count for r, a in zip(accumulate(live), live)]
+        self._cache = None  # let the last batch's go before this one's is built
+        taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
         pool_taps, _ = self._map_pool._batch_taps(n)
-        # one picker per pool-window tap: conv outputs straight into window order
-        pickers = [kernels.getter(kernels.gather(rank, idx)) for idx in pool_taps]
         biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
-        dot = kernels.dot
-        self._window_values, self._maxes, self._outs = [], [], []
-        for w, b in zip(conv.weight.row_lists(), biases):
-            z = list(map(dot, repeat(w, count), patches))  # (L,) this filter's live outputs
-            z.append(0.0)
-            values = [pick(z) for pick in pickers]  # window taps x (N*Q)
-            maxes = list(map(max, *values)) if len(values) > 1 else list(values[0])
-            out = [v if v > 0.0 else 0.0 for v in map(operator.add, maxes, [b] * len(maxes))]
-            self._window_values.append(values)
-            self._maxes.append(maxes)
-            self._outs.append(out)
-        q = len(self._outs[0]) // n  # pooled positions per filter map
-        data = []
-        for s in range(0, n * q, q):  # reorder to (N, F*Q)
-            for out in self._outs:
-                data += out[s : s + q]
+        data, self._cache = kernels.conv_relu_pool(taps, conv.weight.row_lists(), biases, pool_taps, n)
         self._n = n
-        return Matrix.from_flat(data, n, conv.filters * q)
+        return Matrix.from_flat(data, n, len(data) // n)
 
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
         conv, n = self.conv, self._n
-        f_count = conv.filters
-        q = len(self._outs[0]) // n
-        if grad.shape != (n, f_count * q):
-            raise ValueError(f"ConvReLUPool.backward expects a gradient of shape {(n, f_count * q)}; Received: {grad.shape}.")
+        expected = (n, shape_size(self.output_shape))
+        if grad.shape != expected:
+            raise ValueError(f"ConvReLUPool.backward expects a gradient of shape {expected}; Received: {grad.shape}.")
         _, windows_idx = self._map_pool._batch_taps(n)
         overlapping = self.pool.strides[0] < self.pool.pool[0] or self.pool.strides[1] < self.pool.pool[1]
-        p = len(self._taps[0]) // n
-        g, fq = grad.data, f_count * q
-        dot, gather = kernels.dot, kernels.gather
-        dw, db, g_maps = [], [], []
-        for f in range(f_count):
-            gf = []
-            for s in range(f * q, n * fq, fq):
-                gf += g[s : s + q]
-            out = self._outs[f]
-            # Only windows whose output passed the ReLU (out > 0) carry a gradient,
-            # and within each only its winner: the position of its max.
-            gm = list(compress(gf, out))
-            windows = compress(zip(*self._window_values[f]), out)
-            winner_pos = map(tuple.index, windows, compress(self._maxes[f], out))
-            winners = list(map(operator.getitem, compress(windows_idx, out), winner_pos))  # in the (N*P) map
-            dw += [dot(gm, gather(tap, winners)) for tap in self._taps]
-            db.append(sum(gm))
-            if input_grad:
-                gz = [0.0] * (n * p)
-                if overlapping:
-                    kernels.add_into(gz, winners, gm)
-                else:
-                    for i, d in zip(winners, gm):
-                        gz[i] = d
-                g_maps.append(gz)
+        dw, db, g_maps = kernels.conv_relu_pool_grad(self._cache, grad.data, windows_idx, overlapping, input_grad)
         conv.weight.accumulate(dw)
         if conv.use_bias:
             conv.bias.accumulate(db)

@@ -1,7 +1,6 @@
 """``MaxPool2D``: the largest value of each window, per channel."""
 
-import operator
-from typing import List, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 from .. import kernels
 from ..matrix import Matrix
@@ -24,6 +23,8 @@ class MaxPool2D(Layer):
     batch in one C call, and ``map(max, *taps)`` takes every window's max.
     Backward zips the taps into one tuple per window; the ``index`` of the
     max in it picks the winner (computed only when a gradient is needed).
+    Those two steps are :func:`purenet.kernels.window_max` and
+    :func:`purenet.kernels.window_winners` (index loops on PyPy).
 
     Args:
         pool_size: PH = PW as an int, or ``(PH, PW)``.
@@ -93,7 +94,7 @@ class MaxPool2D(Layer):
         self._check_input(x)
         taps, _ = self._batch_taps(x.rows)
         self._taps = [kernels.gather(x.data, idx) for idx in taps]  # PH*PW x (N*C*OH*OW)
-        self._maxes = list(map(max, *self._taps)) if len(taps) > 1 else list(self._taps[0])
+        self._maxes = kernels.window_max(self._taps)
         self._rows = x.rows
         return Matrix.from_flat(self._maxes, x.rows, shape_size(self.output_shape))
 
@@ -103,8 +104,7 @@ class MaxPool2D(Layer):
             return None
         _, windows_idx = self._batch_taps(self._rows)
         # each window's winner: the position of its max among its taps, then that tap's input index
-        winner_pos = map(tuple.index, zip(*self._taps), self._maxes)
-        winners = map(operator.getitem, windows_idx, winner_pos)
+        winners = kernels.window_winners(self._taps, self._maxes, windows_idx)
         dx = [0.0] * (self._rows * shape_size(self.input_shape))
         if self.strides[0] >= self.pool[0] and self.strides[1] >= self.pool[1]:
             for i, g in zip(winners, grad.data):  # windows are disjoint
