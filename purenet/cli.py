@@ -1,43 +1,61 @@
 """The ``purenet`` command line (also ``python -m purenet``).
 
-    purenet train                                   # cnn-small on the bundled MNIST subset
-    purenet train --arch lenet --data mnist --epochs 3
-    purenet train --classes 0,1 --limit 500 --epochs 1
+    purenet train                                   # cnn-small on the bundled MNIST subset -> model.safetensors
+    purenet train --arch lenet --data mnist --epochs 3 --augment --out lenet.safetensors
+    purenet train --resume model.safetensors.ckpt   # continue an interrupted run, bit for bit
+    purenet evaluate model.safetensors --report report/
+    purenet predict digit.png another.pgm --top 3   # with the pretrained model shipped in the package
+    purenet summary model.safetensors
 
-One command so far, ``train``: it loads MNIST (the subset shipped in the
-package, the full set from the usual places, or a directory), builds a named
-architecture from :mod:`purenet.architectures`, trains it with a progress
-line per epoch and prints the test accuracy.
+- ``train`` loads MNIST (the subset shipped in the package, the full set
+  from the usual places, or a directory), builds a named architecture from
+  :mod:`purenet.architectures`, trains it with a progress line and an epoch
+  summary, writes a checkpoint after every epoch (and on Ctrl-C) and saves
+  the model (``--out``). ``--resume`` continues from a checkpoint with the
+  same weights, optimizer state, random generators and learning-rate
+  schedule, so the result is bit-identical to a run that never stopped.
+- ``evaluate`` prints accuracy, per-class accuracy and the confusion matrix
+  on a test split; ``--report DIR`` adds pictures (:mod:`purenet.report`).
+- ``predict`` reads PNG/PGM/PPM pictures of digits, preprocesses them the
+  MNIST way (:func:`purenet.preprocess`) and prints the model's guesses.
+- ``summary`` prints a model file's architecture and metadata.
 
 What this module is for: argument parsing, loading, printing. Everything it
 computes goes through the public API (``load_bundled``/``load_mnist``,
 ``select_classes``, ``architectures.build``, ``model.train_on_batch``,
-``model.evaluate``), so the core never depends on it. Bad arguments and
-missing or broken data print one line on stderr and exit with status 2, with
-no traceback; a run that diverges exits with status 1.
+``model.evaluate``/``predict``, ``pn.save_checkpoint``/``pn.load_checkpoint``),
+so the core never depends on it. Bad arguments, missing or broken data and
+unreadable model files print one line on stderr and exit with status 2, with
+no traceback; a run that diverges exits with status 1; Ctrl-C exits with 130.
 
-Planned, not here yet (see DESIGN.md): ``--out FILE`` to save the trained
-model (``model.save``), ``--resume CHECKPOINT`` and a checkpoint written on
-Ctrl-C (``pn.save_checkpoint`` / ``pn.load_checkpoint``), ``--augment``
-(:mod:`purenet.augment`), and the other commands: ``evaluate``, ``predict``,
-``draw``, ``export``, ``bench``, ``summary``.
+Not here yet (see DESIGN.md): ``draw``, ``export``, ``bench``.
 """
 
 import argparse
 import math
 import os
 import platform
+import random
+import shlex
 import shutil
 import sys
 import textwrap
 import time
-from typing import List, Optional, Sequence
+import zlib
+from typing import Dict, List, Optional, Sequence
 
-from . import __version__, architectures, datasets
-from .errors import DatasetError
+from . import __version__, architectures, datasets, report
+from .app.preprocess import preprocess
+from .augment import Augment
+from .errors import DatasetError, ImageError, ModelFileError
+from .io.checkpoint import load_checkpoint, save_checkpoint
+from .io.imagefile import read_image
+from .io.modelfile import load_model
+from .layers import Softmax
+from .losses import CrossEntropy
 from .optimizers import SGD, Adam
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "PRETRAINED_MODEL"]
 
 # Defaults of `purenet train`, measured (README.md shows a run): on one
 # CPython 3.13 core, 6 epochs of cnn-small over the 10,000 bundled images
@@ -49,7 +67,16 @@ DEFAULT_EPOCHS = 6
 DEFAULT_LR = {"sgd": 0.03, "adam": 0.003}
 DEFAULT_MOMENTUM = 0.9
 DEFAULT_LR_DECAY = 0.75
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_OUT = "model.safetensors"
 PROGRESS_INTERVAL = 0.25  # seconds between updates of the live progress line
+
+#: The model ``purenet predict`` uses when no ``--model`` is given.
+PRETRAINED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "lenet-mnist.safetensors")
+
+# The settings that define a training run. A checkpoint stores them, and a
+# resumed run keeps them: changing any would break the bit-for-bit promise.
+RUN_SETTINGS = ("arch", "classes", "limit", "batch_size", "optimizer", "lr", "lr_decay", "momentum", "seed", "augment")
 
 
 class UsageError(Exception):
@@ -123,48 +150,70 @@ def _classes(text: str) -> List[int]:
 
 
 # ------------------------------------------------------------------ parsers
+DATA_HELP = (
+    "'bundled': the subset shipped with purenet (default, offline); 'mnist': the full "
+    "60,000 + 10,000 images from $PURENET_DATA or ~/.cache/purenet; DIR: a directory holding "
+    "the four MNIST IDX files (raw or .gz). Missing MNIST files are downloaded there once "
+    "and checked by SHA-256, unless PURENET_OFFLINE=1"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``purenet`` argument parser (one sub-parser per command)."""
     parser = _Parser(
         prog="purenet",
-        description="Convolutional neural networks in pure Python: train on MNIST from the command line.",
+        description="Convolutional neural networks in pure Python: train on MNIST, evaluate, "
+        "recognise digits in pictures, from the command line.",
         epilog="Run 'purenet COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"purenet {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_predict(commands)
+    _add_summary(commands)
+    return parser
 
+
+def _add_train(commands) -> None:
     archs = "\n".join(f"  {name:<10} {architectures.describe(name)}" for name in architectures.ARCHITECTURES)
     train = commands.add_parser(
         "train",
-        help="train a model on MNIST and report its test accuracy",
+        help="train a model on MNIST, report its test accuracy and save it",
         description=textwrap.fill(
-            "Train a model on MNIST and report its accuracy on the test split. "
+            "Train a model on MNIST, report its accuracy on the test split and save it. "
             "With no options: cnn-small on the MNIST subset bundled with purenet "
-            "(10,000 training and 2,000 test images), about two minutes on one CPython core."
+            "(10,000 training and 2,000 test images), about two minutes on one CPython core, "
+            f"saved to {DEFAULT_OUT}. A checkpoint is written after every epoch and on Ctrl-C; "
+            "--resume continues from it and ends with the same weights, bit for bit, as a run "
+            "that was never interrupted."
         ),
         epilog="architectures:\n" + archs,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # Run settings default to None so that a resumed run can tell an option
+    # given on purpose (checked against the checkpoint) from one left out.
+    train.add_argument("--data", metavar="bundled|mnist|DIR", help=DATA_HELP)
     train.add_argument(
-        "--data", default="bundled", metavar="bundled|mnist|DIR",
-        help="'bundled': the subset shipped with purenet (default, offline); 'mnist': the full "
-        "60,000 + 10,000 images from $PURENET_DATA or ~/.cache/purenet; DIR: a directory holding "
-        "the four MNIST IDX files (raw or .gz). Missing MNIST files are downloaded there once "
-        "and checked by SHA-256, unless PURENET_OFFLINE=1",
-    )
-    train.add_argument(
-        "--arch", default="cnn-small", choices=list(architectures.ARCHITECTURES),
+        "--arch", choices=list(architectures.ARCHITECTURES),
         help="model architecture (default: cnn-small; listed below)",
     )
     train.add_argument(
         "--classes", type=_classes, metavar="LIST",
-        help="train on these digits only, e.g. 0,1 (relabelled 0..k-1 in the order given)",
+        help="train on these digits only, e.g. 0,1 (relabelled 0..k-1 in the order given; "
+        "the saved model keeps the list, so evaluate and predict print the digits)",
     )
-    train.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS, help=f"passes over the training data (default: {DEFAULT_EPOCHS})")
-    train.add_argument("--batch-size", type=_positive_int, default=32, help="samples per gradient step (default: 32)")
     train.add_argument(
-        "--optimizer", default="sgd", choices=("sgd", "adam"),
+        "--epochs", type=_positive_int,
+        help=f"passes over the training data (default: {DEFAULT_EPOCHS}); with --resume, "
+        "the total to reach (default: the interrupted run's)",
+    )
+    train.add_argument(
+        "--batch-size", type=_positive_int, help=f"samples per gradient step (default: {DEFAULT_BATCH_SIZE})",
+    )
+    train.add_argument(
+        "--optimizer", choices=("sgd", "adam"),
         help="sgd: SGD with momentum (default); adam: Adam",
     )
     train.add_argument(
@@ -172,37 +221,100 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"initial learning rate (default: {DEFAULT_LR['sgd']} for sgd, {DEFAULT_LR['adam']} for adam)",
     )
     train.add_argument(
-        "--lr-decay", type=_decay, default=DEFAULT_LR_DECAY,
+        "--lr-decay", type=_decay,
         help=f"multiply the learning rate by this after every epoch; 1 keeps it constant (default: {DEFAULT_LR_DECAY})",
     )
     train.add_argument(
-        "--momentum", type=_fraction, default=DEFAULT_MOMENTUM,
+        "--momentum", type=_fraction,
         help=f"SGD momentum (default: {DEFAULT_MOMENTUM}; ignored by adam)",
     )
-    train.add_argument("--seed", type=int, default=0, help="seeds the weights and the shuffling (default: 0)")
-    train.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N training samples only (quick tries)")
-    # Planned with the model-file format: --out FILE (save the trained model),
-    # --resume CHECKPOINT, and a checkpoint on Ctrl-C.
+    train.add_argument(
+        "--augment", action="store_true", default=None,
+        help="randomly shift (up to 2 px), rotate (up to 12 degrees) and scale (0.9-1.1) every "
+        "training image, so digits drawn by people are recognised better; seeded by --seed",
+    )
+    train.add_argument("--seed", type=int, help="seeds the weights, the shuffling and --augment (default: 0)")
+    train.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="train on the first N training samples only (quick tries)",
+    )
+    train.add_argument(
+        "--out", metavar="FILE",
+        help=f"where to save the trained model, a safetensors file (default: {DEFAULT_OUT}; "
+        "with --resume, the interrupted run's)",
+    )
+    train.add_argument(
+        "--checkpoint", metavar="FILE",
+        help="the checkpoint written after every epoch and on Ctrl-C (default: the --out file + .ckpt)",
+    )
+    train.add_argument(
+        "--resume", metavar="CHECKPOINT",
+        help="continue the run saved in CHECKPOINT (its settings are kept; --epochs sets the total)",
+    )
     train.set_defaults(run=train_command)
-    return parser
 
 
-# ------------------------------------------------------------------ train
-def load_data(spec: str, err=None):
-    """``(x_train, y_train, x_test, y_test, description)`` for ``--data``;
-    download progress, if any, goes to ``err``."""
+def _add_evaluate(commands) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="accuracy, per-class accuracy and confusion matrix of a saved model",
+        description=textwrap.fill(
+            "Evaluate a saved model (or a checkpoint) on the MNIST test split: accuracy, per-class "
+            "accuracy and the confusion matrix. A model trained with --classes is evaluated on those "
+            "digits. --report DIR also writes pictures: training curves, the confusion matrix, the "
+            "first layer's filters and the misclassified test images, with REPORT.md."
+        ),
+    )
+    evaluate.add_argument("model", metavar="MODEL", help="a model file saved by purenet train (or model.save)")
+    evaluate.add_argument("--data", default="bundled", metavar="bundled|mnist|DIR", help=DATA_HELP)
+    evaluate.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate on the first N test images only")
+    evaluate.add_argument("--report", metavar="DIR", help="write PNG pictures and REPORT.md into DIR (created if needed)")
+    evaluate.set_defaults(run=evaluate_command)
+
+
+def _add_predict(commands) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="recognise the digit in PNG/PGM pictures",
+        description=textwrap.fill(
+            "Recognise the digit in each picture: PNG (gray, RGB, with or without alpha, palette), "
+            "PGM or PPM, one digit per picture, dark on light or light on dark. Each picture is "
+            "cropped to its ink, scaled and centred as MNIST digits are (purenet.preprocess), and "
+            "one line per picture gives the predicted digit and its probability."
+        ),
+    )
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files of one digit each")
+    predict.add_argument(
+        "--model", metavar="FILE",
+        help="the model to use (default: the pretrained model shipped with purenet, "
+        "models/lenet-mnist.safetensors in the package)",
+    )
+    predict.add_argument("--top", type=_positive_int, metavar="K", help="also list the K most likely classes")
+    predict.set_defaults(run=predict_command)
+
+
+def _add_summary(commands) -> None:
+    summary = commands.add_parser(
+        "summary",
+        help="the architecture and metadata of a saved model",
+        description="Print a saved model's (or checkpoint's) layers, output shapes, parameter counts, "
+        "classes and training history.",
+    )
+    summary.add_argument("model", metavar="MODEL", help="a model file or checkpoint")
+    summary.set_defaults(run=summary_command)
+
+
+# --------------------------------------------------------------------- data
+def load_data(spec: str, err=None, splits: Sequence[str] = ("train", "test")):
+    """``([(images, labels) per split], description)`` for ``--data``; download
+    progress, if any, goes to ``err``."""
     if spec == "bundled":
-        what = "the MNIST subset bundled with purenet"
-        train, test = datasets.load_bundled("train"), datasets.load_bundled("test")
-    else:
-        root = None if spec == "mnist" else spec
-        if root is not None and not os.path.isdir(root):
-            raise UsageError(f"--data {spec}: expected 'bundled', 'mnist' or a directory; Received: no such directory.")
-        what = "MNIST" if root is None else f"MNIST from {root}"
-        report = _DownloadReport(err or sys.stderr)
-        train = datasets.load_mnist("train", root=root, progress=report)
-        test = datasets.load_mnist("test", root=root, progress=report)
-    return train[0], train[1], test[0], test[1], what
+        return [datasets.load_bundled(s) for s in splits], "the MNIST subset bundled with purenet"
+    root = None if spec == "mnist" else spec
+    if root is not None and not os.path.isdir(root):
+        raise UsageError(f"--data {spec}: expected 'bundled', 'mnist' or a directory; Received: no such directory.")
+    progress = _DownloadReport(err or sys.stderr)
+    loaded = [datasets.load_mnist(s, root=root, progress=progress) for s in splits]
+    return loaded, ("MNIST" if root is None else f"MNIST from {root}")
 
 
 class _DownloadReport:
@@ -230,75 +342,491 @@ class _DownloadReport:
             self.live.show(f"downloading {name}: {done / 1e6:.1f} MB")
 
 
+def _select(images, labels, classes, what: str):
+    """The images of ``classes`` only, relabelled 0..k-1 (UsageError when one is missing)."""
+    try:
+        return datasets.select_classes(images, labels, classes)
+    except ValueError as e:  # a class missing from the data
+        raise UsageError(f"{what} {','.join(map(str, classes))}: {e}") from None
+
+
+def _fingerprint(images, labels) -> int:
+    """A CRC-32 of the training images and labels: a resumed run must see the same data."""
+    return zlib.crc32(bytes(labels), zlib.crc32(images.data))
+
+
+def _load_any(path: str):
+    """``(model, checkpoint or None)`` from a model file or, failing that, a checkpoint."""
+    try:
+        return load_model(path), None
+    except ModelFileError as first:
+        try:
+            ckpt = load_checkpoint(path)
+        except ModelFileError:
+            raise first from None
+        return ckpt.model, ckpt
+
+
+def _digit_model(model, path: str) -> List:
+    """Check ``model`` reads 28x28 gray images; returns its class names, one per output."""
+    if tuple(model.input_shape) not in ((1, 28, 28), (784,)):
+        raise UsageError(
+            f"{path}: expected a model for 28x28 gray digits, input shape (1, 28, 28) or (784,); "
+            f"Received: input shape {tuple(model.input_shape)}."
+        )
+    if model.out_features < 2:
+        raise UsageError(f"{path}: expected a classifier with one output per class; Received: {model.out_features} output.")
+    names = model.classes if model.classes is not None else list(range(model.out_features))
+    if len(names) != model.out_features:
+        raise UsageError(
+            f"{path}: the model has {model.out_features} outputs but its metadata names "
+            f"{len(names)} classes ({names})."
+        )
+    return list(names)
+
+
+# ------------------------------------------------------------------ train
+def _settings(args, ckpt) -> Dict:
+    """The run's settings: the options (fresh run) or the checkpoint's (resumed run)."""
+    if ckpt is None:
+        optimizer = args.optimizer or "sgd"
+        run = {
+            "data": args.data or "bundled",
+            "arch": args.arch or "cnn-small",
+            "classes": args.classes,
+            "limit": args.limit,
+            "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,
+            "optimizer": optimizer,
+            "lr": args.lr if args.lr is not None else DEFAULT_LR[optimizer],
+            "lr_decay": args.lr_decay if args.lr_decay is not None else DEFAULT_LR_DECAY,
+            "momentum": args.momentum if args.momentum is not None else DEFAULT_MOMENTUM,
+            "seed": args.seed if args.seed is not None else 0,
+            "augment": bool(args.augment),
+            "epochs": args.epochs or DEFAULT_EPOCHS,
+            "out": args.out or DEFAULT_OUT,
+        }
+    else:
+        saved = ckpt.extra.get("train") if isinstance(ckpt.extra, dict) else None
+        if not isinstance(saved, dict) or not all(k in saved for k in RUN_SETTINGS + ("data", "epochs", "out")):
+            raise UsageError(
+                f"--resume {args.resume}: expected a checkpoint written by purenet train; Received: a checkpoint "
+                "without its training settings (continue it in Python with pn.load_checkpoint)."
+            )
+        for name in RUN_SETTINGS:
+            given = getattr(args, name)
+            if given is not None and given != saved[name]:
+                was = saved[name]
+                trained = f"with {_option(name, was)}" if was not in (None, False) else f"without {_option(name, True)}"
+                raise UsageError(
+                    f"{_option(name, given)}: the checkpoint was trained {trained}; a resumed run keeps its "
+                    "settings (leave the option out, or start a new run without --resume)."
+                )
+        run = {k: saved[k] for k in RUN_SETTINGS}
+        run.update(data=args.data or saved["data"], epochs=args.epochs or saved["epochs"], out=args.out or saved["out"])
+        if run["epochs"] <= ckpt.epoch:
+            if args.epochs is None:
+                raise UsageError(
+                    f"--resume {args.resume}: the run already completed its {ckpt.epoch} epoch(s); "
+                    f"give --epochs N with N > {ckpt.epoch} to train further."
+                )
+            raise UsageError(
+                f"--epochs {run['epochs']}: the checkpoint has already completed {ckpt.epoch} epoch(s); "
+                "ask for more to continue training."
+            )
+    run["checkpoint"] = args.checkpoint or run["out"] + ".ckpt"
+    if os.path.abspath(run["checkpoint"]) == os.path.abspath(run["out"]):
+        raise UsageError(f"--checkpoint {run['checkpoint']}: expected a file other than the --out model file.")
+    for option in ("out", "checkpoint"):
+        folder = os.path.dirname(run[option]) or "."
+        if not os.path.isdir(folder):
+            raise UsageError(
+                f"--{option} {run[option]}: expected a file in an existing directory; Received: no directory {folder}."
+            )
+    return run
+
+
+def _option(name: str, value) -> str:
+    """A setting as it is written on the command line: ``--classes 3,7``, ``--augment``."""
+    option = "--" + name.replace("_", "-")
+    if value is True:
+        return option
+    return f"{option} {','.join(map(str, value)) if isinstance(value, list) else value}"
+
+
+class _Boundary:
+    """Everything training changes, as it was at the end of an epoch (copies).
+
+    Ctrl-C can come in the middle of an epoch, with the weights half-way
+    through it; the checkpoint written then must hold this state instead,
+    so that resuming replays the interrupted epoch exactly.
+    """
+
+    def __init__(self, epoch, model, optimizer, augment):
+        self.epoch = epoch
+        self.weights = model.state_dict()
+        self.optimizer = optimizer.state_dict(model.named_parameters())
+        self.rng = model.rng.getstate()
+        self.layer_rngs = [(layer, layer.rng.getstate()) for layer in _layers_with_rng(model)]
+        self.augment = augment.rng.getstate() if augment else None
+        self.history = {k: list(v) for k, v in model.history.items()}
+
+    def restore(self, model, optimizer, augment) -> None:
+        model.load_state_dict(self.weights)
+        optimizer.load_state_dict(self.optimizer, model.named_parameters())
+        model.rng.setstate(self.rng)
+        for layer, state in self.layer_rngs:
+            layer.rng.setstate(state)
+        if augment:
+            augment.rng.setstate(self.augment)
+        model.history = {k: list(v) for k, v in self.history.items()}
+
+
+def _layers_with_rng(model):
+    return [layer for layer in model.layers if isinstance(getattr(layer, "rng", None), random.Random)]
+
+
+def _rng_to_json(state) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _rng_from_json(value, path: str) -> tuple:
+    try:
+        version, internal, gauss = value
+        state = (version, tuple(internal), gauss)
+        random.Random(0).setstate(state)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"--resume {path}: the checkpoint's augmentation generator state is malformed.") from None
+    return state
+
+
+def _load_checkpoint(path: str):
+    try:
+        return load_checkpoint(path)
+    except ModelFileError as e:
+        try:
+            load_model(path)
+        except ModelFileError:
+            raise e from None
+        raise UsageError(
+            f"--resume {path}: expected a training checkpoint (purenet train writes one next to the model, "
+            f"named like {path}.ckpt); Received: a model file, which keeps no optimizer state."
+        ) from None
+
+
+def _augmenter(seed: int) -> Augment:
+    # Its own generator, seeded from --seed but not equal to the model's
+    # (a str seed is hashed with SHA-512: the same on every run and interpreter).
+    return Augment(rng=random.Random(f"purenet-augment-{seed}"))
+
+
 def train_command(args, out=None, err=None) -> int:
     """Run ``purenet train`` with parsed ``args``; returns the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
-    x_train, y_train, x_test, y_test, what = load_data(args.data, err)
-    classes = 10
-    if args.classes:
-        try:
-            x_train, y_train = datasets.select_classes(x_train, y_train, args.classes)
-            x_test, y_test = datasets.select_classes(x_test, y_test, args.classes)
-        except ValueError as e:  # a class missing from the data
-            raise UsageError(f"--classes {','.join(map(str, args.classes))}: {e}") from None
-        classes = len(args.classes)
-        what += f", digits {','.join(map(str, args.classes))}"
-    if args.limit:
-        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+    ckpt = _load_checkpoint(args.resume) if args.resume else None
+    run = _settings(args, ckpt)
+    (train, test), what = load_data(run["data"], err)
+    (x_train, y_train), (x_test, y_test) = train, test
+    classes = run["classes"]
+    if classes:
+        x_train, y_train = _select(x_train, y_train, classes, "--classes")
+        x_test, y_test = _select(x_test, y_test, classes, "--classes")
+        what += f", digits {','.join(map(str, classes))}"
+    if run["limit"]:
+        x_train, y_train = x_train[: run["limit"]], y_train[: run["limit"]]
+    fingerprint = _fingerprint(x_train, y_train)
+    n_classes = len(classes) if classes else 10
 
-    model = architectures.build(args.arch, classes=classes, seed=args.seed)
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    optimizer = Adam(lr) if args.optimizer == "adam" else SGD(lr, momentum=args.momentum)
+    augment = _augmenter(run["seed"]) if run["augment"] else None
+    if ckpt is None:
+        model = architectures.build(run["arch"], classes=n_classes, seed=run["seed"])
+        model.classes = list(classes) if classes else None
+        optimizer = Adam(run["lr"]) if run["optimizer"] == "adam" else SGD(run["lr"], momentum=run["momentum"])
+        loss = CrossEntropy()
+        done = 0
+    else:
+        saved = ckpt.extra["train"]
+        if saved.get("data_crc32") != fingerprint:
+            raise UsageError(
+                f"--data {run['data']}: these are not the training images the checkpoint was trained on "
+                f"({len(x_train):,} images here, {saved.get('train_images', '?')} then, different contents); "
+                "resume with the same data."
+            )
+        model, optimizer, done = ckpt.model, ckpt.optimizer, ckpt.epoch
+        loss = model.loss if type(model.loss) is CrossEntropy else CrossEntropy()
+        if augment:
+            augment.rng.setstate(_rng_from_json(saved.get("augment_rng_state"), args.resume))
+    epochs, lr, decay, bs = run["epochs"], run["lr"], run["lr_decay"], run["batch_size"]
 
     def say(text=""):
         print(text, file=out, flush=True)
 
+    def extra():
+        settings = {k: run[k] for k in RUN_SETTINGS + ("data", "epochs", "out")}
+        settings.update(
+            data_crc32=fingerprint, train_images=len(x_train),
+            augment_rng_state=_rng_to_json(augment.rng.getstate()) if augment else None,
+        )
+        return {"train": settings}
+
+    optimizer.lr = lr * decay ** done  # the rate of the first epoch to run
     say(f"purenet {__version__} on {platform.python_implementation()} {platform.python_version()}")
-    say(f"data: {what}: {len(x_train):,} training and {len(x_test):,} test images, {classes} classes")
-    decay = f", lr x{args.lr_decay:g} after each epoch" if args.lr_decay != 1.0 else ""
-    say(f"training {args.arch} for {args.epochs} epoch{'s' if args.epochs != 1 else ''}, "
-        f"batch {args.batch_size}, {optimizer!r}{decay}, seed {args.seed}")
+    say(f"data: {what}: {len(x_train):,} training and {len(x_test):,} test images, {n_classes} classes")
+    if ckpt is not None:
+        say(f"resuming from {args.resume}: {done} of {epochs} epochs done")
+    schedule = f", lr x{decay:g} after each epoch" if decay != 1.0 else ""
+    augmented = f", augmented by {augment!r}" if augment else ""
+    say(f"training {run['arch']} for {epochs} epoch{'s' if epochs != 1 else ''}, "
+        f"batch {bs}, {optimizer!r}{schedule}{augmented}, seed {run['seed']}")
     model.summary(print_fn=say)
 
     progress = _Progress(err) if err.isatty() else None
-    n, bs = len(x_train), args.batch_size
+    n = len(x_train)
     started = time.perf_counter()
+    boundary = _Boundary(done, model, optimizer, augment)
     test = None
-    for epoch in range(1, args.epochs + 1):
-        optimizer.lr = lr * args.lr_decay ** (epoch - 1)
-        t0 = time.perf_counter()
-        order = list(range(n))
-        model.rng.shuffle(order)  # the model's seeded generator, as fit() shuffles
-        total = 0.0
-        for s in range(0, n, bs):
-            idx = order[s : s + bs]
-            value = model.train_on_batch(x_train.take(idx).to_matrix(), [y_train[i] for i in idx], optimizer=optimizer)
-            if not math.isfinite(value):
+    try:
+        for epoch in range(done + 1, epochs + 1):
+            optimizer.lr = lr * decay ** (epoch - 1)
+            t0 = time.perf_counter()
+            order = list(range(n))
+            model.rng.shuffle(order)  # the model's seeded generator, as fit() shuffles
+            total, correct, counted = 0.0, 0, 0
+            for s in range(0, n, bs):
+                idx = order[s : s + bs]
+                labels = [y_train[i] for i in idx]
+                batch = x_train.take(idx)
+                x = augment(batch) if augment else batch.to_matrix()
+                loss.last_probabilities = None
+                value = model.train_on_batch(x, labels, loss=loss, optimizer=optimizer)
+                if not math.isfinite(value):
+                    if progress:
+                        progress.clear()
+                    print(f"purenet train: error: the loss became {value} in epoch {epoch}: training diverged "
+                          f"(try a smaller --lr)", file=err)
+                    return 1
+                total += value * len(idx)
+                hits = _hits(loss, labels)
+                if hits is not None:
+                    correct += hits
+                    counted += len(idx)
                 if progress:
-                    progress.clear()
-                print(f"purenet train: error: the loss became {value} in epoch {epoch}: training diverged "
-                      f"(try a smaller --lr)", file=err)
-                return 1
-            total += value * len(idx)
+                    progress.update(epoch, epochs, s + len(idx), n, total / (s + len(idx)),
+                                    correct / counted if counted else None, t0)
+            took = time.perf_counter() - t0
             if progress:
-                progress.update(epoch, args.epochs, s + len(idx), n, total / (s + len(idx)), t0)
-        took = time.perf_counter() - t0
-        if progress:
-            progress.show(f"epoch {epoch}/{args.epochs}: evaluating on {len(x_test):,} test images")
-        test = model.evaluate(x_test, y_test)
+                progress.show(f"epoch {epoch}/{epochs}: evaluating on {len(x_test):,} test images")
+            test = model.evaluate(x_test, y_test, loss=loss)
+            if progress:
+                progress.clear()
+            record = {"loss": total / n}
+            if counted == n:
+                record["accuracy"] = correct / n
+            record.update(val_loss=test["loss"], val_accuracy=test["accuracy"])
+            for key, value in record.items():
+                model.history.setdefault(key, []).append(value)
+            boundary = _Boundary(epoch, model, optimizer, augment)
+            save_checkpoint(run["checkpoint"], model, optimizer, epoch, extra=extra())
+            accuracy = f"  accuracy {record['accuracy']:.2%}" if "accuracy" in record else ""
+            say(f"epoch {epoch}/{epochs}  {took:6.1f}s  {n / took:5.0f} samples/s  "
+                f"loss {record['loss']:.4f}{accuracy}  test loss {test['loss']:.4f}  test accuracy {test['accuracy']:.2%}")
+    except KeyboardInterrupt:
         if progress:
             progress.clear()
-        say(f"epoch {epoch}/{args.epochs}  {took:6.1f}s  {n / took:5.0f} samples/s  "
-            f"loss {total / n:.4f}  test loss {test['loss']:.4f}  test accuracy {test['accuracy']:.2%}")
+        boundary.restore(model, optimizer, augment)
+        save_checkpoint(run["checkpoint"], model, optimizer, boundary.epoch, extra=extra())
+        quoted = shlex.quote(run["checkpoint"])
+        if boundary.epoch < epochs:
+            message = (f"interrupted in epoch {boundary.epoch + 1}/{epochs}; saved the state after epoch "
+                       f"{boundary.epoch} to {run['checkpoint']}. Continue with: purenet train --resume {quoted}")
+        else:  # while the last checkpoint was being written
+            message = (f"interrupted after the last epoch, before saving {run['out']}; the trained model is in "
+                       f"{run['checkpoint']} (purenet evaluate {quoted} reads it).")
+        print(f"\npurenet train: {message}", file=err, flush=True)
+        return 130
     elapsed = time.perf_counter() - started
     correct = round(test["accuracy"] * len(x_test))
     say(f"test accuracy: {test['accuracy']:.2%} ({correct}/{len(x_test)}) after {_duration(elapsed)}")
+    model.save(run["out"])
+    say(f"saved the model to {run['out']} (checkpoint: {run['checkpoint']})")
     return 0
 
 
+def _hits(loss, labels) -> Optional[int]:
+    """How many of the batch's samples the step just taken classified right, or None
+    when the loss did not keep its probabilities (then no accuracy is shown).
+
+    ``CrossEntropy.forward_logits``, which ``train_on_batch`` uses for a
+    model ending in Softmax, keeps the batch's softmax output in
+    ``last_probabilities``: reading it costs an argmax per sample, where
+    a second forward pass would cost a third of a training step.
+    """
+    probs = getattr(loss, "last_probabilities", None)
+    if probs is None or not labels or len(probs) % len(labels):
+        return None
+    c = len(probs) // len(labels)
+    hits = 0
+    for i, label in enumerate(labels):
+        row = probs[i * c : (i + 1) * c]
+        hits += row.index(max(row)) == label
+    return hits
+
+
+# --------------------------------------------------------------- evaluate
+def evaluate_command(args, out=None, err=None) -> int:
+    """Run ``purenet evaluate``; returns the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+
+    def say(text=""):
+        print(text, file=out, flush=True)
+
+    model, _ = _load_any(args.model)
+    names = _digit_model(model, args.model)
+    [(x_test, y_test)], what = load_data(args.data, err, splits=("test",))
+    index = list(range(len(y_test)))  # each evaluated image's index in the test split
+    if names != list(range(10)):
+        if not all(type(c) is int and 0 <= c <= 9 for c in names):
+            raise UsageError(f"{args.model}: expected a model of MNIST digits 0-9; Received: classes {names}.")
+        index = [i for i, y in enumerate(y_test) if y in names]  # select_classes keeps the order
+        x_test, y_test = _select(x_test, y_test, names, f"{args.model}: classes")
+        what += f", digits {','.join(map(str, names))}"
+    if args.limit:
+        x_test, y_test, index = x_test[: args.limit], y_test[: args.limit], index[: args.limit]
+    n, k = len(x_test), len(names)
+
+    progress = _Progress(err) if err.isatty() else None
+    t0 = time.perf_counter()
+    rows: List[float] = []
+    chunk = 500
+    for s in range(0, n, chunk):
+        rows += model.predict(x_test[s : s + chunk]).data
+        if progress:
+            done = min(n, s + chunk)
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            progress.show(f"evaluating: {done:,}/{n:,} test images  {rate:.0f} images/s  ETA {_duration((n - done) / rate)}")
+    if progress:
+        progress.clear()
+    probs = [rows[i * k : (i + 1) * k] for i in range(n)]
+    predicted = [p.index(max(p)) for p in probs]
+    matrix = report.confusion_matrix(y_test, predicted, k)
+    correct = sum(matrix[i][i] for i in range(k))
+    history = model.history or {}
+    epochs = max((len(v) for v in history.values()), default=0)
+    text = [
+        f"model: {args.model} ({model.count_params():,} parameters, {k} classes"
+        + (f", trained {epochs} epoch{'s' if epochs != 1 else ''})" if epochs else ")"),
+        f"data: {what}: {n:,} test images",
+    ]
+    line = f"accuracy: {correct / n:.2%} ({correct}/{n})"
+    if isinstance(model.layers[-1], Softmax):
+        line += f"  loss {_mean_loss(probs, y_test):.4f}"
+    text += [line, "", "per-class accuracy:", report.format_per_class(matrix, names), "",
+             "confusion matrix (rows: true class, columns: predicted class):", report.format_confusion(matrix, names)]
+    say("\n".join(text))
+    if args.report:
+        mistakes = [
+            (index[i], x_test.pixels(i), names[y_test[i]], names[p], probs[i][p])
+            for i, p in enumerate(predicted) if p != y_test[i]
+        ]
+        written = report.write_report(
+            args.report, matrix=matrix, names=names, history=history,
+            filters=report.first_layer_filters(model), mistakes=mistakes, summary="\n".join(text),
+        )
+        say("")
+        say(f"report: wrote {', '.join(os.path.basename(p) for p in written)} to {args.report}")
+    return 0
+
+
+def _mean_loss(probs: List[List[float]], labels: List[int]) -> float:
+    """Mean cross-entropy of probability rows (what ``model.evaluate`` reports)."""
+    return math.fsum(-math.log(max(p[t], 1e-300)) for p, t in zip(probs, labels)) / len(labels)
+
+
+# ---------------------------------------------------------------- predict
+def predict_command(args, out=None, err=None) -> int:
+    """Run ``purenet predict``; returns 0, or 2 when any picture could not be read."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    path = args.model
+    if path is None:
+        path = PRETRAINED_MODEL
+        if not os.path.isfile(path):
+            raise UsageError(
+                f"no --model given and the pretrained model is not installed (expected {path}); "
+                "train one with 'purenet train' and pass --model model.safetensors."
+            )
+    model, _ = _load_any(path)
+    names = _digit_model(model, path)
+    top = min(args.top, len(names)) if args.top else 0
+    status = 0
+    for name in args.images:
+        try:
+            image = read_image(name)
+        except ImageError as e:
+            hint = " It looks like a model file: give models with --model FILE." if name.endswith(
+                (".safetensors", ".ckpt")) else ""
+            print(f"purenet predict: error: {' '.join(str(e).split())}{hint}", file=err, flush=True)
+            status = 2
+            continue
+        except OSError as e:
+            print(f"purenet predict: error: cannot read {name}: {e.strerror or e}", file=err, flush=True)
+            status = 2
+            continue
+        x = preprocess(image)
+        if x is None:
+            print(f"{name}: no ink", file=out, flush=True)
+            continue
+        probs = model.predict([x]).data
+        ranked = sorted(range(len(probs)), key=lambda i: -probs[i])
+        best = ranked[0]
+        line = f"{name}: {names[best]} ({probs[best]:.1%})"
+        if top:
+            line += f"  top {top}: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in ranked[:top])
+        print(line, file=out, flush=True)
+    return status
+
+
+# ---------------------------------------------------------------- summary
+def summary_command(args, out=None, err=None) -> int:
+    """Run ``purenet summary``; returns the exit status."""
+    out = out or sys.stdout
+
+    def say(text=""):
+        print(text, file=out, flush=True)
+
+    model, ckpt = _load_any(args.model)
+    kind = "a purenet training checkpoint" if ckpt else "a purenet model"
+    say(f"{args.model}: {kind}, {os.path.getsize(args.model):,} bytes")
+    model.summary(print_fn=say)
+    if model.classes is not None:
+        say(f"classes: {', '.join(map(str, model.classes))} (output i is class number i of this list)")
+    else:
+        say(f"classes: {model.out_features} outputs, output i is class i")
+    history = model.history or {}
+    epochs = max((len(v) for v in history.values()), default=0)
+    if epochs:
+        order = ["loss", "accuracy", "val_loss", "val_accuracy"]
+        keys = sorted(history, key=lambda k: (order.index(k) if k in order else len(order), k))
+        last = ", ".join(f"{k} {_metric(k, history[k][-1])}" for k in keys if history[k])
+        say(f"history: {epochs} epoch{'s' if epochs != 1 else ''}; last: {last}")
+    else:
+        say("history: none saved")
+    if ckpt:
+        say(f"checkpoint: {ckpt.epoch} epoch(s) done, optimizer {ckpt.optimizer!r}")
+    return 0
+
+
+def _metric(key: str, value: Optional[float]) -> str:
+    if value is None:
+        return "nan"
+    return f"{value:.2%}" if "accuracy" in key else f"{value:.4f}"
+
+
+# --------------------------------------------------------------- progress
 class _Progress:
-    """A live, overwritten progress line on a terminal: samples, loss, rate, ETA."""
+    """A live, overwritten progress line on a terminal: samples, loss, accuracy, rate, ETA."""
 
     def __init__(self, stream):
         self.stream = stream
@@ -309,17 +837,19 @@ class _Progress:
         self.stream.write("\r\033[K" + text[: self.width])
         self.stream.flush()
 
-    def update(self, epoch, epochs, done, n, loss, t0):
+    def update(self, epoch, epochs, done, n, loss, accuracy, t0):
         now = time.perf_counter()
         if now - self.last < PROGRESS_INTERVAL and done < n:
             return
         self.last = now
         rate = done / max(now - t0, 1e-9)
         eta = _duration((n - done) / rate)
-        width = 20
+        width = 10
         bar = "=" * (width * done // n)
+        acc = f"  acc {accuracy:.1%}" if accuracy is not None else ""
+        # the least useful figure last: a narrow terminal cuts the line's end
         self.show(f"epoch {epoch}/{epochs} [{bar:<{width}}] {done:,}/{n:,}  "
-                  f"loss {loss:.4f}  {rate:.0f} samples/s  ETA {eta}")
+                  f"loss {loss:.4f}{acc}  ETA {eta}  {rate:.0f} samples/s")
 
     def clear(self):
         self.stream.write("\r\033[K")
@@ -347,8 +877,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     try:
         return args.run(args)
-    except (UsageError, DatasetError) as e:
+    except (UsageError, DatasetError, ModelFileError) as e:
         print(f"purenet {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `purenet ... | head`: the reader left, nothing more to say
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError, AttributeError):  # stdout is not a real file
+            pass
+        return 1
+    except OSError as e:  # e.g. --out in a read-only directory, a full disk
+        where = f": {e.filename}" if e.filename else ""
+        print(f"purenet {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\npurenet {args.command}: interrupted", file=sys.stderr)

@@ -225,7 +225,12 @@ class CrossEntropy(Loss):
         return -math.fsum(t * math.log(max(q, _TINY)) for q, t in zip(p, y) if t) / n
 
     def forward_logits(self, logits: Matrix, target: Target) -> float:
-        """The loss of ``softmax(logits)``; ``backward()`` then gives ``dL/dlogits``."""
+        """The loss of ``softmax(logits)``; ``backward()`` then gives ``dL/dlogits``.
+
+        The probabilities it computed on the way stay in ``last_probabilities``
+        (a flat ``(N, C)`` list), so a training loop can count correct
+        predictions without a second forward pass.
+        """
         _check_pred(logits, "CrossEntropy")
         n, c = logits.rows, logits.cols
         if c < 2:

@@ -1,14 +1,15 @@
 """Train the pretrained model shipped in the package: ``lenet`` on full MNIST.
 
-    pypy3 scripts/train_pretrained.py [--data DIR] [--epochs 20] [--out FILE]
+    pypy3 scripts/train_pretrained.py [--data DIR] [--epochs 30] [--out FILE]
 
 PyPy is the practical interpreter here (about 5x CPython for this model).
 Each epoch: one shuffled pass over the 60,000 training images, with mild
 random affine augmentation (shift <= 2 px, rotation <= 10 degrees, scale
 0.9-1.1; drawn digits vary more than MNIST's) and SGD with momentum whose
-learning rate decays per epoch; then the 10,000 test images are evaluated.
-The model with the best test accuracy so far is written to ``--out`` (F32
-safetensors with its history), so the run can be stopped at any time.
+learning rate decays per epoch; then the 10,000 test images are evaluated
+for the log. The model is written to ``--out`` (F32 safetensors with its
+history) after every epoch, so the shipped file is the last epoch's weights:
+the test set is reported, never used to pick a model.
 
 This is the documented command behind ``purenet/models/lenet-mnist.safetensors``.
 Images stay bytes and are converted one batch at a time.
@@ -34,9 +35,9 @@ DEFAULT_OUT = os.path.join(HERE, "..", "purenet", "models", "lenet-mnist.safeten
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=DEFAULT_DATA)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--decay", type=float, default=0.85)
+    parser.add_argument("--decay", type=float, default=0.9)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=DEFAULT_OUT)
@@ -49,7 +50,7 @@ def main(argv=None):
     optimizer = pn.SGD(args.lr, momentum=0.9)
     loss = pn.CrossEntropy()
     augment = Augment(max_shift=2.0, max_rotation=10.0, scale=(0.9, 1.1), rng=random.Random(args.seed + 1))
-    n, best = len(x), 0.0
+    n = len(x)
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     for epoch in range(1, args.epochs + 1):
         optimizer.lr = args.lr * args.decay ** (epoch - 1)
@@ -74,11 +75,9 @@ def main(argv=None):
             f"test acc {test['accuracy']:.4f}",
             flush=True,
         )
-        if test["accuracy"] > best:
-            best = test["accuracy"]
-            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-            model.save(args.out)
-            print(f"  saved {args.out} (best test accuracy {best:.4f})", flush=True)
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        model.save(args.out)
+        print(f"  saved {args.out}", flush=True)
     return 0
 
 

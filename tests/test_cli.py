@@ -1,11 +1,15 @@
-"""The command line (``purenet ...`` / ``python -m purenet ...``) and the named architectures.
+"""The command line (``purenet ...`` / ``python -m purenet ...``), the named
+architectures and the report pictures.
 
 Most tests call ``purenet.cli.main([...])`` in-process and read what it
 printed; two run ``python -m purenet`` in a subprocess, as a user would.
 Training runs are kept to a few seconds: two digits (--classes 0,1, so the
-test split is 400 images), a few hundred training samples, one epoch.
+test split is 400 images), a few hundred training samples, one or two
+epochs. Every test runs in its own temporary directory, where ``purenet
+train`` writes ``model.safetensors`` and its checkpoint by default.
 """
 
+import contextlib
 import io
 import os
 import random
@@ -16,15 +20,26 @@ import sys
 import pytest
 
 import purenet
-from purenet import architectures, cli
+from purenet import architectures, cli, report
 from purenet.datasets import write_idx
+from purenet.io import read_safetensors
+from purenet.io.image import Image
+from purenet.io.png import read_png, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["train", "--classes", "0,1", "--limit", "200", "--epochs", "1"]
 ACCURACY_LINE = re.compile(r"^test accuracy: (\d+\.\d\d)% \((\d+)/(\d+)\) after \S+", re.M)
 EPOCH_LINE = re.compile(
-    r"^epoch (\d+)/(\d+) +[\d.]+s +\d+ samples/s  loss ([\d.]+)  test loss ([\d.]+)  test accuracy ([\d.]+)%$", re.M
+    r"^epoch (\d+)/(\d+) +[\d.]+s +\d+ samples/s  loss ([\d.]+)  accuracy ([\d.]+)%  "
+    r"test loss ([\d.]+)  test accuracy ([\d.]+)%$",
+    re.M,
 )
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Each test in its own directory: default output files land there."""
+    monkeypatch.chdir(tmp_path)
 
 
 def run(capsys, *argv):
@@ -107,22 +122,42 @@ def test_architectures_reject_bad_names_and_class_counts():
 # --- help, version, usage ----------------------------------------------------
 
 
-def test_help_lists_the_train_command(capsys):
+def test_help_lists_the_commands(capsys):
     status, out, err = run(capsys, "--help")
     assert status == 0 and err == ""
     assert out.startswith("usage: purenet")
-    assert "train" in out and "COMMAND --help" in out
+    for command in ("train", "evaluate", "predict", "summary"):
+        assert re.search(rf"^    {command} +\S", out, re.M), f"{command} not listed in --help"
+    assert "COMMAND --help" in out
+
+
+@pytest.mark.parametrize(
+    "command, options",
+    [
+        ("evaluate", ["MODEL", "--data", "--limit", "--report"]),
+        ("predict", ["IMAGE", "--model", "--top", "lenet-mnist.safetensors"]),
+        ("summary", ["MODEL"]),
+    ],
+)
+def test_every_command_has_help(capsys, command, options):
+    status, out, err = run(capsys, command, "--help")
+    assert status == 0 and err == ""
+    assert out.startswith(f"usage: purenet {command}")
+    for option in options:
+        assert option in out
 
 
 def test_train_help_lists_every_option_and_architecture(capsys):
     status, out, err = run(capsys, "train", "--help")
     assert status == 0 and err == ""
     for option in ("--data", "--arch", "--classes", "--epochs", "--batch-size", "--lr", "--lr-decay",
-                   "--momentum", "--optimizer", "--seed", "--limit"):
+                   "--momentum", "--optimizer", "--seed", "--limit", "--augment", "--out", "--checkpoint",
+                   "--resume"):
         assert option in out
     for name in architectures.ARCHITECTURES:
         assert re.search(rf"^  {re.escape(name)} +\S", out, re.M), f"{name} not described in --help"
     assert f"(default: {cli.DEFAULT_EPOCHS})" in out
+    assert f"(default: {cli.DEFAULT_OUT};" in out
 
 
 def test_version(capsys):
@@ -150,6 +185,11 @@ def test_version(capsys):
         (["train", "--optimizer", "rmsprop"], ["--optimizer"]),
         (["train", "--limit", "-5"], ["--limit"]),
         (["train", "--bogus"], ["unrecognized arguments: --bogus"]),
+        (["evaluate"], ["MODEL"]),
+        (["evaluate", "m.safetensors", "--limit", "0"], ["--limit", "positive integer"]),
+        (["predict"], ["IMAGE"]),
+        (["predict", "a.png", "--top", "0"], ["--top", "positive integer"]),
+        (["summary"], ["MODEL"]),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragments):
@@ -269,7 +309,13 @@ def test_quick_training_run(capsys):
     pct, correct, total = final_accuracy(out)
     assert total == 400
     assert pct >= 90.0  # zeros against ones: easy even after 200 samples
-    assert float(epochs[0][4]) == pct  # the last epoch's test accuracy is the final one
+    assert float(epochs[0][5]) == pct  # the last epoch's test accuracy is the final one
+    assert float(epochs[0][3]) >= 50.0  # the running training accuracy
+    assert out.rstrip().endswith("saved the model to model.safetensors (checkpoint: model.safetensors.ckpt)")
+    model = purenet.load("model.safetensors")
+    assert model.classes == [0, 1]
+    assert model.history["val_accuracy"] == [pytest.approx(pct / 100, abs=5e-5)]
+    assert purenet.load_checkpoint("model.safetensors.ckpt").epoch == 1
 
 
 def test_training_is_deterministic(capsys):
@@ -313,6 +359,7 @@ def test_live_progress_on_a_terminal(capsys, monkeypatch):
     assert status == 0
     progress = terminal.getvalue()
     assert "\r" in progress and "ETA" in progress and "64/64" in progress
+    assert re.search(r"64/64  loss \d\.\d{4}  acc \d+\.\d%  ETA 0s  \d+ samples/s", progress)
     assert progress.endswith("\r\033[K")  # cleared before the epoch line
     final_accuracy(out)
 
@@ -323,6 +370,7 @@ def test_diverging_run_exits_1(capsys):
     assert status == 1
     assert "diverged" in err and "Traceback" not in err
     assert not ACCURACY_LINE.search(out)
+    assert not os.path.exists("model.safetensors")
 
 
 # --- as a user runs it ---------------------------------------------------------
@@ -333,6 +381,7 @@ def run_module(*argv):
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run(
         [sys.executable, "-m", "purenet", *argv], capture_output=True, text=True, env=env, timeout=120,
+        cwd=os.getcwd(),  # the test's temporary directory
     )
 
 
@@ -343,6 +392,7 @@ def test_python_m_purenet_train():
     assert proc.stdout.startswith("purenet ")
     pct, _, total = final_accuracy(proc.stdout)
     assert total == 400 and pct >= 90.0
+    assert purenet.load("model.safetensors").classes == [0, 1]
 
 
 def test_python_m_purenet_error_exit():
@@ -361,3 +411,504 @@ def test_console_script_is_declared():
         pytest.skip("purenet is not installed (pip install -e .)")
     scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
     assert scripts.get("purenet") == "purenet.cli:main"
+
+
+# --- train: --out, checkpoints, --resume, Ctrl-C, --augment ---------------------
+
+# A straight two-epoch run of each kind; the tests below interrupt or split the
+# same run and must end with exactly these files.
+RUNS = {
+    "sgd": ["--classes", "3,7", "--limit", "200"],
+    "adam-augment": ["--classes", "0,1", "--limit", "200", "--optimizer", "adam", "--augment", "--seed", "5"],
+}
+
+
+def main_quietly(argv):
+    """``cli.main(argv)`` with its output captured (for module-scoped fixtures)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main(argv)
+    assert status == 0, err.getvalue()
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """Run name -> the model file of its uninterrupted two-epoch run (made on first use)."""
+    made = {}
+
+    def get(name):
+        if name not in made:
+            path = str(tmp_path_factory.mktemp(name) / "straight.safetensors")
+            main_quietly(["train", *RUNS[name], "--epochs", "2", "--out", path])
+            made[name] = path
+        return made[name]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def digits_model(straight):
+    """A cnn-small trained two epochs on 3s and 7s (model.classes == [3, 7])."""
+    return straight("sgd")
+
+
+def tensors(path):
+    return {name: (t.shape, list(t.values)) for name, t in read_safetensors(path)[0].items()}
+
+
+def assert_same_run(path, reference):
+    """Model files and final checkpoints are identical: weights (F64 in the
+    checkpoint), optimizer state and history, bit for bit."""
+    with open(path, "rb") as a, open(reference, "rb") as b:
+        assert a.read() == b.read()  # F32 weights, architecture, history, classes
+    mine, theirs = tensors(path + ".ckpt"), tensors(reference + ".ckpt")
+    assert sorted(mine) == sorted(theirs) and any(k.startswith("optimizer.") for k in mine)
+    for name in mine:
+        assert mine[name] == theirs[name], name
+    ckpt = purenet.load_checkpoint(path + ".ckpt")
+    assert ckpt.epoch == 2
+    assert ckpt.rng_state == purenet.load_checkpoint(reference + ".ckpt").rng_state
+
+
+def test_out_writes_a_model_pn_load_reads(capsys, digits_model):
+    status, out, err = run(capsys, "train", "--classes", "3,7", "--limit", "64", "--epochs", "1",
+                           "--out", "sub.safetensors", "--checkpoint", "run.ckpt")
+    assert status == 0, err
+    assert "saved the model to sub.safetensors (checkpoint: run.ckpt)" in out
+    model = purenet.load("sub.safetensors")
+    assert model.classes == [3, 7]
+    assert sorted(model.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert all(len(v) == 1 for v in model.history.values())
+    epoch = EPOCH_LINE.search(out)
+    assert model.history["loss"][0] == pytest.approx(float(epoch.group(3)), abs=5e-5)
+    assert model.history["val_accuracy"][0] == pytest.approx(float(epoch.group(6)) / 100, abs=5e-5)
+    x, y = purenet.datasets.select_classes(*purenet.datasets.load_bundled("test"), [3, 7])
+    assert model.evaluate(x, y)["accuracy"] == pytest.approx(final_accuracy(out)[0] / 100, abs=5e-5)
+    ckpt = purenet.load_checkpoint("run.ckpt")
+    assert ckpt.epoch == 1 and ckpt.model.classes == [3, 7]
+    assert not os.path.exists("model.safetensors")
+    # the two-epoch fixture: its history has one entry per epoch
+    assert [len(v) for v in purenet.load(digits_model).history.values()] == [2, 2, 2, 2]
+
+
+def test_out_in_a_missing_directory_exits_2_before_training(capsys):
+    status, out, err = run(capsys, *QUICK, "--out", os.path.join("nowhere", "m.safetensors"))
+    assert out == ""
+    assert_one_line_error(status, err, "--out", "nowhere")
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_resume_is_bit_identical(capsys, straight, name):
+    status, out, err = run(capsys, "train", *RUNS[name], "--epochs", "1", "--out", "split.safetensors")
+    assert status == 0, err
+    assert purenet.load_checkpoint("split.safetensors.ckpt").epoch == 1
+    status, out, err = run(capsys, "train", "--resume", "split.safetensors.ckpt", "--epochs", "2")
+    assert status == 0, err
+    assert "resuming from split.safetensors.ckpt: 1 of 2 epochs done" in out
+    assert [m[0] for m in EPOCH_LINE.findall(out)] == ["2"]
+    if name == "adam-augment":
+        assert "Adam(lr=" in out and "augmented by Augment(max_shift=2.0" in out
+    assert_same_run("split.safetensors", straight(name))
+
+
+class Interrupt:
+    """A stand-in for ``Sequential.train_on_batch`` that does the step, then
+    raises KeyboardInterrupt (as Ctrl-C would) on call number ``at``."""
+
+    def __init__(self, at):
+        self.at = at
+        self.calls = 0
+        self.original = purenet.Sequential.train_on_batch
+
+    def install(self, monkeypatch):
+        interrupt = self
+
+        def train_on_batch(model, *args, **kwargs):
+            value = interrupt.original(model, *args, **kwargs)  # the weights move...
+            interrupt.calls += 1
+            if interrupt.calls == interrupt.at:
+                raise KeyboardInterrupt  # ...and the checkpoint must not keep them
+            return value
+
+        monkeypatch.setattr(purenet.Sequential, "train_on_batch", train_on_batch)
+
+
+@pytest.mark.parametrize("at, epoch", [(10, 2), (3, 1)])  # 7 batches of <= 32 per epoch
+def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_identically(capsys, monkeypatch, straight, at, epoch):
+    with monkeypatch.context() as patch:
+        Interrupt(at).install(patch)
+        status, out, err = run(capsys, "train", *RUNS["sgd"], "--epochs", "2", "--out", "run.safetensors")
+    assert status == 130
+    assert "Traceback" not in err
+    assert (f"interrupted in epoch {epoch}/2; saved the state after epoch {epoch - 1} to run.safetensors.ckpt. "
+            "Continue with: purenet train --resume run.safetensors.ckpt") in err
+    assert not os.path.exists("run.safetensors")  # no model from a half-finished run
+    ckpt = purenet.load_checkpoint("run.safetensors.ckpt")
+    assert ckpt.epoch == epoch - 1
+    assert all(len(v) == epoch - 1 for v in ckpt.history.values())
+    if epoch == 1:  # nothing finished: the checkpoint holds the initial weights
+        fresh = architectures.build("cnn-small", classes=2, seed=0).state_dict()
+        assert all(ckpt.model.state_dict()[k].data == fresh[k].data for k in fresh)
+    status, out, err = run(capsys, "train", "--resume", "run.safetensors.ckpt")
+    assert status == 0, err
+    assert [m[0] for m in EPOCH_LINE.findall(out)] == [str(e) for e in range(epoch, 3)]
+    assert_same_run("run.safetensors", straight("sgd"))
+
+
+def test_ctrl_c_after_the_last_epoch_keeps_the_trained_model(capsys, monkeypatch):
+    calls = []
+
+    def save_checkpoint(*args, **kwargs):
+        calls.append(args[3])  # the epoch
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # Ctrl-C while the last epoch's checkpoint is written
+        purenet.save_checkpoint(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "save_checkpoint", save_checkpoint)
+    status, out, err = run(capsys, "train", "--classes", "3,7", "--limit", "64", "--epochs", "1")
+    assert status == 130 and calls == [1, 1]
+    assert ("interrupted after the last epoch, before saving model.safetensors; the trained model is in "
+            "model.safetensors.ckpt (purenet evaluate model.safetensors.ckpt reads it).") in err
+    assert not os.path.exists("model.safetensors")
+    status, out, err = run(capsys, "evaluate", "model.safetensors.ckpt", "--limit", "20")
+    assert status == 0, err
+    assert "trained 1 epoch)" in out and "digits 3,7: 20 test images" in out
+
+
+def test_resume_can_train_further(capsys, digits_model):
+    status, out, err = run(capsys, "train", "--resume", digits_model + ".ckpt", "--epochs", "3",
+                           "--out", "more.safetensors")
+    assert status == 0, err
+    assert "resuming from" in out and "2 of 3 epochs done" in out
+    assert [m[0] for m in EPOCH_LINE.findall(out)] == ["3"]
+    assert f"SGD(lr={cli.DEFAULT_LR['sgd'] * cli.DEFAULT_LR_DECAY ** 2}" in out  # the schedule goes on
+    model = purenet.load("more.safetensors")
+    assert all(len(v) == 3 for v in model.history.values()) and model.classes == [3, 7]
+
+
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        (["--arch", "lenet"], ["--arch lenet", "trained with --arch cnn-small", "keeps its settings"]),
+        (["--limit", "100"], ["--limit 100", "trained with --limit 200"]),
+        (["--augment"], ["--augment: the checkpoint was trained without --augment"]),
+        (["--classes", "0,1"], ["--classes 0,1: the checkpoint was trained with --classes 3,7"]),
+        (["--lr", "0.5"], ["--lr 0.5: the checkpoint was trained with --lr 0.03"]),
+        (["--epochs", "2"], ["--epochs 2", "already completed 2 epoch(s)"]),
+        ([], ["already completed its 2 epoch(s)", "--epochs N"]),
+    ],
+)
+def test_resume_refuses_other_settings(capsys, digits_model, extra, fragments):
+    status, out, err = run(capsys, "train", "--resume", digits_model + ".ckpt", *extra)
+    assert out == ""
+    assert_one_line_error(status, err, *fragments)
+
+
+def test_resume_refuses_other_data(capsys, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    write_tiny_mnist(str(first), seed=0)
+    write_tiny_mnist(str(second), seed=1)
+    status, _, err = run(capsys, "train", "--data", str(first), "--arch", "mlp", "--epochs", "1")
+    assert status == 0, err
+    status, out, err = run(capsys, "train", "--resume", "model.safetensors.ckpt", "--epochs", "2", "--data", str(second))
+    assert_one_line_error(status, err, "not the training images the checkpoint was trained on")
+
+
+def test_resume_needs_a_checkpoint(capsys, digits_model, tmp_path):
+    status, out, err = run(capsys, "train", "--resume", digits_model)  # a model file
+    assert_one_line_error(status, err, "expected a training checkpoint", "Received: a model file")
+    status, out, err = run(capsys, "train", "--resume", str(tmp_path / "missing.ckpt"))
+    assert_one_line_error(status, err, "missing.ckpt", "cannot open")
+    model = architectures.build("mlp")
+    purenet.save_checkpoint("api.ckpt", model, purenet.SGD(0.1), epoch=1)  # not from purenet train
+    status, out, err = run(capsys, "train", "--resume", "api.ckpt", "--epochs", "2")
+    assert_one_line_error(status, err, "without its training settings")
+
+
+def test_augment_changes_the_run_reproducibly(capsys):
+    argv = ["train", "--classes", "3,7", "--limit", "64", "--epochs", "1"]
+    plain = run(capsys, *argv)[1]
+    augmented = run(capsys, *argv, "--augment")[1]
+    again = run(capsys, *argv, "--augment")[1]
+    loss = lambda out: EPOCH_LINE.search(out).group(3)  # noqa: E731
+    assert loss(plain) != loss(augmented)
+    assert without_timings(augmented) == without_timings(again)
+
+
+# --- evaluate -------------------------------------------------------------------
+
+CONFUSION_ROW = re.compile(r"^ +(\d) +(\d+) +(\d+)$", re.M)
+
+
+def test_evaluate_prints_accuracy_per_class_and_confusion_matrix(capsys, digits_model):
+    status, out, err = run(capsys, "evaluate", digits_model)
+    assert status == 0, err
+    assert err == ""
+    assert "data: the MNIST subset bundled with purenet, digits 3,7: 400 test images" in out
+    assert "(2,786 parameters, 2 classes, trained 2 epochs)" in out
+    match = re.search(r"^accuracy: (\d+\.\d\d)% \((\d+)/400\)  loss (\d\.\d{4})$", out, re.M)
+    assert match, out
+    assert "per-class accuracy:\nclass  images  correct  accuracy\n    3     200" in out
+    table = out[out.index("confusion matrix (rows: true class, columns: predicted class):"):]
+    assert table.splitlines()[1] == "true \\ predicted     3     7"
+    rows = CONFUSION_ROW.findall(table)
+    assert [r[0] for r in rows] == ["3", "7"]
+    matrix = [[int(r[1]), int(r[2])] for r in rows]
+    assert sum(map(sum, matrix)) == 400 and [sum(r) for r in matrix] == [200, 200]
+    assert matrix[0][0] + matrix[1][1] == int(match.group(2))
+    # the same figures through the library
+    model = purenet.load(digits_model)
+    x, y = purenet.datasets.select_classes(*purenet.datasets.load_bundled("test"), [3, 7])
+    expected = model.evaluate(x, y)
+    assert float(match.group(1)) == pytest.approx(100 * expected["accuracy"], abs=0.006)
+    assert float(match.group(3)) == pytest.approx(expected["loss"], abs=6e-5)
+    assert float(match.group(1)) >= 90.0
+
+
+def test_evaluate_a_ten_class_model_on_a_directory(capsys, tmp_path):
+    write_tiny_mnist(str(tmp_path), test=20, digits=(0, 1, 2))
+    architectures.build("mlp", seed=3).save("untrained.safetensors")
+    status, out, err = run(capsys, "evaluate", "untrained.safetensors", "--data", str(tmp_path), "--limit", "12")
+    assert status == 0, err
+    assert f"data: MNIST from {tmp_path}: 12 test images" in out
+    assert "(101,770 parameters, 10 classes)" in out
+    table = out[out.index("true \\ predicted"):].splitlines()
+    assert table[0].split()[3:] == [str(d) for d in range(10)]
+    counts = [list(map(int, line.split()[1:])) for line in table[1:11]]
+    assert [sum(r) for r in counts] == [4, 4, 4] + [0] * 7  # labels cycle 0, 1, 2
+    assert "    5       0        0         -" in out  # a class with no test images
+
+
+def test_evaluate_report_writes_valid_pngs(capsys, digits_model):
+    status, out, err = run(capsys, "evaluate", digits_model, "--report", "report")
+    assert status == 0, err
+    assert "report: wrote curves.png, confusion.png, filters.png, misclassified.png, REPORT.md to report" in out
+    model = purenet.load(digits_model)
+    curves = read_png(os.path.join("report", "curves.png"))
+    assert (curves.width, curves.height, curves.channels) == (840, 280, 3)  # loss and accuracy side by side
+    assert curves == report.training_curves(model.history)
+    rows = CONFUSION_ROW.findall(out)
+    matrix = [[int(r[1]), int(r[2])] for r in rows]
+    assert read_png(os.path.join("report", "confusion.png")) == report.confusion_heatmap(matrix, [3, 7])
+    filters = read_png(os.path.join("report", "filters.png"))
+    assert filters == report.filter_grid(*report.first_layer_filters(model))
+    assert filters.width >= 8 * 54  # eight 3x3 filters enlarged 18 times
+    wrong = matrix[0][1] + matrix[1][0]
+    grid = read_png(os.path.join("report", "misclassified.png"))
+    columns = min(10, wrong)
+    assert grid.width == 6 + columns * (84 + 6)  # 28x28 digits enlarged 3 times
+    with open(os.path.join("report", "REPORT.md"), encoding="utf-8") as f:
+        text = f.read()
+    listed = re.findall(r"^\| (\d+) \| ([37]) \| ([37]) \| [\d.]+% \|$", text, re.M)
+    assert len(listed) == wrong and all(t != p for _, t, p in listed)
+    x, y = purenet.datasets.load_bundled("test")
+    assert all(y[int(i)] == int(t) for i, t, _ in listed)  # indices into the whole test split
+    assert "![Confusion matrix](confusion.png)" in text and "accuracy:" in text
+
+
+def test_evaluate_errors_exit_2(capsys, tmp_path, digits_model):
+    with open("broken.safetensors", "wb") as f:
+        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    status, out, err = run(capsys, "evaluate", "broken.safetensors")
+    assert_one_line_error(status, err, "broken.safetensors")
+    purenet.Sequential([purenet.Dense(2), purenet.Softmax()], input_shape=(3,)).save("tiny.safetensors")
+    status, out, err = run(capsys, "evaluate", "tiny.safetensors")
+    assert_one_line_error(status, err, "28x28", "(3,)")
+    status, out, err = run(capsys, "evaluate", "absent.safetensors")
+    assert_one_line_error(status, err, "absent.safetensors")
+    open("taken", "w").close()
+    status, out, err = run(capsys, "evaluate", digits_model, "--limit", "10", "--report", "taken")
+    assert_one_line_error(status, err, "File exists: taken")
+
+
+# --- predict --------------------------------------------------------------------
+
+
+def enlarged(pixels, zoom=4, size=28):
+    """A 28x28 digit as bytes, each pixel a zoom x zoom block."""
+    return bytes(pixels[(r // zoom) * size + c // zoom] for r in range(size * zoom) for c in range(size * zoom))
+
+
+def write_digits(directory):
+    """Bundled test 3s and 7s as 112x112 files: PNG dark-on-light, PNG RGBA, PGM light-on-dark.
+    Returns [(path, true digit)]."""
+    x, y = purenet.datasets.load_bundled("test")
+    files = []
+    picks = [i for i in range(len(y)) if y[i] in (3, 7)][:6]
+    for n, i in enumerate(picks):
+        big = enlarged(x.pixels(i))
+        if n % 3 == 0:
+            path = os.path.join(directory, f"digit{n}.png")
+            write_png(path, Image(112, 112, 1, bytes(255 - b for b in big)))  # ink on paper
+        elif n % 3 == 1:
+            path = os.path.join(directory, f"digit{n}.png")
+            write_png(path, Image(112, 112, 4, bytes(v for b in big for v in (0, 0, 0, b))))  # on transparency
+        else:
+            path = os.path.join(directory, f"digit{n}.pgm")
+            with open(path, "wb") as f:
+                f.write(b"P5\n112 112\n255\n" + big)
+        files.append((path, y[i]))
+    return files
+
+
+PREDICTION = re.compile(r"^(\S+): ([37]) \((\d+\.\d)%\)(?:  top 2: ([37]) (\d+\.\d)%, ([37]) (\d+\.\d)%)?$", re.M)
+
+
+def test_predict_png_and_pgm_files(capsys, digits_model, tmp_path):
+    files = write_digits(str(tmp_path))
+    status, out, err = run(capsys, "predict", "--model", digits_model, *[p for p, _ in files], "--top", "2")
+    assert status == 0, err
+    assert err == ""
+    lines = PREDICTION.findall(out)
+    assert [line[0] for line in lines] == [p for p, _ in files]
+    model = purenet.load(digits_model)
+    right = 0
+    for (path, digit), (_, guess, pct, first, p1, second, p2) in zip(files, lines):
+        probs = model.predict([purenet.preprocess(purenet.io.read_image(path))]).data
+        assert int(guess) == [3, 7][probs.index(max(probs))]  # the library's answer, through model.classes
+        assert float(pct) == pytest.approx(100 * max(probs), abs=0.051)
+        assert first == guess and second != guess and float(p1) >= float(p2)
+        right += int(guess) == digit
+    assert right >= 5  # a model at ~95% on these digits
+
+
+def test_predict_reports_empty_and_unreadable_pictures(capsys, digits_model, tmp_path):
+    files = write_digits(str(tmp_path))[:1]
+    write_png("blank.png", Image(30, 30, 1, bytes([250]) * 900))
+    with open("notes.txt", "w") as f:
+        f.write("not a picture")
+    argv = ["predict", "--model", digits_model, "notes.txt", files[0][0], "blank.png", "missing.png"]
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert out.splitlines()[1] == "blank.png: no ink"
+    assert PREDICTION.match(out.splitlines()[0])  # the good picture is still classified
+    errors = err.splitlines()
+    assert len(errors) == 2 and "Traceback" not in err
+    assert errors[0].startswith("purenet predict: error: cannot read image 'notes.txt': expected one of PNG")
+    assert errors[1] == "purenet predict: error: cannot read missing.png: No such file or directory"
+
+
+def test_predict_uses_the_shipped_model_by_default(capsys, monkeypatch, digits_model, tmp_path):
+    files = write_digits(str(tmp_path))[:2]
+    monkeypatch.setattr(cli, "PRETRAINED_MODEL", str(tmp_path / "absent" / "lenet-mnist.safetensors"))
+    status, out, err = run(capsys, "predict", files[0][0])
+    assert out == ""
+    assert_one_line_error(status, err, "pretrained model is not installed", "absent", "--model")
+    monkeypatch.setattr(cli, "PRETRAINED_MODEL", digits_model)
+    status, out, err = run(capsys, "predict", *[p for p, _ in files])
+    assert status == 0, err
+    assert len(PREDICTION.findall(out)) == 2
+
+
+def test_the_default_model_lives_in_the_package():
+    assert cli.PRETRAINED_MODEL == os.path.join(
+        os.path.dirname(purenet.__file__), "models", "lenet-mnist.safetensors"
+    )
+
+
+# --- summary --------------------------------------------------------------------
+
+
+def test_summary_of_a_model_and_a_checkpoint(capsys, digits_model):
+    status, out, err = run(capsys, "summary", digits_model)
+    assert status == 0, err
+    size = os.path.getsize(digits_model)
+    assert out.startswith(f"{digits_model}: a purenet model, {size:,} bytes\n#  Layer")
+    assert "4  Dense(units=2)" in out and "Total parameters: 2,786" in out
+    assert "classes: 3, 7" in out
+    assert re.search(r"^history: 2 epochs; last: loss \d\.\d{4}, accuracy [\d.]+%, val_loss \d\.\d{4}, "
+                     r"val_accuracy [\d.]+%$", out, re.M)
+    status, out, err = run(capsys, "summary", digits_model + ".ckpt")
+    assert status == 0, err
+    assert "a purenet training checkpoint" in out
+    assert "checkpoint: 2 epoch(s) done, optimizer SGD(lr=0.0225, momentum=0.9)" in out
+
+
+def test_summary_of_a_model_without_metadata(capsys):
+    architectures.build("lenet").save("bare.safetensors")
+    status, out, err = run(capsys, "summary", "bare.safetensors")
+    assert status == 0, err
+    assert "classes: 10 outputs, output i is class i" in out and "history: none saved" in out
+    status, out, err = run(capsys, "summary", "nothing.safetensors")
+    assert_one_line_error(status, err, "nothing.safetensors", "cannot open")
+
+
+# --- report pictures, on their own ----------------------------------------------
+
+
+def pixel(image, x, y):
+    i = (y * image.width + x) * image.channels
+    return tuple(image.pixels[i : i + image.channels])
+
+
+def test_text_tables():
+    matrix = report.confusion_matrix([0, 0, 0, 1, 2], [0, 0, 1, 1, 0], 3)
+    assert matrix == [[2, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert report.format_confusion(matrix, [4, 5, 6]).splitlines() == [
+        "true \\ predicted     4     5     6",
+        "               4     2     1     0",
+        "               5     0     1     0",
+        "               6     1     0     0",
+    ]
+    assert report.format_per_class(matrix, [4, 5, 6]).splitlines()[1:] == [
+        "    4       3        2    66.67%",
+        "    5       1        1   100.00%",
+        "    6       1        0     0.00%",
+    ]
+    with pytest.raises(ValueError, match="classes in \\[0, 3\\)"):
+        report.confusion_matrix([3], [0], 3)
+
+
+def test_confusion_heatmap_shades_by_row():
+    image = report.confusion_heatmap([[90, 10], [0, 5]], ["a", "b"])
+    # cell (row, column) has its top-left corner at (left + column * CELL, 60 + row * CELL)
+    left = report.text_width("A") + 12
+    corner = lambda r, c: pixel(image, left + c * report.CELL + 2, 60 + r * report.CELL + 2)  # noqa: E731
+    assert corner(1, 1) == report.DARK  # 5 of 5
+    assert corner(1, 0) == report.WHITE  # 0 of 5
+    assert sum(corner(0, 0)) < sum(corner(0, 1)) < 3 * 255  # 90% darker than 10%
+
+
+def test_filter_grid_scales_each_filter_to_its_range():
+    image = report.filter_grid([[0.0, 1.0, 2.0, 3.0], [-5.0, -5.0, 5.0, 5.0]], (1, 2, 2), columns=2)
+    zoom = 56 // 2
+    top, gap = 30, 8
+    first = [pixel(image, gap + x * zoom, top + y * zoom) for y in (0, 1) for x in (0, 1)]
+    assert first == [(0, 0, 0), (85, 85, 85), (170, 170, 170), (255, 255, 255)]
+    second_x = gap + 2 * zoom + gap
+    assert pixel(image, second_x, top) == (0, 0, 0) and pixel(image, second_x, top + zoom) == (255, 255, 255)
+    with pytest.raises(ValueError, match="expected 4 weights per filter"):
+        report.filter_grid([[0.0] * 3], (1, 2, 2))
+
+
+def test_image_grid_enlarges_and_captions():
+    digit = bytes([255 if 2 <= r < 5 else 0 for r in range(8) for _ in range(8)])  # a bar across rows 2-4
+    image = report.image_grid([digit, [v / 255 for v in digit]], shape=(8, 8), captions=["3>5 90%", "x"], zoom=3)
+    assert (image.width, image.height) == (6 + 2 * (24 + 6), 6 + 24 + 16 + 6)
+    assert pixel(image, 6, 6) == (0, 0, 0) and pixel(image, 6, 6 + 2 * 3) == (255, 255, 255)
+    assert pixel(image, 36, 6 + 3 * 3) == (255, 255, 255)  # the float copy is the same picture
+    caption = [pixel(image, x, y) for x in range(6, 30) for y in range(33, 44)]
+    assert (0, 0, 0) in caption  # some text below the first image
+
+
+def test_training_curves_from_a_history():
+    history = {"loss": [0.9, 0.5, 0.4], "val_loss": [0.8, None, 0.45], "accuracy": [0.7, 0.8, 0.9]}
+    image = report.training_curves(history, width=300, height=200)
+    assert (image.width, image.height) == (600, 200)
+    colours = set(pixel(image, x, y) for x in range(image.width) for y in range(image.height))
+    assert report.TRAIN in colours and report.TEST in colours
+    assert report.training_curves({"loss": [None]}) is None
+    one = report.training_curves({"val_accuracy": [0.5]})
+    assert one.width == 420  # only an accuracy chart
+
+
+def test_canvas_clips_and_draws_lines():
+    canvas = report.Canvas(5, 5, background=report.BLACK)
+    canvas.line(-3, -3, 10, 10, report.WHITE)  # the diagonal, clipped
+    canvas.rect(3, -2, 9, 1, (255, 0, 0))
+    image = canvas.to_image()
+    assert [pixel(image, i, i) for i in (1, 2, 4)] == [report.WHITE] * 3
+    assert pixel(image, 4, 0) == (255, 0, 0) and pixel(image, 0, 4) == report.BLACK
