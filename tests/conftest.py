@@ -44,3 +44,18 @@ def _offline(monkeypatch):
     """No test reaches the internet: downloads are off unless a test (the
     local-server download tests) clears ``PURENET_OFFLINE`` itself."""
     monkeypatch.setenv("PURENET_OFFLINE", "1")
+
+
+def resave(path, out, tensors=None, meta=None):
+    """Rewrite a valid safetensors file with edited tensors / metadata (still a valid
+    container), for tests of what the model and checkpoint readers reject."""
+    from purenet.io.safetensors import read_safetensors, write_safetensors
+
+    t, m = read_safetensors(path)
+    t = {k: (v.dtype, v.shape, v.values) for k, v in t.items()}
+    if tensors:
+        tensors(t)
+    if meta:
+        meta(m)
+    write_safetensors(out, t, m)
+    return out

@@ -14,7 +14,8 @@ import struct
 import pytest
 
 import purenet as pn
-from purenet.io.safetensors import read_safetensors, write_safetensors
+from conftest import resave
+from purenet.io.safetensors import read_safetensors
 
 
 def data(n=48):
@@ -199,17 +200,6 @@ def ckpt_path(tmp_path):
     return path
 
 
-def broken(src, out, tensors=None, meta=None):
-    t, m = read_safetensors(src)
-    t = {k: (v.dtype, v.shape, v.values) for k, v in t.items()}
-    if tensors:
-        tensors(t)
-    if meta:
-        meta(m)
-    write_safetensors(out, t, m)
-    return out
-
-
 def raises(path, *fragments):
     with pytest.raises(pn.ModelFileError) as info:
         pn.load_checkpoint(path)
@@ -239,48 +229,48 @@ def test_truncated_checkpoint(ckpt_path, tmp_path):
 
 def test_bad_epoch_and_keys(ckpt_path, tmp_path):
     out = tmp_path / "x"
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(epoch="-1")), "__metadata__['epoch']", "non-negative int")
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(epoch="1.5")), "__metadata__['epoch']")
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(epoch="true")), "__metadata__['epoch']")
-    raises(broken(ckpt_path, out, meta=lambda m: m.pop("rng_state")), "no ['rng_state']")
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(secret="x")), "unknown key(s) ['secret']")
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(epoch="-1")), "__metadata__['epoch']", "non-negative int")
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(epoch="1.5")), "__metadata__['epoch']")
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(epoch="true")), "__metadata__['epoch']")
+    raises(resave(ckpt_path, out, meta=lambda m: m.pop("rng_state")), "no ['rng_state']")
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(secret="x")), "unknown key(s) ['secret']")
 
 
 def test_bad_optimizer_spec(ckpt_path, tmp_path):
     out = tmp_path / "x"
-    raises(broken(ckpt_path, out, meta=edit_json("optimizer", lambda s: s.update({"class": "Evil"}))),
+    raises(resave(ckpt_path, out, meta=edit_json("optimizer", lambda s: s.update({"class": "Evil"}))),
            "__metadata__['optimizer'] class", "the unknown optimizer 'Evil'")
-    raises(broken(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["config"].update(lr=-1.0))),
+    raises(resave(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["config"].update(lr=-1.0))),
            "__metadata__['optimizer'] config", "lr")
-    raises(broken(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["config"].update(nesterov=True))),
+    raises(resave(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["config"].update(nesterov=True))),
            "__metadata__['optimizer'] config", "nesterov")
-    raises(broken(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["config"].update(lr=[1]))),
+    raises(resave(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["config"].update(lr=[1]))),
            "__metadata__['optimizer'] config", "an object of numbers")
-    raises(broken(ckpt_path, out, meta=edit_json("optimizer", lambda s: s.update(iterations=True))), "iterations")
-    raises(broken(ckpt_path, out, meta=edit_json("optimizer", lambda s: s.pop("state"))), "exactly the keys")
-    raises(broken(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["state"]["0.weight"].update(t=-3))),
+    raises(resave(ckpt_path, out, meta=edit_json("optimizer", lambda s: s.update(iterations=True))), "iterations")
+    raises(resave(ckpt_path, out, meta=edit_json("optimizer", lambda s: s.pop("state"))), "exactly the keys")
+    raises(resave(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["state"]["0.weight"].update(t=-3))),
            "state '0.weight'", "exactly the counts ['t']")
-    raises(broken(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["state"].update({"7.weight": {"t": 1}}))),
+    raises(resave(ckpt_path, out, meta=edit_json("optimizer", lambda s: s["state"].update({"7.weight": {"t": 1}}))),
            "the unknown parameter '7.weight'")
 
 
 def test_bad_optimizer_tensors(ckpt_path, tmp_path):
     out = tmp_path / "x"
-    raises(broken(ckpt_path, out, tensors=lambda t: t.pop("optimizer.0.weight.v")), "optimizer state of 0.weight",
+    raises(resave(ckpt_path, out, tensors=lambda t: t.pop("optimizer.0.weight.v")), "optimizer state of 0.weight",
            "['m', 't', 'v']", "only ['m', 't']")
-    raises(broken(ckpt_path, out, tensors=lambda t: t.update({"optimizer.0.weight.momentum": t["optimizer.0.weight.m"]})),
+    raises(resave(ckpt_path, out, tensors=lambda t: t.update({"optimizer.0.weight.momentum": t["optimizer.0.weight.m"]})),
            "tensor 'optimizer.0.weight.momentum'", "an unknown tensor")
-    raises(broken(ckpt_path, out, tensors=lambda t: t.update({"optimizer.8.weight.m": t["optimizer.0.weight.m"]})),
+    raises(resave(ckpt_path, out, tensors=lambda t: t.update({"optimizer.8.weight.m": t["optimizer.0.weight.m"]})),
            "tensor 'optimizer.8.weight.m'", "an unknown tensor")
-    raises(broken(ckpt_path, out, tensors=lambda t: t.update({"optimizer.0.bias.m": t["optimizer.0.weight.m"]})),
+    raises(resave(ckpt_path, out, tensors=lambda t: t.update({"optimizer.0.bias.m": t["optimizer.0.weight.m"]})),
            "tensor 'optimizer.0.bias.m' shape", "(2,)", "(2, 1, 5, 5)")
-    raises(broken(ckpt_path, out, tensors=lambda t: t.pop("5.bias")), "tensors", "missing ['5.bias']")
+    raises(resave(ckpt_path, out, tensors=lambda t: t.pop("5.bias")), "tensors", "missing ['5.bias']")
 
     def marked(t):  # the writer refuses NaN: write a marker value, then patch its bytes
         dtype, shape, values = t["optimizer.5.weight.v"]
         t["optimizer.5.weight.v"] = (dtype, shape, values[:3] + [1e300] + values[4:])
 
-    broken(ckpt_path, out, tensors=marked)
+    resave(ckpt_path, out, tensors=marked)
     out.write_bytes(out.read_bytes().replace(struct.pack("<d", 1e300), struct.pack("<d", float("nan"))))
     raises(out, "tensor 'optimizer.5.weight.v'", "finite numbers", "flat index 3")
 
@@ -288,35 +278,35 @@ def test_bad_optimizer_tensors(ckpt_path, tmp_path):
 def test_plain_sgd_must_not_carry_momentum(tmp_path):
     model, optimizer = trained("sgd")
     pn.save_checkpoint(tmp_path / "c", model, optimizer, epoch=1)
-    out = broken(tmp_path / "c", tmp_path / "x", meta=edit_json("optimizer", lambda s: s["config"].pop("momentum")))
+    out = resave(tmp_path / "c", tmp_path / "x", meta=edit_json("optimizer", lambda s: s["config"].pop("momentum")))
     raises(out, "tensor 'optimizer.0.", ".momentum'", "SGD(lr=0.05, weight_decay=0.0001) keeps no per-weight state")
 
 
 def test_bad_rng_states(ckpt_path, tmp_path):
     out = tmp_path / "x"
     field = "__metadata__['rng_state']"
-    raises(broken(ckpt_path, out, meta=edit_json("rng_state", lambda s: s[1].pop())), field, "625 ints")
-    raises(broken(ckpt_path, out, meta=edit_json("rng_state", lambda s: s[1].__setitem__(3, -1))), field)
-    raises(broken(ckpt_path, out, meta=edit_json("rng_state", lambda s: s[1].__setitem__(3, 2 ** 32))), field)
-    raises(broken(ckpt_path, out, meta=edit_json("rng_state", lambda s: s[1].__setitem__(624, 700))), field,
+    raises(resave(ckpt_path, out, meta=edit_json("rng_state", lambda s: s[1].pop())), field, "625 ints")
+    raises(resave(ckpt_path, out, meta=edit_json("rng_state", lambda s: s[1].__setitem__(3, -1))), field)
+    raises(resave(ckpt_path, out, meta=edit_json("rng_state", lambda s: s[1].__setitem__(3, 2 ** 32))), field)
+    raises(resave(ckpt_path, out, meta=edit_json("rng_state", lambda s: s[1].__setitem__(624, 700))), field,
            "random.Random rejects")
-    raises(broken(ckpt_path, out, meta=edit_json("rng_state", lambda s: s.__setitem__(0, 99))), field,
+    raises(resave(ckpt_path, out, meta=edit_json("rng_state", lambda s: s.__setitem__(0, 99))), field,
            "random.Random rejects")
-    raises(broken(ckpt_path, out, meta=edit_json("rng_state", lambda s: s.__setitem__(2, "x"))), field)
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(rng_state="{}")), field)
-    raises(broken(ckpt_path, out, meta=lambda m: m.pop("layer_rng_states")), "layer_rng_states", "['4']")
-    raises(broken(ckpt_path, out, meta=edit_json("layer_rng_states", lambda s: {"3": s["4"]}, replace=True)), "layer_rng_states",
+    raises(resave(ckpt_path, out, meta=edit_json("rng_state", lambda s: s.__setitem__(2, "x"))), field)
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(rng_state="{}")), field)
+    raises(resave(ckpt_path, out, meta=lambda m: m.pop("layer_rng_states")), "layer_rng_states", "['4']")
+    raises(resave(ckpt_path, out, meta=edit_json("layer_rng_states", lambda s: {"3": s["4"]}, replace=True)), "layer_rng_states",
            "['3']")
-    raises(broken(ckpt_path, out, meta=edit_json("layer_rng_states", lambda s: s["4"].pop())),
+    raises(resave(ckpt_path, out, meta=edit_json("layer_rng_states", lambda s: s["4"].pop())),
            "__metadata__['layer_rng_states'] 4")
 
 
 def test_bad_loss_history_extra(ckpt_path, tmp_path):
     out = tmp_path / "x"
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(loss='{"class": "Evil", "config": {}}')),
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(loss='{"class": "Evil", "config": {}}')),
            "__metadata__['loss'] class", "the unknown loss 'Evil'")
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(loss='{"class": "CrossEntropy", "config": {"k": 1}}')),
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(loss='{"class": "CrossEntropy", "config": {"k": 1}}')),
            "__metadata__['loss'] config", "k")
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(history='{"loss": "low"}')), "history")
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(extra="{")), "__metadata__['extra']", "valid JSON")
-    raises(broken(ckpt_path, out, meta=lambda m: m.update(extra='{"a": 1, "a": 2}')), "duplicate key 'a'")
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(history='{"loss": "low"}')), "history")
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(extra="{")), "__metadata__['extra']", "valid JSON")
+    raises(resave(ckpt_path, out, meta=lambda m: m.update(extra='{"a": 1, "a": 2}')), "duplicate key 'a'")

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import purenet as pn
+from conftest import resave
 from purenet.io import modelfile
 from purenet.io.safetensors import (
     HEADER_CAP, encode_safetensors, parse_safetensors, read_safetensors, write_safetensors,
@@ -73,18 +74,6 @@ def raises(path, *fragments, load=pn.load):
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in: {message}"
     return message
-
-
-def resave(path, out, tensors=None, meta=None):
-    """Rewrite a valid model file with edited tensors / metadata (a valid container)."""
-    t, m = read_safetensors(path)
-    t = {k: (v.dtype, v.shape, v.values) for k, v in t.items()}
-    if tensors:
-        tensors(t)
-    if meta:
-        meta(m)
-    write_safetensors(out, t, m)
-    return out
 
 
 def with_arch(edit):
