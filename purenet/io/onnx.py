@@ -41,6 +41,7 @@ numbers below are those of ONNX's ``onnx.proto``.
 """
 
 import math
+import struct
 import sys
 from array import array
 from typing import Callable, Dict, List, Sequence, Tuple, Union
@@ -138,15 +139,14 @@ class _Graph:
 
     def weight(self, name: str, dims: Sequence[int], values: Sequence[float]) -> str:
         """Add a float32 initializer; returns its name."""
-        data = array("f")
         try:
-            data.extend(values)
-        except OverflowError:
-            raise ValueError(f"ONNX export: weight {name!r} has a value out of the range of float32.") from None
-        bad = next((i for i, v in enumerate(data) if not math.isfinite(v)), None)
-        if bad is not None:
-            raise ValueError(f"ONNX export: weights must be finite; Received: {values[bad]!r} in {name!r} "
-                             f"at flat index {bad}.")
+            data = array("f", values)
+        except OverflowError:  # some Pythons raise here, others round to inf
+            data = None
+        if data is None or not all(map(math.isfinite, data)):
+            bad = next(i for i, v in enumerate(values) if not _fits_float32(v))
+            raise ValueError(f"ONNX export: weights must be finite in float32; Received: {values[bad]!r} "
+                             f"in {name!r} at flat index {bad}.")
         if sys.byteorder != "little":  # ONNX raw_data is little-endian
             data.byteswap()
         self.initializers.append(_tensor(name, dims, FLOAT, data.tobytes()))
@@ -173,6 +173,13 @@ class _Graph:
         parts += [message_field(11, v) for v in inputs]                # input
         parts += [message_field(12, v) for v in outputs]               # output
         return b"".join(parts)
+
+
+def _fits_float32(value: float) -> bool:
+    try:
+        return math.isfinite(struct.unpack("<f", struct.pack("<f", value))[0])
+    except OverflowError:
+        return False
 
 
 def _node(op_type: str, inputs: List[str], outputs: List[str], name: str, attributes: List[bytes]) -> bytes:
