@@ -18,7 +18,6 @@ Skipped without the oracles (``pip install purenet[interop]`` plus
 ``torch==2.13.0``), except under ``PURENET_REQUIRE_ORACLES=1``.
 """
 
-import doctest
 import json
 import os
 
@@ -34,7 +33,7 @@ from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 import purenet as pn  # noqa: E402
-from test_onnx import SHIPPED, architectures  # noqa: E402
+from test_onnx import SHIPPED, architectures, run_page  # noqa: E402
 
 nn = torch.nn
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "pytorch.md")
@@ -44,12 +43,7 @@ TOLERANCE = 1e-5
 @pytest.fixture(scope="module")
 def page():
     """docs/pytorch.md run as a doctest: (runner, the namespace its examples left, the failure report)."""
-    with open(DOC, encoding="utf-8") as f:
-        test = doctest.DocTestParser().get_doctest(f.read(), {"__name__": "pytorch_md"}, "pytorch.md", DOC, 0)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    report = []
-    runner.run(test, out=report.append, clear_globs=False)
-    return runner, test.globs, "".join(report)
+    return run_page(DOC)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ independent decoder of the wire format written here, so the encoding is
 tested on every interpreter (PyPy and 3.9 included).
 """
 
+import doctest
 import json
 import os
 import random
@@ -391,6 +392,23 @@ def test_any_batch_size(tmp_path, oracles, images):
     for n in (1, 5, 0):
         out = session.run(None, {"input": np.zeros((n, 1, 28, 28), dtype=np.float32)})[0]
         assert out.shape == (n, 10)
+
+
+def run_page(path):
+    """Run a docs page's ``>>>`` examples as a doctest: (runner, the namespace they left, failure report)."""
+    with open(path, encoding="utf-8") as f:
+        name = os.path.basename(path)
+        test = doctest.DocTestParser().get_doctest(f.read(), {"__name__": name}, name, path, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    report = []
+    runner.run(test, out=report.append, clear_globs=False)
+    return runner, test.globs, "".join(report)
+
+
+def test_the_onnx_page_runs_as_shown(oracles):
+    runner, globs, report = run_page(os.path.join(REPO, "docs", "onnx.md"))
+    assert runner.failures == 0, report
+    assert runner.tries >= 10 and globs["probabilities"].shape == (200, 10)
 
 
 # ------------------------------------------------------------ random architectures
