@@ -249,6 +249,23 @@ def test_cli_errors_are_one_line_with_exit_status_2(capsys, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.safetensors"]  # no temporary file left behind
 
 
+def test_cli_refuses_a_model_float32_cannot_hold(capsys, tmp_path):
+    model = pn.Sequential([pn.Dense(2)], input_shape=(3,))
+    model.layers[0].bias.data[1] = -1e300  # a valid F64 model file, but no float32 holds it
+    model.save(tmp_path / "big.safetensors", dtype="F64")
+    status, out, err = run_cli(capsys, "export", str(tmp_path / "big.safetensors"), "--onnx", str(tmp_path / "big.onnx"))
+    assert status == 2 and out == "" and not (tmp_path / "big.onnx").exists()
+    assert err == (f"purenet export: error: {tmp_path / 'big.safetensors'}: ONNX export: weights must be finite in "
+                   "float32; Received: -1e+300 in '0.bias' at flat index 1.\n")
+
+
+def test_cli_help(capsys):
+    status, out, _ = run_cli(capsys, "export", "--help")
+    assert status == 0 and out.startswith("usage: purenet export [-h] --onnx OUT MODEL")
+    status, out, _ = run_cli(capsys, "--help")
+    assert status == 0 and "write a saved model as an ONNX file" in out
+
+
 def test_export_runs_with_only_the_stdlib(tmp_path):
     from test_isolation import run, last_json
 

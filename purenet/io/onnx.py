@@ -54,8 +54,8 @@ from .protobuf import bytes_field, int_field, message_field, string_field
 
 __all__ = ["export_onnx", "encode_onnx", "OPSET", "IR_VERSION", "INPUT_NAME", "OUTPUT_NAME"]
 
-#: ONNX operator set and IR version written: opset 13 (2021) is read by every
-#: onnxruntime since 1.7; IR version 7 is the one that goes with it.
+#: ONNX operator set and IR version written: opset 13 came with ONNX 1.8 (late
+#: 2020), whose IR version is 7; every onnxruntime released since 2021 reads them.
 OPSET = 13
 IR_VERSION = 7
 INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "input", "output", "N"
