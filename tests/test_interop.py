@@ -35,6 +35,9 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 import purenet as pn  # noqa: E402
 from test_onnx import SHIPPED, architectures, run_page  # noqa: E402
 
+# torch's note that an even kernel with padding="same" pads a copy of the input: expected here
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+
 nn = torch.nn
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "pytorch.md")
 TOLERANCE = 1e-5
