@@ -54,7 +54,7 @@ from .errors import DatasetError, ImageError, ModelFileError
 from .io.checkpoint import load_checkpoint, save_checkpoint
 from .io.imagefile import read_image
 from .io.modelfile import load_model
-from .io.onnx import OPSET, export_onnx
+from .io.onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
 from .layers import Softmax
 from .losses import CrossEntropy
 from .optimizers import SGD, Adam
@@ -835,7 +835,8 @@ def export_command(args, out=None, err=None) -> int:
     except OSError as e:  # named after OUT, not the temporary file write_atomic was writing
         raise UsageError(f"--onnx {args.onnx}: cannot write the file: {e.strerror or e}.") from None
     print(f"wrote {args.onnx} ({os.path.getsize(args.onnx):,} bytes): ONNX opset {OPSET}, "
-          f"input 'input' {_batch_shape(model.input_shape)}, output 'output' {_batch_shape(model.output_shape)}",
+          f"input '{INPUT_NAME}' {_batch_shape(model.input_shape)}, "
+          f"output '{OUTPUT_NAME}' {_batch_shape(model.output_shape)}",
           file=out, flush=True)
     return 0
 

@@ -1,7 +1,8 @@
 """ONNX export (``pn.export_onnx``, ``purenet export``): the files are valid ONNX and
 compute what purenet computes.
 
-Two oracles check it. ``onnx`` decodes the file with Google's protobuf code,
+Two oracles check it. ``onnx`` decodes the file with Google's protobuf code
+(which, serializing the message again, must give the file's bytes exactly),
 ``onnx.checker`` (full check) validates it and shape inference derives every
 intermediate shape, which must be the layers' output shapes; onnxruntime runs
 it on bundled MNIST test images and must give ``model.predict``'s outputs
@@ -315,6 +316,8 @@ def check_export(model, x, tmp_path, oracles):
     pn.export_onnx(model, path)
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
+    # canonical: Google's protobuf writes the message it read back byte for byte as we wrote it
+    assert proto.SerializeToString() == path.read_bytes()
 
     inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]

@@ -193,13 +193,13 @@ def _node(op_type: str, inputs: List[str], outputs: List[str], name: str, attrib
 
 
 def _int(name: str, value: int) -> bytes:
-    """An ``AttributeProto`` holding one int (name, type INT, i)."""
-    return string_field(1, name) + int_field(20, ATTR_INT) + int_field(3, value)
+    """An ``AttributeProto`` holding one int: name, i, type INT."""
+    return string_field(1, name) + int_field(3, value) + int_field(20, ATTR_INT)
 
 
 def _ints(name: str, values: Sequence[int]) -> bytes:
-    """An ``AttributeProto`` holding a list of ints (name, type INTS, ints: one field each)."""
-    return string_field(1, name) + int_field(20, ATTR_INTS) + b"".join(int_field(8, v) for v in values)
+    """An ``AttributeProto`` holding a list of ints: name, ints (one field each), type INTS."""
+    return string_field(1, name) + b"".join(int_field(8, v) for v in values) + int_field(20, ATTR_INTS)
 
 
 def _tensor(name: str, dims: Sequence[int], data_type: int, raw: bytes) -> bytes:
