@@ -33,6 +33,7 @@ from .model import Sequential
 from .optimizers import SGD, Adam, Optimizer
 from .io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .io.modelfile import load_model as load, load_state_dict_file
+from .io.onnx import export_onnx
 from . import io
 from .app.preprocess import preprocess, preprocess_to_matrix
 
@@ -47,7 +48,7 @@ __all__ = [
     "Sequential", "gradcheck", "GradcheckResult",
     "datasets", "init", "kernels", "architectures",
     "DatasetError", "ModelFileError", "ImageError",
-    "load", "load_state_dict_file", "Checkpoint", "save_checkpoint", "load_checkpoint",
+    "load", "load_state_dict_file", "export_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
     "io", "preprocess", "preprocess_to_matrix",
     "__version__",
 ]

@@ -6,6 +6,7 @@
     purenet evaluate model.safetensors --report report/
     purenet predict digit.png another.pgm --top 3   # with the pretrained model shipped in the package
     purenet summary model.safetensors
+    purenet export model.safetensors --onnx model.onnx
 
 - ``train`` loads MNIST (the subset shipped in the package, the full set
   from the usual places, or a directory), builds a named architecture from
@@ -19,6 +20,8 @@
 - ``predict`` reads PNG/PGM/PPM pictures of digits, preprocesses them the
   MNIST way (:func:`purenet.preprocess`) and prints the model's guesses.
 - ``summary`` prints a model file's architecture and metadata.
+- ``export`` writes a model (or a checkpoint's model) as an ONNX file
+  (:func:`purenet.export_onnx`).
 
 What this module is for: argument parsing, loading, printing. Everything it
 computes goes through the public API (``load_bundled``/``load_mnist``,
@@ -28,7 +31,7 @@ so the core never depends on it. Bad arguments, missing or broken data and
 unreadable model files print one line on stderr and exit with status 2, with
 no traceback; a run that diverges exits with status 1; Ctrl-C exits with 130.
 
-Not here yet (see DESIGN.md): ``draw``, ``export``, ``bench``.
+Not here yet (see DESIGN.md): ``draw``, ``bench``.
 """
 
 import argparse
@@ -51,6 +54,7 @@ from .errors import DatasetError, ImageError, ModelFileError
 from .io.checkpoint import load_checkpoint, save_checkpoint
 from .io.imagefile import read_image
 from .io.modelfile import load_model
+from .io.onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
 from .layers import Softmax
 from .losses import CrossEntropy
 from .optimizers import SGD, Adam
@@ -155,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(commands)
     _add_predict(commands)
     _add_summary(commands)
+    _add_export(commands)
     return parser
 
 
@@ -283,6 +288,21 @@ def _add_summary(commands) -> None:
     )
     summary.add_argument("model", metavar="MODEL", help="a model file or checkpoint")
     summary.set_defaults(run=summary_command)
+
+
+def _add_export(commands) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write a saved model as an ONNX file",
+        description=textwrap.fill(
+            f"Write a saved model (or a checkpoint's model) as an ONNX file (opset {OPSET}) that onnxruntime "
+            "and other ONNX tools run: input 'input' of shape (N, C, H, W) for any batch size N, output "
+            "'output', the same probabilities as purenet computes (to float32 precision)."
+        ),
+    )
+    export.add_argument("model", metavar="MODEL", help="a model file or checkpoint")
+    export.add_argument("--onnx", required=True, metavar="OUT", help="the ONNX file to write (replaced if it exists)")
+    export.set_defaults(run=export_command)
 
 
 # --------------------------------------------------------------------- data
@@ -798,6 +818,32 @@ def summary_command(args, out=None, err=None) -> int:
     if ckpt:
         say(f"checkpoint: {ckpt.epoch} epoch(s) done, optimizer {ckpt.optimizer!r}")
     return 0
+
+
+# ----------------------------------------------------------------- export
+def export_command(args, out=None, err=None) -> int:
+    """Run ``purenet export``; returns the exit status."""
+    out = out or sys.stdout
+    model, _ = _load_any(args.model)
+    if os.path.exists(args.onnx) and os.path.samefile(args.onnx, args.model):
+        raise UsageError(f"--onnx {args.onnx}: expected a new file; Received: the model file itself, "
+                         "which this would overwrite.")
+    try:
+        export_onnx(model, args.onnx)
+    except ValueError as e:  # a weight float32 cannot hold
+        raise UsageError(f"{args.model}: {e}") from None
+    except OSError as e:  # named after OUT, not the temporary file write_atomic was writing
+        raise UsageError(f"--onnx {args.onnx}: cannot write the file: {e.strerror or e}.") from None
+    print(f"wrote {args.onnx} ({os.path.getsize(args.onnx):,} bytes): ONNX opset {OPSET}, "
+          f"input '{INPUT_NAME}' {_batch_shape(model.input_shape)}, "
+          f"output '{OUTPUT_NAME}' {_batch_shape(model.output_shape)}",
+          file=out, flush=True)
+    return 0
+
+
+def _batch_shape(shape) -> str:
+    """``(1, 28, 28)`` -> ``"(N, 1, 28, 28)"``: a sample shape with the batch dimension."""
+    return "(" + ", ".join(["N"] + [str(d) for d in shape]) + ")"
 
 
 def _metric(key: str, value: Optional[float]) -> str:

@@ -1,20 +1,28 @@
 """Model files are real safetensors files: the reference library opens them, and
 PyTorch loads them into the equivalent ``nn.Sequential`` with no glue.
 
-The torch model is built here from the architecture stored in the file's
-``__metadata__`` (not from purenet's layer objects), loaded with
-``load_state_dict(strict=True)`` from ``safetensors.torch.load_file``, and
-must predict what purenet predicts on bundled MNIST images. The other way
-round, a file written by ``safetensors.torch.save_file`` loads into purenet
-with ``pn.load_state_dict_file``.
+docs/pytorch.md shows both directions, and the first test runs that page as
+a doctest: its examples (the shipped model in PyTorch, a PyTorch-trained
+model in purenet) are checked as written. The page's ``torch_sequential``,
+which builds the ``nn.Sequential`` an architecture describes from the
+architecture stored in the file's ``__metadata__`` (not from purenet's layer
+objects), is then what every other test here uses: weights loaded with
+``load_state_dict(strict=True)`` from ``safetensors.torch.load_file`` must
+predict what purenet predicts on bundled MNIST images within 1e-5. The other
+way round, a file written by ``safetensors.torch.save_file`` loads into
+purenet with ``pn.load_state_dict_file``. Both directions also run over
+random architectures (the strategy of tests/test_onnx.py) and the shipped
+pretrained model.
 
 Skipped without the oracles (``pip install purenet[interop]`` plus
 ``torch==2.13.0``), except under ``PURENET_REQUIRE_ORACLES=1``.
 """
 
 import json
+import os
 
 import pytest
+from hypothesis import given
 
 from conftest import require
 
@@ -25,44 +33,36 @@ from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 import purenet as pn  # noqa: E402
+from test_onnx import SHIPPED, architectures, run_page  # noqa: E402
+
+# torch's note that an even kernel with padding="same" pads a copy of the input: expected here
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 
 nn = torch.nn
+DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "pytorch.md")
+TOLERANCE = 1e-5
 
 
-def torch_from_architecture(arch, dtype=torch.float32):
-    """The nn.Sequential a purenet architecture describes (layer classes and configs only)."""
-    modules = []
-    probe = torch.zeros((1, *arch["input_shape"]), dtype=dtype)
-    for spec in arch["layers"]:
-        cls, cfg = spec["class"], spec["config"]
-        if cls == "Conv2D":
-            padding = cfg.get("padding", 0)
-            module = nn.Conv2d(
-                probe.shape[1], cfg["filters"], _pair(cfg["kernel_size"]), stride=_pair(cfg.get("stride", 1)),
-                padding=padding if isinstance(padding, str) else _pair(padding), bias=cfg.get("use_bias", True),
-            )
-        elif cls == "MaxPool2D":
-            stride = cfg.get("stride")
-            module = nn.MaxPool2d(_pair(cfg["pool_size"]), stride=None if stride is None else _pair(stride))
-        elif cls == "Dense":
-            module = nn.Linear(probe.shape[1], cfg["units"], bias=cfg.get("use_bias", True))
-        elif cls == "Flatten":
-            module = nn.Flatten()
-        elif cls == "Dropout":
-            module = nn.Dropout(cfg["rate"])
-        elif cls == "Softmax":
-            module = nn.Softmax(dim=1)
-        else:
-            module = {"ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh}[cls]()
-        module = module.to(dtype)
-        modules.append(module)
-        with torch.no_grad():
-            probe = module.eval()(probe)
-    return nn.Sequential(*modules).to(dtype).eval()
+@pytest.fixture(scope="module")
+def page():
+    """docs/pytorch.md run as a doctest: (runner, the namespace its examples left, the failure report)."""
+    return run_page(DOC)
 
 
-def _pair(v):
-    return tuple(v) if isinstance(v, list) else v
+@pytest.fixture(scope="module")
+def torch_from_architecture(page):
+    """The page's ``torch_sequential``, in a given dtype."""
+    build = page[1]["torch_sequential"]
+    return lambda arch, dtype=torch.float32: build(arch).to(dtype)
+
+
+def test_the_pytorch_page_runs_as_shown(page):
+    runner, globs, report = page
+    assert runner.failures == 0, report
+    assert runner.tries >= 30
+    # what the page showed, measured again: both directions agree to 1e-5
+    assert (globs["ours"] - globs["theirs"]).abs().max().item() < TOLERANCE
+    assert globs["torch_model"].state_dict().keys() == pn.load(globs["purenet_path"]).state_dict().keys()
 
 
 def mnist(n=64, start=0):
@@ -87,9 +87,16 @@ def trained_model():
     return model
 
 
-@pytest.fixture(scope="module")
-def model():
-    return trained_model()
+@pytest.fixture(scope="module", params=["trained", "shipped"])
+def model(request):
+    return trained_model() if request.param == "trained" else pn.load(SHIPPED)
+
+
+def assert_same(ours, theirs):
+    """purenet's output Matrix equals torch's output tensor within TOLERANCE."""
+    theirs = theirs.detach().to(torch.float64).reshape(ours.rows, -1)
+    torch.testing.assert_close(torch.tensor(ours.data, dtype=torch.float64).reshape(ours.shape), theirs,
+                               rtol=0, atol=TOLERANCE)
 
 
 def test_reference_library_reads_a_purenet_file(model, tmp_path):
@@ -108,7 +115,7 @@ def test_reference_library_reads_a_purenet_file(model, tmp_path):
 
 
 @pytest.mark.parametrize("dtype", ["F32", "F64"])
-def test_torch_loads_a_purenet_file_and_predicts_the_same(model, tmp_path, dtype):
+def test_torch_loads_a_purenet_file_and_predicts_the_same(model, tmp_path, dtype, torch_from_architecture):
     path = tmp_path / "digits.safetensors"
     model.save(path, dtype=dtype)
     tdtype = torch.float32 if dtype == "F32" else torch.float64
@@ -132,9 +139,10 @@ def test_torch_loads_a_purenet_file_and_predicts_the_same(model, tmp_path, dtype
         assert ours.data == model.predict(x).data
 
 
-def test_a_torch_file_loads_into_purenet(tmp_path):
+@pytest.mark.parametrize("source", ["trained", "shipped"])
+def test_a_torch_file_loads_into_purenet(tmp_path, torch_from_architecture, source):
     torch.manual_seed(0)
-    arch = trained_model().architecture
+    arch = (trained_model() if source == "trained" else pn.load(SHIPPED)).architecture
     tmodel = torch_from_architecture(arch)
     path = tmp_path / "from_torch.safetensors"
     save_file(tmodel.state_dict(), str(path), metadata={"note": "written by torch"})
@@ -144,12 +152,33 @@ def test_a_torch_file_loads_into_purenet(tmp_path):
     x, _ = mnist(32, start=100)
     with torch.no_grad():
         theirs = tmodel(as_torch(x))
-    ours = model.predict(x)
-    torch.testing.assert_close(torch.tensor(ours.data, dtype=torch.float32).reshape(ours.shape), theirs,
-                               rtol=0, atol=1e-5)
+    assert_same(model.predict(x), theirs)
     # a plain safetensors file has no purenet architecture: pn.load says what to do instead
     with pytest.raises(pn.ModelFileError, match="load_state_dict_file"):
         pn.load(path)
+
+
+@given(model=architectures())
+def test_random_architectures_both_ways(model, torch_from_architecture, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("random")
+    x, _ = mnist(16, start=300)
+    arch = model.architecture
+
+    path = str(directory / "purenet.safetensors")  # purenet -> torch
+    model.save(path)
+    tmodel = torch_from_architecture(arch)
+    tmodel.load_state_dict(load_file(path), strict=True)
+    with torch.no_grad():
+        assert_same(pn.load(path).predict(x), tmodel(as_torch(x)))
+
+    torch.manual_seed(model.seed)  # torch -> purenet, with torch's own (non-zero) initial biases
+    tmodel = torch_from_architecture(arch)
+    path = str(directory / "torch.safetensors")
+    save_file(tmodel.state_dict(), path)
+    ours = pn.Sequential.from_architecture(arch, seed=model.seed + 1)
+    pn.load_state_dict_file(ours, path)
+    with torch.no_grad():
+        assert_same(ours.predict(x), tmodel(as_torch(x)))
 
 
 def test_torch_dtypes_purenet_does_not_read(tmp_path):

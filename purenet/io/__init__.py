@@ -5,6 +5,8 @@
   ``pn.load``) and ``load_state_dict_file`` for weights written elsewhere.
 - :mod:`purenet.io.checkpoint`: training checkpoints (model, optimizer state,
   epoch, generator states, history) for bit-identical resumes.
+- :mod:`purenet.io.onnx`: ``export_onnx`` (``pn.export_onnx``), a model as an
+  ONNX file, encoded by the small protobuf writer :mod:`purenet.io.protobuf`.
 - :mod:`purenet.io.atomic`: the temp-file-and-rename write they use.
 - :mod:`purenet.io.image`, :mod:`purenet.io.png`, :mod:`purenet.io.pgm`,
   :mod:`purenet.io.imagefile`: ``Image`` and ``read_image`` (PNG, PGM/PPM).
@@ -18,11 +20,12 @@ from .image import Image
 from .imagefile import read_image
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .modelfile import load_model, load_state_dict_file, save_model
+from .onnx import export_onnx
 from .safetensors import read_safetensors, write_safetensors
 
 __all__ = [
     "read_safetensors", "write_safetensors",
-    "save_model", "load_model", "load_state_dict_file",
+    "save_model", "load_model", "load_state_dict_file", "export_onnx",
     "Checkpoint", "save_checkpoint", "load_checkpoint",
     "Image", "read_image",
 ]
