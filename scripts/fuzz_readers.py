@@ -1,0 +1,133 @@
+"""Nightly-style fuzzing of every purenet file reader, with the figures issue 6 asks for.
+
+    python scripts/fuzz_readers.py                 # 2,000 cases per reader, a random seed
+    python scripts/fuzz_readers.py --cases 200 --seed 1 --readers png,pgm
+
+For each reader in ``tests/fuzzing.py`` (IDX, MNIST pairs, safetensors,
+model files, weights, checkpoints, PNG, PGM/PPM, read_image) it runs
+``--cases`` Hypothesis cases: valid files, mutations of them and structured
+lies. Each case is read twice: once untraced, timed against ``--max-seconds``
+(1 s), and once under ``tracemalloc``, whose peak (Python allocations
+during the read) is held to ``--max-mb`` (100 MB). Any exception other than
+the reader's documented error, any case over either limit, is a finding:
+Hypothesis shrinks it, the script prints it and goes on to the next reader.
+
+Prints one line per reader: cases, how many were read successfully and how
+many rejected, how many distinct rejection messages (a rough measure of how
+many checks the cases reached), the slowest case and the largest peak; then
+the process's peak RSS. Exits 1 if there was any finding.
+
+This is a script, not a test: the time limit is only meaningful on an idle
+machine, and thousands of cases take minutes. CI runs a few hundred seeded
+cases through ``tests/test_fuzz_readers.py`` instead.
+"""
+
+import argparse
+import collections
+import os
+import re
+import sys
+import tempfile
+import time
+import tracemalloc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+
+import warnings  # noqa: E402
+
+from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
+from hypothesis.errors import HypothesisWarning  # noqa: E402
+
+import fuzzing  # noqa: E402
+
+
+def fuzz_reader(reader, cases: int, run_seed: int, max_seconds: float, max_bytes: int, workdir: str):
+    stats = {"cases": 0, "results": collections.Counter(), "messages": set(), "max_s": 0.0, "max_bytes": 0}
+
+    @seed(run_seed)
+    @settings(max_examples=cases, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(reader.strategy())
+    def case(data):
+        timed = fuzzing.run_case(reader, data, workdir, max_seconds, None, trace=False)
+        tracemalloc.start()
+        try:
+            # time under tracing is inflated; only its memory is judged here
+            traced = fuzzing.run_case(reader, data, workdir, max_seconds * 20, max_bytes)
+        finally:
+            tracemalloc.stop()
+        stats["cases"] += 1
+        stats["results"][timed.result] += 1
+        stats["max_s"] = max(stats["max_s"], timed.seconds)
+        stats["max_bytes"] = max(stats["max_bytes"], traced.peak_bytes)
+        if timed.result != "ok":
+            stats["messages"].add(_message_kind(reader, data, workdir))
+
+    finding = None
+    try:
+        case()
+    except fuzzing.Finding as e:
+        finding = str(e)
+    except Exception as e:  # a generator problem is a failure of this script, say so plainly
+        finding = f"the case generator failed: {type(e).__name__}: {e}"
+    return stats, finding
+
+
+def _message_kind(reader, data, workdir) -> str:
+    """The rejection message with numbers, names and quoted text blanked out."""
+    try:
+        reader.read(data, workdir)()
+    except reader.errors as e:
+        text = re.sub(r"'[^']*'|\"[^\"]*\"|<bytes>|\S*/\S*", "_", str(e))
+        return re.sub(r"-?\d[\d,.e+]*", "N", text)[:160]
+    return "ok"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=2000, help="cases per reader (default 2000)")
+    parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: random, printed)")
+    parser.add_argument("--readers", default=",".join(fuzzing.READERS), help="comma-separated reader names")
+    parser.add_argument("--max-seconds", type=float, default=1.0, help="time limit per case (default 1 s)")
+    parser.add_argument("--max-mb", type=float, default=100.0, help="peak traced allocation per case (default 100 MB)")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", HypothesisWarning)  # reprs of the seed files are long, and never shown
+    run_seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
+    names = [n for n in args.readers.split(",") if n]
+    unknown = [n for n in names if n not in fuzzing.READERS]
+    if unknown:
+        parser.error(f"unknown reader(s) {unknown}; expected some of {list(fuzzing.READERS)}")
+
+    print(f"fuzz_readers: {args.cases} cases per reader, seed {run_seed}, limits {args.max_seconds:g} s and "
+          f"{args.max_mb:g} MB per case, Python {sys.version.split()[0]}")
+    print(f"{'reader':<12} {'cases':>6} {'ok':>6} {'rejected':>8} {'kinds':>6} {'max time':>9} {'max memory':>11}  wall")
+    findings = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in names:
+            started = time.perf_counter()
+            stats, finding = fuzz_reader(fuzzing.READERS[name], args.cases, run_seed, args.max_seconds,
+                                         int(args.max_mb * 1024 * 1024), workdir)
+            ok = stats["results"]["ok"]
+            print(f"{name:<12} {stats['cases']:>6} {ok:>6} {stats['cases'] - ok:>8} {len(stats['messages']):>6} "
+                  f"{stats['max_s'] * 1000:>7.1f}ms {stats['max_bytes'] / 1e6:>8.2f} MB  "
+                  f"{time.perf_counter() - started:.0f}s", flush=True)
+            if finding:
+                findings.append((name, finding))
+                print(f"  FINDING in {name}: {finding}", flush=True)
+    try:
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(f"peak RSS of the whole run: {rss / 1024:.0f} MB")
+    except ImportError:  # Windows
+        pass
+    if findings:
+        print(f"{len(findings)} reader(s) with findings: {', '.join(n for n, _ in findings)} (seed {run_seed})")
+        return 1
+    print("no findings")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
