@@ -575,7 +575,8 @@ def train_command(args, out=None, err=None) -> int:
             order = list(range(n))
             model.rng.shuffle(order)  # the model's seeded generator, as fit() shuffles
             total, correct, counted = 0.0, 0, 0
-            for s in range(0, n, bs):
+            batches = (n + bs - 1) // bs
+            for b, s in enumerate(range(0, n, bs), 1):
                 idx = order[s : s + bs]
                 labels = [y_train[i] for i in idx]
                 batch = x_train.take(idx)
@@ -585,8 +586,8 @@ def train_command(args, out=None, err=None) -> int:
                 if not math.isfinite(value):
                     if progress:
                         progress.clear()
-                    print(f"purenet train: error: the loss became {value} in epoch {epoch}: training diverged "
-                          f"(try a smaller --lr)", file=err)
+                    print(_diverged(f"the loss became {value} in epoch {epoch}/{epochs}, batch {b}/{batches}",
+                                    boundary.epoch, run, lr), file=err)
                     return 1
                 total += value * len(idx)
                 hits = _hits(loss, labels)
@@ -606,6 +607,11 @@ def train_command(args, out=None, err=None) -> int:
             if counted == n:
                 record["accuracy"] = correct / n
             record.update(val_loss=test["loss"], val_accuracy=test["accuracy"])
+            if not (math.isfinite(test["loss"]) and all(map(math.isfinite, _weights(model)))):
+                # the last step of the epoch blew the weights up: do not checkpoint them
+                print(_diverged(f"the weights became non-finite in epoch {epoch}/{epochs}, batch {batches}/{batches}",
+                                boundary.epoch, run, lr), file=err)
+                return 1
             for key, value in record.items():
                 model.history.setdefault(key, []).append(value)
             boundary = _Boundary(epoch, model, optimizer, augment)
@@ -633,6 +639,24 @@ def train_command(args, out=None, err=None) -> int:
     model.save(run["out"])
     say(f"saved the model to {run['out']} (checkpoint: {run['checkpoint']})")
     return 0
+
+
+def _weights(model):
+    for p in model.parameters():
+        yield from p.data
+
+
+def _diverged(what: str, good_epoch: int, run: Dict, lr: float) -> str:
+    """The message for a run whose loss or weights stopped being finite: where, what
+    was kept, what to try."""
+    quoted = shlex.quote(run["checkpoint"])
+    if good_epoch:
+        kept = (f"The checkpoint {run['checkpoint']} still holds the state after epoch {good_epoch} "
+                f"(purenet evaluate {quoted} reads it)")
+    else:
+        kept = "No checkpoint was written (that comes at the end of the first epoch)"
+    return (f"purenet train: error: {what}: training diverged. {kept}, and {run['out']} was left as it was. "
+            f"Try a smaller --lr than {lr:g} (e.g. {lr / 10:g}) in a new run, or --optimizer adam.")
 
 
 def _hits(loss, labels) -> Optional[int]:
