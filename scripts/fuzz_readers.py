@@ -20,16 +20,23 @@ the process's peak RSS. Exits 1 if there was any finding.
 This is a script, not a test: the time limit is only meaningful on an idle
 machine, and thousands of cases take minutes. CI runs a few hundred seeded
 cases through ``tests/test_fuzz_readers.py`` instead.
+
+Then, unless ``--no-largest``, it reads the largest honest images the
+readers accept (12 megapixels; a PNG of zeros that size is a few kilobytes,
+the "decompression bomb" the pixel limit bounds) and prints their time and
+peak memory: these must stay under the memory limit too.
 """
 
 import argparse
 import collections
 import os
 import re
+import struct
 import sys
 import tempfile
 import time
 import tracemalloc
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
@@ -40,6 +47,8 @@ from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis.errors import HypothesisWarning  # noqa: E402
 
 import fuzzing  # noqa: E402
+from purenet.io.image import MAX_PIXELS  # noqa: E402
+from purenet.io.png import SIGNATURE  # noqa: E402
 
 
 def fuzz_reader(reader, cases: int, run_seed: int, max_seconds: float, max_bytes: int, workdir: str):
@@ -50,7 +59,7 @@ def fuzz_reader(reader, cases: int, run_seed: int, max_seconds: float, max_bytes
               suppress_health_check=list(HealthCheck))
     @given(reader.strategy())
     def case(data):
-        timed = fuzzing.run_case(reader, data, workdir, max_seconds, None, trace=False)
+        timed = fuzzing.run_case(reader, data, workdir, max_seconds, None, trace=False, attempts=3)
         tracemalloc.start()
         try:
             # time under tracing is inflated; only its memory is judged here
@@ -74,6 +83,47 @@ def fuzz_reader(reader, cases: int, run_seed: int, max_seconds: float, max_bytes
     return stats, finding
 
 
+def largest_inputs():
+    """Honest files at the readers' size limits, as a few kilobytes can declare them:
+    ``(label, reader name, bytes)``."""
+    width, height = 4000, 3000  # MAX_PIXELS
+    assert width * height == MAX_PIXELS
+    cases = []
+    for color_type, depth, what in ((0, 1, "gray 1-bit"), (3, 1, "palette 1-bit"), (0, 8, "gray"), (2, 8, "RGB"),
+                                    (6, 8, "RGBA"), (6, 16, "RGBA 16-bit")):
+        size = fuzzing.scanline_bytes(width, height, color_type, depth, 0)
+        deflate = zlib.compressobj(9)
+        stream = b"".join(deflate.compress(bytes(1 << 20)) for _ in range(size >> 20))
+        stream += deflate.compress(bytes(size & ((1 << 20) - 1))) + deflate.flush()
+        chunks = [fuzzing.png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0))]
+        if color_type == 3:
+            chunks.append(fuzzing.png_chunk(b"PLTE", bytes(6)))
+        chunks += [fuzzing.png_chunk(b"IDAT", stream), fuzzing.png_chunk(b"IEND", b"")]
+        cases.append((f"PNG {width}x{height} {what}, zeros", "png", SIGNATURE + b"".join(chunks)))
+    cases.append((f"PPM P6 {width}x{height} 16-bit", "pgm", b"P6 %d %d 65535\n" % (width, height) + bytes(6 * width * height)))
+    cases.append((f"PGM P2 {width}x{height} plain", "pgm", b"P2 %d %d 255\n" % (width, height) + b"7 " * (width * height)))
+    return cases
+
+
+def measure_largest(max_bytes: int, workdir: str):
+    """Time and peak memory of each of :func:`largest_inputs`; returns the labels over ``max_bytes``."""
+    print(f"\nlargest valid inputs (the size limits; not cases, so no time limit):")
+    over = []
+    for label, name, data in largest_inputs():
+        reader = fuzzing.READERS[name]
+        timed = fuzzing.run_case(reader, data, workdir, 600, None, trace=False)
+        tracemalloc.start()
+        try:
+            traced = fuzzing.run_case(reader, data, workdir, 6000, None)
+        finally:
+            tracemalloc.stop()
+        print(f"  {label:<38} {len(data) / 1e3:>9.1f} kB file  {timed.result:<4} {timed.seconds:6.2f} s  "
+              f"{traced.peak_bytes / 1e6:7.1f} MB", flush=True)
+        if traced.peak_bytes > max_bytes:
+            over.append(label)
+    return over
+
+
 def _message_kind(reader, data, workdir) -> str:
     """The rejection message with numbers, names and quoted text blanked out."""
     try:
@@ -91,6 +141,7 @@ def main(argv=None) -> int:
     parser.add_argument("--readers", default=",".join(fuzzing.READERS), help="comma-separated reader names")
     parser.add_argument("--max-seconds", type=float, default=1.0, help="time limit per case (default 1 s)")
     parser.add_argument("--max-mb", type=float, default=100.0, help="peak traced allocation per case (default 100 MB)")
+    parser.add_argument("--no-largest", action="store_true", help="skip measuring the largest valid images")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", HypothesisWarning)  # reprs of the seed files are long, and never shown
     run_seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
@@ -115,6 +166,8 @@ def main(argv=None) -> int:
             if finding:
                 findings.append((name, finding))
                 print(f"  FINDING in {name}: {finding}", flush=True)
+        if not args.no_largest:
+            findings += [(label, "over the memory limit") for label in measure_largest(int(args.max_mb * 1e6), workdir)]
     try:
         import resource
 

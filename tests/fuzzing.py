@@ -545,12 +545,11 @@ def _mnist_pair(data: bytes, workdir: str):
     return lambda: load_mnist("test", root=d, download=False)
 
 
-_WEIGHTS_MODEL = {}
-
-
-def _load_weights(path):
-    model = _WEIGHTS_MODEL.setdefault("m", _small_cnn(0))
-    return load_state_dict_file(model, path)
+def _weights_into_a_model(data: bytes, workdir: str):
+    """The bytes as weights for a fresh model (built before the read is timed)."""
+    model = _small_cnn(0)
+    read = _via_file(lambda path: load_state_dict_file(model, path))
+    return read(data, workdir)
 
 
 def _safetensors_strategy(kind):
@@ -569,7 +568,7 @@ READERS: Dict[str, Reader] = {r.name: r for r in (
         valid_safetensors(), mutated(valid_safetensors()), header_lies(st.sampled_from(seeds("model") + seeds("checkpoint"))),
         json_bombs())),
     Reader("model", (ModelFileError,), _via_file(load_model), _safetensors_strategy("model")),
-    Reader("weights", (ModelFileError,), _via_file(_load_weights), _safetensors_strategy("model")),
+    Reader("weights", (ModelFileError,), _weights_into_a_model, _safetensors_strategy("model")),
     Reader("checkpoint", (ModelFileError,), _via_file(load_checkpoint), _safetensors_strategy("checkpoint")),
     Reader("png", (ImageError,), _in_memory(decode_png), lambda: st.one_of(
         valid_pngs(), mutated(valid_pngs()), png_lies(), png_lies())),
@@ -598,10 +597,30 @@ class Outcome(NamedTuple):
 
 
 def run_case(reader: Reader, data: bytes, workdir: str, max_seconds: float, max_bytes: Optional[int],
-             trace: bool = True) -> Outcome:
+             trace: bool = True, attempts: int = 1) -> Outcome:
     """Read ``data`` with ``reader``; raise :class:`Finding` unless it gives a result or a
     documented error within ``max_seconds`` and (when ``trace``) ``max_bytes`` of
-    Python allocations at peak. ``tracemalloc`` must be running when ``trace`` is true."""
+    Python allocations at peak. ``tracemalloc`` must be running when ``trace`` is true.
+
+    A read over the time limit is repeated up to ``attempts`` times in all and
+    judged by its fastest run: on a shared machine one slow run can be another
+    process's fault, three in a row are the reader's.
+    """
+    outcome = _run_once(reader, data, workdir, max_seconds, trace)
+    for _ in range(attempts - 1):
+        if outcome.seconds <= max_seconds:
+            break
+        again = _run_once(reader, data, workdir, max_seconds, trace)
+        outcome = min(outcome, again, key=lambda o: o.seconds)
+    if outcome.seconds > max_seconds:
+        raise Finding(f"{reader.name}: {outcome.seconds:.2f} s (limit {max_seconds} s) on {_describe(data)}")
+    if outcome.peak_bytes is not None and max_bytes is not None and outcome.peak_bytes > max_bytes:
+        raise Finding(f"{reader.name}: {outcome.peak_bytes / 1e6:.1f} MB allocated at peak "
+                      f"(limit {max_bytes / 1e6:g} MB) on {_describe(data)}")
+    return outcome
+
+
+def _run_once(reader: Reader, data: bytes, workdir: str, max_seconds: float, trace: bool) -> Outcome:
     call = reader.read(data, workdir)
     alarm = hasattr(signal, "setitimer")
     if alarm:
@@ -627,11 +646,6 @@ def run_case(reader: Reader, data: bytes, workdir: str, max_seconds: float, max_
             signal.signal(signal.SIGALRM, previous)
     seconds = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1] - base if trace else None
-    if seconds > max_seconds:
-        raise Finding(f"{reader.name}: {seconds:.2f} s (limit {max_seconds} s) on {_describe(data)}")
-    if peak is not None and max_bytes is not None and peak > max_bytes:
-        raise Finding(f"{reader.name}: {peak / 1e6:.1f} MB allocated at peak (limit {max_bytes / 1e6:g} MB) "
-                      f"on {_describe(data)}")
     return Outcome(result, seconds, peak)
 
 

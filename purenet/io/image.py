@@ -33,8 +33,12 @@ Source = Union[PathLike, bytes, bytearray, memoryview]
 
 #: Largest width or height a reader accepts, checked before anything is allocated.
 MAX_SIDE = 10_000
-#: Largest ``width * height`` a reader accepts (50 M pixels: 200 MB as 8-bit RGBA).
-MAX_PIXELS = 50_000_000
+#: Largest ``width * height`` a reader accepts: a 12-megapixel photo (4000 x 3000).
+#: Decoding holds the image twice at the end (the decoder's buffer, then the
+#: Image's bytes), so the largest RGBA image peaks just under 100 MB; a file
+#: a few kilobytes long can legitimately declare that much (a zlib stream of
+#: zeros), so this limit is what bounds a "decompression bomb".
+MAX_PIXELS = 12_000_000
 
 MODES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
 
