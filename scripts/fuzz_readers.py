@@ -49,6 +49,7 @@ from hypothesis.errors import HypothesisWarning  # noqa: E402
 import fuzzing  # noqa: E402
 from purenet.io.image import MAX_PIXELS  # noqa: E402
 from purenet.io.png import SIGNATURE  # noqa: E402
+from purenet.io.safetensors import HEADER_CAP, MAX_JSON_ITEMS  # noqa: E402
 
 
 def fuzz_reader(reader, cases: int, run_seed: int, max_seconds: float, max_bytes: int, workdir: str):
@@ -84,7 +85,8 @@ def fuzz_reader(reader, cases: int, run_seed: int, max_seconds: float, max_bytes
 
 
 def largest_inputs():
-    """Honest files at the readers' size limits, as a few kilobytes can declare them:
+    """Files at the readers' size limits: images as a few kilobytes can declare them,
+    safetensors headers as large and as full of values as allowed.
     ``(label, reader name, bytes)``."""
     width, height = 4000, 3000  # MAX_PIXELS
     assert width * height == MAX_PIXELS
@@ -100,6 +102,15 @@ def largest_inputs():
             chunks.append(fuzzing.png_chunk(b"PLTE", bytes(6)))
         chunks += [fuzzing.png_chunk(b"IDAT", stream), fuzzing.png_chunk(b"IEND", b"")]
         cases.append((f"PNG {width}x{height} {what}, zeros", "png", SIGNATURE + b"".join(chunks)))
+    # JSON bombs just under the safetensors caps: the most values a header may hold, in the costliest forms
+    n = MAX_JSON_ITEMS - 2
+    for label, text in (("keys", "{" + ",".join(f'"k{i}":{{}}' for i in range(n // 2)) + "}"),
+                        ("objects", '{"a": [' + "{}," * (n // 2 - 2) + "{}]}"),
+                        ("floats", '{"a": [' + "1.5e300," * n + "1]}"),
+                        ("string", '{"s": "' + "x" * (HEADER_CAP - 16) + '"}')):
+        header = text.encode()
+        cases.append((f"safetensors header: {len(header) / 1e6:.1f} MB, {label}", "safetensors",
+                      struct.pack("<Q", len(header)) + header))
     cases.append((f"PPM P6 {width}x{height} 16-bit", "pgm", b"P6 %d %d 65535\n" % (width, height) + bytes(6 * width * height)))
     cases.append((f"PGM P2 {width}x{height} plain", "pgm", b"P2 %d %d 255\n" % (width, height) + b"7 " * (width * height)))
     return cases
@@ -107,7 +118,7 @@ def largest_inputs():
 
 def measure_largest(max_bytes: int, workdir: str):
     """Time and peak memory of each of :func:`largest_inputs`; returns the labels over ``max_bytes``."""
-    print(f"\nlargest valid inputs (the size limits; not cases, so no time limit):")
+    print("\nlargest inputs (at the size limits; not cases, so no time limit):")
     over = []
     for label, name, data in largest_inputs():
         reader = fuzzing.READERS[name]

@@ -133,3 +133,53 @@ def test_config_keys_cannot_reach_past_the_constructor(files, tmp_path):
                       meta=_with_json("architecture", lambda a: a["layers"][0]["config"].update({key: "os.system"})))
         with pytest.raises(pn.ModelFileError, match="layer 0 \\(Dense\\) config"):
             pn.load(str(path))
+
+
+# --- the limits that bound what a small hostile file can cost -----------------
+
+def test_a_json_bomb_is_refused_before_it_is_parsed():
+    from purenet.io.safetensors import MAX_JSON_ITEMS, parse_safetensors
+
+    header = ('{"a": [' + "{}," * MAX_JSON_ITEMS + "{}]}").encode()  # 0.75 MB that would parse to 250,000 dicts
+    with pytest.raises(pn.ModelFileError, match=f"expected JSON of at most {MAX_JSON_ITEMS:,} values"):
+        parse_safetensors(fuzzing.assemble_safetensors(header, b""))
+
+
+def test_a_model_file_of_too_many_layers_is_refused(files, tmp_path):
+    from purenet.io.modelfile import MAX_LAYERS
+
+    many = [{"class": "ReLU", "config": {}}] * MAX_LAYERS
+    path = resave(files / "model.safetensors", tmp_path / "deep.safetensors",
+                  meta=_with_json("architecture", lambda a: a.update(layers=many + a["layers"])))
+    with pytest.raises(pn.ModelFileError, match=f"layers: expected at most {MAX_LAYERS} layers"):
+        pn.load(str(path))
+
+
+def test_a_png_bomb_is_bounded_by_the_pixel_limit(traced):
+    """A few kilobytes of zlib can declare any image: over MAX_PIXELS it is refused
+    before inflating anything; at the limit, decoding holds the image and little more."""
+    import struct
+    import zlib
+
+    from purenet.io.image import MAX_PIXELS
+    from purenet.io.png import SIGNATURE, decode_png
+
+    def png(width, height):
+        size = fuzzing.scanline_bytes(width, height, 0, 8, 0)
+        return SIGNATURE + b"".join([
+            fuzzing.png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)),
+            fuzzing.png_chunk(b"IDAT", zlib.compress(bytes(size), 9)),
+            fuzzing.png_chunk(b"IEND", b""),
+        ])
+
+    width = 4000
+    height = MAX_PIXELS // width
+    with pytest.raises(pn.ImageError, match="larger than this reader accepts"):
+        decode_png(png(width, height + 1))
+    bomb = png(width, height)
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    image = decode_png(bomb)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    assert image.size == (width, height) and len(bomb) < width * height // 500
+    assert peak < 2 * width * height + 8 * 1024 * 1024  # the decoder's buffer, the Image's bytes, a few rows

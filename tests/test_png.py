@@ -584,3 +584,10 @@ def test_mutations_with_fixed_crcs_raise_only_image_error():
             body[rng.randrange(len(body))] ^= 1 << rng.randrange(8)
         chunks[index] = (kind, bytes(body))
         _only_image_errors(SIG + b"".join(chunk(k, b) for k, b in chunks))
+
+
+def test_16_bit_samples_round_exactly_to_8_bits():
+    from purenet.io.png import _to8_16
+
+    every = bytes(b for v in range(65536) for b in v.to_bytes(2, "big"))
+    assert _to8_16(every, 65536) == bytes([(v * 255 + 32767) // 65535 for v in range(65536)])
