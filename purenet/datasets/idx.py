@@ -24,13 +24,14 @@ labels or where datasets live (see ``images.py`` and ``mnist.py``).
 """
 
 import gzip
+import io
 import os
 import struct
-import tempfile
 import zlib
 from typing import Optional, Sequence, Tuple, Union
 
 from purenet.errors import DatasetError
+from purenet.io.atomic import write_atomic
 
 __all__ = ["read_idx", "write_idx"]
 
@@ -205,8 +206,9 @@ def write_idx(
 ) -> None:
     """Write an IDX file of unsigned bytes, atomically.
 
-    The file is written to a temporary file in the same directory and moved
-    into place with ``os.replace``, so readers never see a half-written file.
+    The file is written with :func:`purenet.io.atomic.write_atomic` (a
+    temporary file, synced, then renamed into place), so readers never see a
+    half-written file.
     Gzip output is deterministic (no timestamp, no file name): the same
     arguments always give the same bytes.
 
@@ -244,31 +246,15 @@ def write_idx(
     if compress is None:
         compress = name.endswith(".gz")
     header = bytes((0, 0, _UINT8, len(dims))) + struct.pack(f">{len(dims)}I", *dims)
-
-    directory = os.path.dirname(os.path.abspath(name))
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix="." + os.path.basename(name) + ".", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if compress:
-                # filename="" keeps the temp file's name out of the gzip header.
-                with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
-                    gz.write(header)
-                    gz.write(data)
-            else:
-                f.write(header)
-                f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are shareable
-        os.replace(tmp, name)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    if compress:
+        buffer = io.BytesIO()
+        # filename="" keeps any name out of the gzip header, mtime=0 the time.
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz:
+            gz.write(header)
+            gz.write(data)
+        write_atomic(name, buffer.getvalue())
+    else:
+        write_atomic(name, [header, data])
 
 
 def _prod(dims: Sequence[int]) -> int:
