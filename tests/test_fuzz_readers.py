@@ -183,3 +183,16 @@ def test_a_png_bomb_is_bounded_by_the_pixel_limit(traced):
     peak = tracemalloc.get_traced_memory()[1] - base
     assert image.size == (width, height) and len(bomb) < width * height // 500
     assert peak < 2 * width * height + 8 * 1024 * 1024  # the decoder's buffer, the Image's bytes, a few rows
+
+
+def test_an_endless_image_file_is_read_up_to_the_limit_only(tmp_path):
+    from purenet.io.image import MAX_FILE_BYTES
+
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(pn.ImageError, match=f"at most {MAX_FILE_BYTES:,} bytes. Received: more than that"):
+            pn.io.read_image("/dev/zero")
+    big = tmp_path / "big.png"
+    with open(big, "wb") as f:
+        f.truncate(MAX_FILE_BYTES + 1)  # sparse: checked by its size, never read
+    with pytest.raises(pn.ImageError, match=f"Received: {MAX_FILE_BYTES + 1:,} bytes"):
+        pn.io.read_image(str(big))

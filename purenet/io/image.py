@@ -26,7 +26,9 @@ import os
 from numbers import Real
 from typing import Callable, Iterable, NoReturn, Tuple, Union
 
-__all__ = ["Image", "MAX_SIDE", "MAX_PIXELS"]
+from ..errors import ImageError
+
+__all__ = ["Image", "MAX_SIDE", "MAX_PIXELS", "MAX_FILE_BYTES"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Source = Union[PathLike, bytes, bytearray, memoryview]
@@ -39,6 +41,10 @@ MAX_SIDE = 10_000
 #: a few kilobytes long can legitimately declare that much (a zlib stream of
 #: zeros), so this limit is what bounds a "decompression bomb".
 MAX_PIXELS = 12_000_000
+
+#: Largest image file read, in bytes: room for a 12-megapixel 16-bit RGBA PNG
+#: stored without compression.
+MAX_FILE_BYTES = 128 * 1024 * 1024
 
 MODES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
 
@@ -182,14 +188,25 @@ class Image:
 
 # ------------------------------------------------- shared by the readers
 def load_source(source: Source) -> Tuple[bytes, str]:
-    """``(the file's bytes, a label for error messages)`` from a path or bytes."""
+    """``(the file's bytes, a label for error messages)`` from a path or bytes.
+
+    A file over :data:`MAX_FILE_BYTES` raises :class:`ImageError` (checked
+    before reading a regular file; a pipe or device such as ``/dev/zero`` is
+    read up to the limit, never forever).
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), "<bytes>"
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"expected a path or the file's bytes. Received: {type(source).__name__}")
     path = os.fspath(source)
     with open(path, "rb") as f:
-        return f.read(), repr(path)
+        size = os.fstat(f.fileno()).st_size
+        data = b"" if size > MAX_FILE_BYTES else f.read(MAX_FILE_BYTES + 1)
+    if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
+        found = f"{size:,} bytes" if size > MAX_FILE_BYTES else "more than that"
+        raise ImageError(f"cannot read image {path!r}: expected a file of at most {MAX_FILE_BYTES:,} bytes. "
+                         f"Received: {found}.")
+    return data, repr(path)
 
 
 def check_size(width: int, height: int, fail: Callable[[str], NoReturn]) -> None:
