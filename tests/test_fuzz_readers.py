@@ -196,3 +196,21 @@ def test_an_endless_image_file_is_read_up_to_the_limit_only(tmp_path):
         f.truncate(MAX_FILE_BYTES + 1)  # sparse: checked by its size, never read
     with pytest.raises(pn.ImageError, match=f"Received: {MAX_FILE_BYTES + 1:,} bytes"):
         pn.io.read_image(str(big))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_an_idx_file_over_the_payload_limit_is_refused_before_reading(tmp_path, compressed):
+    import struct
+
+    from purenet.datasets.idx import MAX_PAYLOAD, read_idx
+
+    header = bytes((0, 0, 8, 1)) + struct.pack(">I", MAX_PAYLOAD + 1)
+    path = tmp_path / "big-idx1-ubyte"
+    if compressed:  # what a gzip bomb of MAX_PAYLOAD + 1 zeros would start with
+        path.write_bytes(fuzzing._gzip(header + bytes(1000)))
+    else:  # a sparse file of exactly the declared size: consistent, just too big
+        with open(path, "wb") as f:
+            f.write(header)
+            f.truncate(len(header) + MAX_PAYLOAD + 1)
+    with pytest.raises(pn.DatasetError, match=f"expected at most {MAX_PAYLOAD} elements"):
+        read_idx(str(path))
