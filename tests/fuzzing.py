@@ -30,12 +30,16 @@ import signal
 import struct
 import tempfile
 import time
-import tracemalloc
 import traceback
 import zlib
 from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 from hypothesis import strategies as st
+
+try:
+    import tracemalloc
+except ImportError:  # PyPy has no tracemalloc: there, memory is not measured
+    tracemalloc = None
 
 import purenet as pn
 from purenet.datasets.idx import read_idx
@@ -600,7 +604,8 @@ def run_case(reader: Reader, data: bytes, workdir: str, max_seconds: float, max_
              trace: bool = True, attempts: int = 1) -> Outcome:
     """Read ``data`` with ``reader``; raise :class:`Finding` unless it gives a result or a
     documented error within ``max_seconds`` and (when ``trace``) ``max_bytes`` of
-    Python allocations at peak. ``tracemalloc`` must be running when ``trace`` is true.
+    Python allocations at peak, when ``trace`` is true and ``tracemalloc`` is running
+    (it does not exist on PyPy).
 
     A read over the time limit is repeated up to ``attempts`` times in all and
     judged by its fastest run: on a shared machine one slow run can be another
@@ -621,6 +626,7 @@ def run_case(reader: Reader, data: bytes, workdir: str, max_seconds: float, max_
 
 
 def _run_once(reader: Reader, data: bytes, workdir: str, max_seconds: float, trace: bool) -> Outcome:
+    trace = trace and tracemalloc is not None and tracemalloc.is_tracing()
     call = reader.read(data, workdir)
     alarm = hasattr(signal, "setitimer")
     if alarm:

@@ -200,13 +200,31 @@ def load_source(source: Source) -> Tuple[bytes, str]:
         raise TypeError(f"expected a path or the file's bytes. Received: {type(source).__name__}")
     path = os.fspath(source)
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        data = b"" if size > MAX_FILE_BYTES else f.read(MAX_FILE_BYTES + 1)
+        size = os.fstat(f.fileno()).st_size  # 0 for a pipe or a device
+        data = b"" if size > MAX_FILE_BYTES else _read_at_most(f, size, MAX_FILE_BYTES + 1)
     if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
         found = f"{size:,} bytes" if size > MAX_FILE_BYTES else "more than that"
         raise ImageError(f"cannot read image {path!r}: expected a file of at most {MAX_FILE_BYTES:,} bytes. "
                          f"Received: {found}.")
     return data, repr(path)
+
+
+def _read_at_most(f, size: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``f``, whose size is ``size`` if it is a regular file:
+    read in one go then, and in pieces otherwise (``f.read(limit)`` would allocate
+    ``limit`` bytes up front)."""
+    data = f.read(size + 1) if size else b""
+    if size and len(data) <= size:
+        return data
+    chunks = [data]
+    total = len(data)
+    while total < limit:
+        chunk = f.read(min(1 << 20, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 def check_size(width: int, height: int, fail: Callable[[str], NoReturn]) -> None:
