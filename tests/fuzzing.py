@@ -567,7 +567,7 @@ READERS: Dict[str, Reader] = {r.name: r for r in (
     Reader("idx", (DatasetError,), _via_file(read_idx), lambda: st.one_of(
         st.sampled_from(seeds("idx")), mutated(st.sampled_from(seeds("idx"))), idx_lies())),
     Reader("mnist", (DatasetError,), _mnist_pair, lambda: st.one_of(
-        mutated(st.sampled_from(seeds("idx"))), idx_lies())),
+        st.sampled_from(seeds("idx")), mutated(st.sampled_from(seeds("idx"))), idx_lies())),
     Reader("safetensors", (ModelFileError,), _in_memory(parse_safetensors), lambda: st.one_of(
         valid_safetensors(), mutated(valid_safetensors()), header_lies(st.sampled_from(seeds("model") + seeds("checkpoint"))),
         json_bombs())),
