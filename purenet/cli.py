@@ -598,20 +598,26 @@ def train_command(args, out=None, err=None) -> int:
                     progress.update(epoch, epochs, s + len(idx), n, total / (s + len(idx)),
                                     correct / counted if counted else None, t0)
             took = time.perf_counter() - t0
+            wild = _wild_weight(model)
+            if wild is not None:  # the epoch's last step blew them up: do not checkpoint them
+                if progress:
+                    progress.clear()
+                print(_diverged(f"a weight became {wild:g} in epoch {epoch}/{epochs}, batch {batches}/{batches}",
+                                boundary.epoch, run, lr), file=err)
+                return 1
             if progress:
                 progress.show(f"epoch {epoch}/{epochs}: evaluating on {len(x_test):,} test images")
             test = model.evaluate(x_test, y_test, loss=loss)
             if progress:
                 progress.clear()
+            if not math.isfinite(test["loss"]):  # finite weights, but large enough to overflow
+                print(_diverged(f"the test loss became {test['loss']} after epoch {epoch}/{epochs}",
+                                boundary.epoch, run, lr), file=err)
+                return 1
             record = {"loss": total / n}
             if counted == n:
                 record["accuracy"] = correct / n
             record.update(val_loss=test["loss"], val_accuracy=test["accuracy"])
-            if not (math.isfinite(test["loss"]) and all(map(math.isfinite, _weights(model)))):
-                # the last step of the epoch blew the weights up: do not checkpoint them
-                print(_diverged(f"the weights became non-finite in epoch {epoch}/{epochs}, batch {batches}/{batches}",
-                                boundary.epoch, run, lr), file=err)
-                return 1
             for key, value in record.items():
                 model.history.setdefault(key, []).append(value)
             boundary = _Boundary(epoch, model, optimizer, augment)
@@ -641,9 +647,15 @@ def train_command(args, out=None, err=None) -> int:
     return 0
 
 
-def _weights(model):
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _wild_weight(model) -> Optional[float]:
+    """A weight that is not finite or too large for a model file (F32), or None."""
     for p in model.parameters():
-        yield from p.data
+        if not all(-_FLOAT32_MAX <= v <= _FLOAT32_MAX for v in p.data):  # also False for NaN
+            return next(v for v in p.data if not -_FLOAT32_MAX <= v <= _FLOAT32_MAX)
+    return None
 
 
 def _diverged(what: str, good_epoch: int, run: Dict, lr: float) -> str:
@@ -655,8 +667,9 @@ def _diverged(what: str, good_epoch: int, run: Dict, lr: float) -> str:
                 f"(purenet evaluate {quoted} reads it)")
     else:
         kept = "No checkpoint was written (that comes at the end of the first epoch)"
+    adam = ", or --optimizer adam" if run["optimizer"] == "sgd" else ""
     return (f"purenet train: error: {what}: training diverged. {kept}, and {run['out']} was left as it was. "
-            f"Try a smaller --lr than {lr:g} (e.g. {lr / 10:g}) in a new run, or --optimizer adam.")
+            f"Try a smaller --lr than {lr:g} (e.g. {lr / 10:g}) in a new run{adam}.")
 
 
 def _hits(loss, labels) -> Optional[int]:

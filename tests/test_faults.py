@@ -196,3 +196,20 @@ def test_diverging_first_epoch_says_no_checkpoint_was_written(tmp_path, monkeypa
     assert status == 1
     assert re.search(r"in epoch 1/2, batch \d/2: training diverged\. No checkpoint was written", err), err
     assert not os.path.exists("model.safetensors") and not os.path.exists("model.safetensors.ckpt")
+
+
+def test_weights_too_large_for_a_model_file_stop_the_run(tmp_path, monkeypatch, capsys):
+    """Adam's steps are about --lr each, whatever the gradient: with 1e150 the weights stay
+    finite but leave float32's range, so neither checkpoint nor model file may take them."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    write_tiny_mnist(str(data), train=4, test=4)
+    status = cli.main(["train", "--data", str(data), "--arch", "mlp", "--batch-size", "4", "--epochs", "2",
+                       "--optimizer", "adam", "--lr", "1e150"])
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err
+    assert re.search(r"a weight became -?(9\.9+e\+149|1e\+150) in epoch 1/2, batch 1/1: training diverged\. No checkpoint",
+                     err), err
+    assert "--optimizer adam" not in err  # it is already Adam
+    assert not os.path.exists("model.safetensors") and not os.path.exists("model.safetensors.ckpt")
