@@ -222,3 +222,11 @@ def test_an_idx_file_over_the_payload_limit_is_refused_before_reading(tmp_path, 
             f.truncate(len(header) + MAX_PAYLOAD + 1)
     with pytest.raises(pn.DatasetError, match=f"expected at most {MAX_PAYLOAD} elements"):
         read_idx(str(path))
+
+
+@pytest.mark.parametrize("gap", [b" " * 5_000_000, b"#" + b"x" * 5_000_000 + b"\n", b"#\n" * 2_000_000])
+def test_a_pgm_header_of_endless_whitespace_or_comments_is_refused(gap):
+    from purenet.io.pgm import decode_pgm
+
+    with pytest.raises(pn.ImageError, match="the header .* runs past"):
+        decode_pgm(b"P5" + gap + b"1 1 255\n\x07")

@@ -17,8 +17,8 @@ samples are decimal numbers separated by whitespace (comments allowed).
 
 Samples are rescaled to 0..255 (``v * 255 / maxval``, rounded half up); a sample
 above maxval, a size over :data:`purenet.io.image.MAX_SIDE` /
-:data:`~purenet.io.image.MAX_PIXELS`, a truncated raster or a malformed
-header raises :class:`purenet.errors.ImageError` naming the file. Data
+:data:`~purenet.io.image.MAX_PIXELS`, a truncated raster, a malformed
+header or one over 64 KiB (comments included) raises :class:`purenet.errors.ImageError` naming the file. Data
 after the last sample is ignored (Netpbm allows several images in one
 file; this reads the first).
 
@@ -42,6 +42,8 @@ _MAGICS = {b"P2": (1, False), b"P5": (1, True), b"P3": (3, False), b"P6": (3, Tr
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 _MAX_DIGITS = 9  # header numbers: enough for any valid value, too few to be slow
 _COMMENT = re.compile(rb"#[^\r\n]*")
+_SPACES = re.compile(rb"[ \t\n\r\x0b\x0c]*")
+_MAX_HEADER = 1 << 16  # bytes of header (numbers, whitespace, comments): real ones take a few dozen
 _SPACE = re.compile(rb"[ \t\n\r\x0b\x0c]")
 _EOL = re.compile(rb"[\r\n]")
 _PIECE = 1 << 20  # samples converted at a time
@@ -134,15 +136,7 @@ def _header(data: bytes, fail) -> Tuple[List[int], int]:
         fail(f"expected whitespace after the magic number {data[:2].decode()}, found {data[2:3]!r}")
     fields = []
     for what in ("width", "height", "maxval"):
-        while pos < end:
-            byte = data[pos]
-            if byte in _WHITESPACE:
-                pos += 1
-            elif byte == ord("#"):  # a comment runs to the end of the line
-                while pos < end and data[pos] not in b"\r\n":
-                    pos += 1
-            else:
-                break
+        pos = _skip_gap(data, pos, fail)
         start = pos
         while pos < end and 48 <= data[pos] <= 57 and pos - start <= _MAX_DIGITS:
             pos += 1
@@ -158,6 +152,20 @@ def _header(data: bytes, fail) -> Tuple[List[int], int]:
     if data[pos] not in _WHITESPACE:
         fail(f"expected whitespace after maxval, found {data[pos : pos + 1]!r}")
     return fields, pos + 1
+
+
+def _skip_gap(data: bytes, pos: int, fail) -> int:
+    """The offset after the whitespace and comments at ``pos`` (a comment runs to the end
+    of its line), skipped at C speed; a header over :data:`_MAX_HEADER` bytes fails."""
+    end = min(len(data), _MAX_HEADER + 1)  # nothing past the limit is ever scanned
+    while True:
+        pos = _SPACES.match(data, pos, end).end()
+        if pos > _MAX_HEADER:
+            fail(f"the header (numbers, whitespace, comments) runs past {_MAX_HEADER} bytes")
+        if pos == len(data) or data[pos] != 35:  # "#"
+            return pos
+        eol = _EOL.search(data, pos, end)
+        pos = end if eol is None else eol.start()
 
 
 def _raw_pieces(data: bytes, pos: int, count: int, maxval: int, fail) -> Iterator:
