@@ -508,7 +508,8 @@ def pgm_lies(draw):
                                         b"\xd9\xa3", b"", b"\xef\xbc\x91"]),
                        st.integers(0, 2**40).map(lambda v: b"%d" % v))
     fields = [draw(number) for _ in range(3)]
-    sep = draw(st.sampled_from([b" ", b"\n", b"#c\n", b"# no newline", b"\0", b"  #\n  "]))
+    sep = draw(st.sampled_from([b" ", b"\n", b"#c\n", b"# no newline", b"\0", b"  #\n  ", b" " * 200_000,
+                                b"#" + b"x" * 200_000 + b"\n", b"#\n" * 50_000]))
     body = draw(st.one_of(st.binary(max_size=64), st.integers(0, 100_000).map(lambda n: b"7 " * n),
                           st.integers(0, 500_000).map(bytes)))
     return magic + sep + sep.join(fields) + draw(st.sampled_from([b"\n", b"", b"x", b" "])) + body
