@@ -314,7 +314,7 @@ def header_lies(seed_strategy):
         for edit in edits:
             try:
                 header, body = _edit_header(header, body, edit)
-            except (TypeError, KeyError, IndexError, AttributeError, ValueError):
+            except (TypeError, KeyError, IndexError, AttributeError, ValueError, RecursionError):
                 pass  # an earlier edit left nothing for this one to lie about
         return assemble_safetensors(header, body, length=length_lie, pad=pad)
 
