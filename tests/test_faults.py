@@ -2,12 +2,13 @@
 
 - SIGKILL: ``python -m purenet train`` runs in a subprocess on a tiny
   dataset, writing a checkpoint after every (short) epoch. The test watches
-  the directory and kills the process while a checkpoint is being written,
-  several times over, proving each time that it hit a write (the
-  temporary file of the killed writer is still there). After every kill
-  the checkpoint on disk must load and be the previous epoch's; the run is
-  then resumed from it. At the end the resumed-after-kills run must give
-  the same model, bit for bit, as a run that was never killed.
+  the directory and kills the process as a checkpoint write starts (at
+  least three kills must provably land inside a write: the killed writer's
+  temporary file is still there) or just as the new file is renamed into
+  place. After every kill the checkpoint on disk must load, at an epoch no
+  earlier than before; the run is then resumed from it. At the end the
+  killed-and-resumed run must give the same model, bit for bit, as a run
+  that was never killed.
 - NaN: a batch that makes the loss overflow stops ``fit`` with a message
   naming the epoch and the batch, before the batch can touch the weights;
   and ``purenet train`` whose learning rate blows the weights up in the
