@@ -595,7 +595,8 @@ def train_command(args, out=None, err=None) -> int:
             order = list(range(n))
             model.rng.shuffle(order)  # the model's seeded generator, as fit() shuffles
             total, correct, counted = 0.0, 0, 0
-            for s in range(0, n, bs):
+            batches = (n + bs - 1) // bs
+            for b, s in enumerate(range(0, n, bs), 1):
                 idx = order[s : s + bs]
                 labels = [y_train[i] for i in idx]
                 batch = x_train.take(idx)
@@ -605,8 +606,8 @@ def train_command(args, out=None, err=None) -> int:
                 if not math.isfinite(value):
                     if progress:
                         progress.clear()
-                    print(f"purenet train: error: the loss became {value} in epoch {epoch}: training diverged "
-                          f"(try a smaller --lr)", file=err)
+                    print(_diverged(f"the loss became {value} in epoch {epoch}/{epochs}, batch {b}/{batches}",
+                                    boundary.epoch, run, lr), file=err)
                     return 1
                 total += value * len(idx)
                 hits = _hits(loss, labels)
@@ -617,11 +618,22 @@ def train_command(args, out=None, err=None) -> int:
                     progress.update(epoch, epochs, s + len(idx), n, total / (s + len(idx)),
                                     correct / counted if counted else None, t0)
             took = time.perf_counter() - t0
+            wild = _wild_weight(model)
+            if wild is not None:  # the epoch's last step blew them up: do not checkpoint them
+                if progress:
+                    progress.clear()
+                print(_diverged(f"a weight became {wild:g} in epoch {epoch}/{epochs}, batch {batches}/{batches}",
+                                boundary.epoch, run, lr), file=err)
+                return 1
             if progress:
                 progress.show(f"epoch {epoch}/{epochs}: evaluating on {len(x_test):,} test images")
             test = model.evaluate(x_test, y_test, loss=loss)
             if progress:
                 progress.clear()
+            if not math.isfinite(test["loss"]):  # finite weights, but large enough to overflow
+                print(_diverged(f"the test loss became {test['loss']} after epoch {epoch}/{epochs}",
+                                boundary.epoch, run, lr), file=err)
+                return 1
             record = {"loss": total / n}
             if counted == n:
                 record["accuracy"] = correct / n
@@ -653,6 +665,31 @@ def train_command(args, out=None, err=None) -> int:
     model.save(run["out"])
     say(f"saved the model to {run['out']} (checkpoint: {run['checkpoint']})")
     return 0
+
+
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _wild_weight(model) -> Optional[float]:
+    """A weight that is not finite or too large for a model file (F32), or None."""
+    for p in model.parameters():
+        if not all(-_FLOAT32_MAX <= v <= _FLOAT32_MAX for v in p.data):  # also False for NaN
+            return next(v for v in p.data if not -_FLOAT32_MAX <= v <= _FLOAT32_MAX)
+    return None
+
+
+def _diverged(what: str, good_epoch: int, run: Dict, lr: float) -> str:
+    """The message for a run whose loss or weights stopped being finite: where, what
+    was kept, what to try."""
+    quoted = shlex.quote(run["checkpoint"])
+    if good_epoch:
+        kept = (f"The checkpoint {run['checkpoint']} still holds the state after epoch {good_epoch} "
+                f"(purenet evaluate {quoted} reads it)")
+    else:
+        kept = "No checkpoint was written (that comes at the end of the first epoch)"
+    adam = ", or --optimizer adam" if run["optimizer"] == "sgd" else ""
+    return (f"purenet train: error: {what}: training diverged. {kept}, and {run['out']} was left as it was. "
+            f"Try a smaller --lr than {lr:g} (e.g. {lr / 10:g}) in a new run{adam}.")
 
 
 def _hits(loss, labels) -> Optional[int]:

@@ -24,15 +24,16 @@ labels or where datasets live (see ``images.py`` and ``mnist.py``).
 """
 
 import gzip
+import io
 import os
 import struct
-import tempfile
 import zlib
 from typing import Optional, Sequence, Tuple, Union
 
 from purenet.errors import DatasetError
+from purenet.io.atomic import write_atomic
 
-__all__ = ["read_idx", "write_idx"]
+__all__ = ["read_idx", "write_idx", "MAX_PAYLOAD"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -44,6 +45,11 @@ _MAX_DIMS = 4
 # byte is lying: reject it before decompressing anything.
 _MAX_DEFLATE_RATIO = 1032
 _CHUNK = 1 << 20
+#: The largest payload read by default: the biggest MNIST-style file, the full
+#: training images (60,000 x 28 x 28), is 47 MB. Reading holds it twice at the
+#: end (the chunks and their join), so a gzip "bomb" that honestly declares
+#: this much (a file of 50 kB) still stays under 100 MB.
+MAX_PAYLOAD = 50_000_000
 
 _TYPE_NAMES = {
     0x08: "unsigned byte",
@@ -55,12 +61,14 @@ _TYPE_NAMES = {
 }
 
 
-def read_idx(path: PathLike) -> Tuple[Tuple[int, ...], bytes]:
+def read_idx(path: PathLike, max_bytes: int = MAX_PAYLOAD) -> Tuple[Tuple[int, ...], bytes]:
     """Read an IDX file of unsigned bytes, raw or gzip-compressed.
 
     Args:
         path: the file to read. Gzip compression is detected from the
             content (magic bytes 1f 8b), whatever the file is called.
+        max_bytes: refuse a header declaring more elements than this,
+            before reading them (default :data:`MAX_PAYLOAD`).
 
     Returns:
         ``(dims, payload)``: the dimensions as a tuple of ints and the
@@ -70,7 +78,8 @@ def read_idx(path: PathLike) -> Tuple[Tuple[int, ...], bytes]:
         DatasetError: the file is missing or unreadable, the gzip stream is
             corrupt, the magic number or data type is wrong, or the amount
             of data differs from what the header declares (truncated file,
-            trailing bytes, lying header).
+            trailing bytes, lying header), or it declares more than
+            ``max_bytes`` elements.
     """
     name = os.fspath(path)
     try:
@@ -79,17 +88,17 @@ def read_idx(path: PathLike) -> Tuple[Tuple[int, ...], bytes]:
             compressed = f.read(2) == _GZIP_MAGIC
             f.seek(0)
             if compressed:
-                return _read_gzip(name, f, size)
-            return _read_raw(name, f, size)
+                return _read_gzip(name, f, size, max_bytes)
+            return _read_raw(name, f, size, max_bytes)
     except OSError as exc:  # missing file, permission, I/O error
         raise DatasetError(
             f"cannot read IDX file {name}: expected a readable file. Received: {exc}"
         ) from exc
 
 
-def _read_raw(name: str, f, size: int) -> Tuple[Tuple[int, ...], bytes]:
+def _read_raw(name: str, f, size: int, max_bytes: int) -> Tuple[Tuple[int, ...], bytes]:
     dims, header_len = _read_header(name, f, "raw file")
-    count = _prod(dims)
+    count = _check_count(name, dims, max_bytes)
     if size != header_len + count:
         _raise_size_mismatch(name, dims, header_len, count, size - header_len)
     payload = f.read(count)
@@ -98,11 +107,11 @@ def _read_raw(name: str, f, size: int) -> Tuple[Tuple[int, ...], bytes]:
     return dims, payload
 
 
-def _read_gzip(name: str, f, size: int) -> Tuple[Tuple[int, ...], bytes]:
+def _read_gzip(name: str, f, size: int, max_bytes: int) -> Tuple[Tuple[int, ...], bytes]:
     try:
         with gzip.GzipFile(fileobj=f, mode="rb") as gz:
             dims, header_len = _read_header(name, gz, "after gzip decompression")
-            count = _prod(dims)
+            count = _check_count(name, dims, max_bytes)
             limit = _MAX_DEFLATE_RATIO * size
             if header_len + count > limit:
                 raise DatasetError(
@@ -164,6 +173,18 @@ def _read_header(name: str, f, where: str) -> Tuple[Tuple[int, ...], int]:
     return dims, 4 + 4 * ndim
 
 
+def _check_count(name: str, dims: Tuple[int, ...], max_bytes: int) -> int:
+    """The number of elements ``dims`` declare, refused when over ``max_bytes``."""
+    count = _prod(dims)
+    if count > max_bytes:
+        raise DatasetError(
+            f"IDX file {name}: expected at most {max_bytes} elements (pass read_idx a larger "
+            f"max_bytes to read more). Received: a header declaring dims {_fmt_dims(dims)} "
+            f"({count} elements)."
+        )
+    return count
+
+
 def _read_at_most(f, limit: int) -> bytes:
     # f.read(limit) would let BufferedReader allocate `limit` bytes up front.
     chunks = []
@@ -205,8 +226,9 @@ def write_idx(
 ) -> None:
     """Write an IDX file of unsigned bytes, atomically.
 
-    The file is written to a temporary file in the same directory and moved
-    into place with ``os.replace``, so readers never see a half-written file.
+    The file is written with :func:`purenet.io.atomic.write_atomic` (a
+    temporary file, synced, then renamed into place), so readers never see a
+    half-written file.
     Gzip output is deterministic (no timestamp, no file name): the same
     arguments always give the same bytes.
 
@@ -244,31 +266,15 @@ def write_idx(
     if compress is None:
         compress = name.endswith(".gz")
     header = bytes((0, 0, _UINT8, len(dims))) + struct.pack(f">{len(dims)}I", *dims)
-
-    directory = os.path.dirname(os.path.abspath(name))
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix="." + os.path.basename(name) + ".", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if compress:
-                # filename="" keeps the temp file's name out of the gzip header.
-                with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
-                    gz.write(header)
-                    gz.write(data)
-            else:
-                f.write(header)
-                f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are shareable
-        os.replace(tmp, name)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    if compress:
+        buffer = io.BytesIO()
+        # filename="" keeps any name out of the gzip header, mtime=0 the time.
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz:
+            gz.write(header)
+            gz.write(data)
+        write_atomic(name, buffer.getvalue())
+    else:
+        write_atomic(name, [header, data])
 
 
 def _prod(dims: Sequence[int]) -> int:

@@ -11,6 +11,10 @@ only atomic within one file system), which is flushed and ``fsync``-ed before
 ``os.replace`` puts it in place; the directory is then synced too, where the
 platform allows, so the rename itself survives a power cut. A failure or a
 Ctrl-C part-way removes the temporary file and leaves the old one untouched.
+A kill that cannot be caught (SIGKILL, a power cut) leaves the old file
+untouched too, and may leave the temporary file, ``.NAME.<random>.tmp``, behind:
+it is harmless (nothing reads it, the next write picks a new name) and can be
+deleted (tests/test_faults.py kills training in the middle of checkpoint writes).
 
 What this is not: a lock. Two processes writing the same path both succeed,
 and the last rename wins.

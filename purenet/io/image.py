@@ -26,15 +26,25 @@ import os
 from numbers import Real
 from typing import Callable, Iterable, NoReturn, Tuple, Union
 
-__all__ = ["Image", "MAX_SIDE", "MAX_PIXELS"]
+from ..errors import ImageError
+
+__all__ = ["Image", "MAX_SIDE", "MAX_PIXELS", "MAX_FILE_BYTES"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Source = Union[PathLike, bytes, bytearray, memoryview]
 
 #: Largest width or height a reader accepts, checked before anything is allocated.
 MAX_SIDE = 10_000
-#: Largest ``width * height`` a reader accepts (50 M pixels: 200 MB as 8-bit RGBA).
-MAX_PIXELS = 50_000_000
+#: Largest ``width * height`` a reader accepts: a 12-megapixel photo (4000 x 3000).
+#: Decoding holds the image twice at the end (the decoder's buffer, then the
+#: Image's bytes), so the largest RGBA image peaks just under 100 MB; a file
+#: a few kilobytes long can legitimately declare that much (a zlib stream of
+#: zeros), so this limit is what bounds a "decompression bomb".
+MAX_PIXELS = 12_000_000
+
+#: Largest image file read, in bytes: room for a 12-megapixel 16-bit RGBA PNG
+#: stored without compression.
+MAX_FILE_BYTES = 128 * 1024 * 1024
 
 MODES = {1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}
 
@@ -178,14 +188,43 @@ class Image:
 
 # ------------------------------------------------- shared by the readers
 def load_source(source: Source) -> Tuple[bytes, str]:
-    """``(the file's bytes, a label for error messages)`` from a path or bytes."""
+    """``(the file's bytes, a label for error messages)`` from a path or bytes.
+
+    A file over :data:`MAX_FILE_BYTES` raises :class:`ImageError` (checked
+    before reading a regular file; a pipe or device such as ``/dev/zero`` is
+    read up to the limit, never forever).
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), "<bytes>"
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"expected a path or the file's bytes. Received: {type(source).__name__}")
     path = os.fspath(source)
     with open(path, "rb") as f:
-        return f.read(), repr(path)
+        size = os.fstat(f.fileno()).st_size  # 0 for a pipe or a device
+        data = b"" if size > MAX_FILE_BYTES else _read_at_most(f, size, MAX_FILE_BYTES + 1)
+    if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
+        found = f"{size:,} bytes" if size > MAX_FILE_BYTES else "more than that"
+        raise ImageError(f"cannot read image {path!r}: expected a file of at most {MAX_FILE_BYTES:,} bytes. "
+                         f"Received: {found}.")
+    return data, repr(path)
+
+
+def _read_at_most(f, size: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``f``, whose size is ``size`` if it is a regular file:
+    read in one go then, and in pieces otherwise (``f.read(limit)`` would allocate
+    ``limit`` bytes up front)."""
+    data = f.read(size + 1) if size else b""
+    if size and len(data) <= size:
+        return data
+    chunks = [data]
+    total = len(data)
+    while total < limit:
+        chunk = f.read(min(1 << 20, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 def check_size(width: int, height: int, fail: Callable[[str], NoReturn]) -> None:

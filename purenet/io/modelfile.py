@@ -57,6 +57,10 @@ FORMAT_VERSION = "1"
 
 Shape = Tuple[int, ...]
 
+#: The most layers a model file may describe: far more than any model pure Python
+#: can train, few enough that rebuilding a hostile file's architecture stays quick.
+MAX_LAYERS = 1000
+
 _MODEL_REQUIRED = ("format", "format_version", "purenet_version", "architecture")
 _MODEL_OPTIONAL = ("history", "classes")
 
@@ -228,6 +232,8 @@ def check_architecture(arch, file: str) -> dict:
     layers = arch["layers"]
     if not isinstance(layers, list) or not layers:
         fail(file, f"{field} layers", "a non-empty list", short_repr(layers))
+    if len(layers) > MAX_LAYERS:
+        fail(file, f"{field} layers", f"at most {MAX_LAYERS} layers", f"{len(layers)} layers")
     for i, spec in enumerate(layers):
         where = f"{field} layer {i}"
         if not isinstance(spec, dict) or set(spec) != {"class", "config"}:

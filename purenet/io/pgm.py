@@ -17,8 +17,8 @@ samples are decimal numbers separated by whitespace (comments allowed).
 
 Samples are rescaled to 0..255 (``v * 255 / maxval``, rounded half up); a sample
 above maxval, a size over :data:`purenet.io.image.MAX_SIDE` /
-:data:`~purenet.io.image.MAX_PIXELS`, a truncated raster or a malformed
-header raises :class:`purenet.errors.ImageError` naming the file. Data
+:data:`~purenet.io.image.MAX_PIXELS`, a truncated raster, a malformed
+header or one over 64 KiB (comments included) raises :class:`purenet.errors.ImageError` naming the file. Data
 after the last sample is ignored (Netpbm allows several images in one
 file; this reads the first).
 
@@ -27,7 +27,9 @@ formats are refused; the writer only writes raw 8-bit PGM.
 """
 
 import re
-from typing import List, NoReturn, Tuple
+import sys
+from array import array
+from typing import Iterator, List, NoReturn, Tuple
 
 from ..errors import ImageError
 from .atomic import write_atomic
@@ -40,6 +42,12 @@ _MAGICS = {b"P2": (1, False), b"P5": (1, True), b"P3": (3, False), b"P6": (3, Tr
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 _MAX_DIGITS = 9  # header numbers: enough for any valid value, too few to be slow
 _COMMENT = re.compile(rb"#[^\r\n]*")
+_SPACES = re.compile(rb"[ \t\n\r\x0b\x0c]*")
+_MAX_HEADER = 1 << 16  # bytes of header (numbers, whitespace, comments): real ones take a few dozen
+_SPACE = re.compile(rb"[ \t\n\r\x0b\x0c]")
+_EOL = re.compile(rb"[\r\n]")
+_PIECE = 1 << 20  # samples converted at a time
+_PLAIN_TEXT = 1 << 18  # bytes of a plain raster split into tokens at a time
 
 
 def read_pgm(source: Source) -> Image:
@@ -98,14 +106,27 @@ def decode_pgm(data: bytes, label: str = "<bytes>") -> Image:
     if not 1 <= maxval <= 65535:
         fail(f"maxval {maxval} is out of range (1 to 65535)")
     count = width * height * channels
-    if raw:
-        values = _raw_samples(data, pos, count, maxval, fail)
-    else:
-        values = _plain_samples(data, pos, count, maxval, fail)
-    if maxval != 255:
-        half = maxval // 2
-        values = [(v * 255 + half) // maxval for v in values]
-    return Image(width, height, channels, bytes(values))
+    pieces = (_raw_pieces if raw else _plain_pieces)(data, pos, count, maxval, fail)
+    scale = _scaler(maxval)
+    out = bytearray(count)  # filled piece by piece: memory is the image plus one piece
+    done = 0
+    for piece in pieces:
+        out[done : done + len(piece)] = scale(piece)
+        done += len(piece)
+    return Image(width, height, channels, out)
+
+
+def _scaler(maxval: int):
+    """A function taking a piece of samples (bytes, or ``array('H')`` above 255) to
+    bytes 0..255, ``v * 255 / maxval`` rounded half up, through a table of every value."""
+    if maxval == 255:
+        return bytes
+    half = maxval // 2
+    table = bytes([(v * 255 + half) // maxval for v in range(maxval + 1)])  # samples above maxval are refused
+    if maxval < 256:
+        table = table.ljust(256, b"\0")
+        return lambda piece: piece.translate(table)
+    return lambda piece: bytes(map(table.__getitem__, piece))
 
 
 def _header(data: bytes, fail) -> Tuple[List[int], int]:
@@ -115,15 +136,7 @@ def _header(data: bytes, fail) -> Tuple[List[int], int]:
         fail(f"expected whitespace after the magic number {data[:2].decode()}, found {data[2:3]!r}")
     fields = []
     for what in ("width", "height", "maxval"):
-        while pos < end:
-            byte = data[pos]
-            if byte in _WHITESPACE:
-                pos += 1
-            elif byte == ord("#"):  # a comment runs to the end of the line
-                while pos < end and data[pos] not in b"\r\n":
-                    pos += 1
-            else:
-                break
+        pos = _skip_gap(data, pos, fail)
         start = pos
         while pos < end and 48 <= data[pos] <= 57 and pos - start <= _MAX_DIGITS:
             pos += 1
@@ -141,32 +154,81 @@ def _header(data: bytes, fail) -> Tuple[List[int], int]:
     return fields, pos + 1
 
 
-def _raw_samples(data: bytes, pos: int, count: int, maxval: int, fail):
+def _skip_gap(data: bytes, pos: int, fail) -> int:
+    """The offset after the whitespace and comments at ``pos`` (a comment runs to the end
+    of its line), skipped at C speed; a header over :data:`_MAX_HEADER` bytes fails."""
+    end = min(len(data), _MAX_HEADER + 1)  # nothing past the limit is ever scanned
+    while True:
+        pos = _SPACES.match(data, pos, end).end()
+        if pos > _MAX_HEADER:
+            fail(f"the header (numbers, whitespace, comments) runs past {_MAX_HEADER} bytes")
+        if pos == len(data) or data[pos] != 35:  # "#"
+            return pos
+        eol = _EOL.search(data, pos, end)
+        pos = end if eol is None else eol.start()
+
+
+def _raw_pieces(data: bytes, pos: int, count: int, maxval: int, fail) -> Iterator:
+    """The samples of a raw raster, :data:`_PIECE` at a time: bytes (maxval < 256) or
+    ``array('H')`` (16-bit, big-endian in the file)."""
     size = 1 if maxval < 256 else 2
-    body = data[pos : pos + count * size]
-    if len(body) < count * size:
-        fail(f"raster truncated: {len(body)} bytes, expected {count * size}")
-    if size == 2:
-        values = [body[i] << 8 | body[i + 1] for i in range(0, len(body), 2)]
-    else:
-        values = body
-    if maxval not in (255, 65535) and max(values) > maxval:
-        fail(f"sample value {max(values)} exceeds maxval {maxval}")
-    return values
+    available = len(data) - pos
+    if available < count * size:
+        fail(f"raster truncated: {available} bytes, expected {count * size}")
+    view = memoryview(data)
+    for start in range(0, count, _PIECE):
+        chunk = view[pos + start * size : pos + min(start + _PIECE, count) * size]
+        if size == 2:
+            values = array("H")
+            values.frombytes(chunk)
+            if sys.byteorder == "little":
+                values.byteswap()
+        else:
+            values = chunk.tobytes()
+        if maxval not in (255, 65535) and max(values) > maxval:
+            fail(f"sample value {max(values)} exceeds maxval {maxval}")
+        yield values
 
 
-def _plain_samples(data: bytes, pos: int, count: int, maxval: int, fail):
-    tokens = _COMMENT.sub(b"", data[pos:]).split()
-    if len(tokens) < count:
-        fail(f"raster truncated: {len(tokens)} samples, expected {count}")
-    values = []
-    append = values.append
-    for i in range(count):
-        token = tokens[i]
-        if not token.isdigit() or len(token) > 5:  # ASCII digits; 65535 has five
-            fail(f"sample {i} is {token[:20]!r}, expected a decimal number from 0 to {maxval}")
-        value = int(token)
-        if value > maxval:
-            fail(f"sample value {value} exceeds maxval {maxval}")
-        append(value)
-    return values
+def _plain_pieces(data: bytes, pos: int, count: int, maxval: int, fail) -> Iterator:
+    """The samples of a plain (ASCII) raster, a stretch of text at a time (cut at
+    whitespace outside comments), so that a large file never becomes one list of
+    millions of tokens."""
+    done, end = 0, len(data)
+    while done < count:
+        if pos >= end:
+            fail(f"raster truncated: {done} samples, expected {count}")
+        cut = _cut(data, pos + _PLAIN_TEXT)
+        tokens = _COMMENT.sub(b"", data[pos:cut]).split()[: count - done]  # data after the last sample is ignored
+        pos = cut
+        if tokens:
+            yield _numbers(tokens, done, maxval, fail)
+            done += len(tokens)
+
+
+def _cut(data: bytes, at: int) -> int:
+    """The first whitespace byte at or after ``at`` that is not inside a comment (or the end)."""
+    space = _SPACE.search(data, at)
+    if space is None:
+        return len(data)
+    cut = space.start()
+    line = max(data.rfind(b"\n", 0, cut), data.rfind(b"\r", 0, cut)) + 1
+    if data.find(b"#", line, cut) != -1:  # a comment runs to the end of its line: cut there
+        eol = _EOL.search(data, cut)
+        return len(data) if eol is None else eol.start()
+    return cut
+
+
+def _numbers(tokens: List[bytes], first: int, maxval: int, fail):
+    """The tokens as sample values (bytes, or ``array('H')`` above 255), all checked at
+    C speed; only a bad piece is walked token by token, to name the culprit."""
+    if b"".join(tokens).isdigit() and max(map(len, tokens)) <= 5:  # ASCII digits; 65535 has five
+        values = list(map(int, tokens))
+        if max(values) <= maxval:
+            return bytes(values) if maxval < 256 else array("H", values)
+    for i, token in enumerate(tokens):
+        if not token.isdigit() or len(token) > 5:
+            fail(f"sample {first + i} is {token[:20]!r}, expected a decimal number from 0 to {maxval}")
+        if int(token) > maxval:
+            fail(f"sample value {int(token)} exceeds maxval {maxval}")
+    raise AssertionError("unreachable: a piece failed its check but no token did")

@@ -40,7 +40,7 @@ multi-megapixel photos.
 
 import struct
 import zlib
-from typing import Callable, List, NoReturn, Optional, Tuple
+from typing import Callable, Iterator, List, NoReturn, Optional, Tuple
 
 from ..errors import ImageError
 from .atomic import write_atomic
@@ -232,24 +232,22 @@ def decode_png(data: bytes, label: str = "<bytes>") -> Image:
             stride = (pw * bits_per_pixel + 7) // 8
             layout.append(((x0, y0, dx, dy), pw, ph, stride))
             needed += ph * (1 + stride)
-    raw = _inflate(b"".join(idat), needed, fail)
+    stream = _Scanlines(b"".join(idat), needed, fail)
 
-    if interlace == 0:
-        _, pw, ph, stride = layout[0]
-        rows = _unfilter(raw, 0, ph, stride, bpp, fail)
-        return Image(width, height, out_channels, b"".join([convert(row, pw) for row in rows]))
+    # One scanline at a time, straight into the output: memory is the image plus a few rows.
     out = bytearray(width * height * out_channels)
     line = width * out_channels
-    offset = 0
     for (x0, y0, dx, dy), pw, ph, stride in layout:
-        rows = _unfilter(raw, offset, ph, stride, bpp, fail)
-        offset += ph * (1 + stride)
         step = dx * out_channels
-        for i, row in enumerate(rows):
+        for i, row in enumerate(_unfilter(stream, ph, stride, bpp, fail)):
             pixels = convert(row, pw)
             start = (y0 + i * dy) * line + x0 * out_channels
-            for c in range(out_channels):  # scatter each channel with a strided slice
-                out[start + c : start + c + pw * step : step] = pixels[c::out_channels]
+            if dx == 1:
+                out[start : start + len(pixels)] = pixels
+            else:
+                for c in range(out_channels):  # scatter each channel with a strided slice
+                    out[start + c : start + c + pw * step : step] = pixels[c::out_channels]
+    stream.finish()
     return Image(width, height, out_channels, out)
 
 
@@ -301,40 +299,57 @@ def _parse_header(body: bytes, fail) -> Tuple[int, int, int, int, int]:
     return width, height, depth, color_type, interlace
 
 
-def _inflate(compressed: bytes, needed: int, fail) -> bytes:
-    """Exactly ``needed`` bytes of zlib output, never inflating more than ``needed + 1``."""
-    if needed > _MAX_DEFLATE_RATIO * len(compressed) + _MAX_DEFLATE_RATIO:
-        fail(
-            f"{len(compressed)} bytes of compressed data cannot hold the {needed} bytes "
-            "of scanlines the header declares (truncated?)"
-        )
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(compressed, needed)
-        if len(raw) < needed:
-            if inflater.eof:
-                fail(f"image data has {len(raw)} bytes of scanlines, the header needs {needed}")
-            fail(f"compressed image data ends early ({len(raw)} of {needed} bytes of scanlines; truncated?)")
-        # The image is complete: anything more the stream would produce is
-        # an error, and the stream must still end properly (its Adler-32).
-        if inflater.decompress(inflater.unconsumed_tail, 1):
-            fail(f"image data holds more than the {needed} bytes of scanlines the header declares")
-        if not inflater.eof:
-            fail("compressed image data is truncated (the zlib stream does not end)")
-    except zlib.error as e:
-        fail(f"corrupt compressed image data ({e})")
-    return raw
+class _Scanlines:
+    """The zlib stream of the ``IDAT`` data, read a scanline at a time: never more
+    than ``needed`` bytes in all (a "zlib bomb" stops there), and the stream must
+    end exactly after them, its Adler-32 checked."""
+
+    def __init__(self, compressed: bytes, needed: int, fail) -> None:
+        if needed > _MAX_DEFLATE_RATIO * len(compressed) + _MAX_DEFLATE_RATIO:
+            fail(
+                f"{len(compressed)} bytes of compressed data cannot hold the {needed} bytes "
+                "of scanlines the header declares (truncated?)"
+            )
+        self.inflater = zlib.decompressobj()
+        self.pending = compressed
+        self.needed = needed
+        self.done = 0
+        self.fail = fail
+
+    def read(self, n: int) -> bytes:
+        """The next ``n`` bytes of scanlines."""
+        try:
+            data = self.inflater.decompress(self.pending, n)
+        except zlib.error as e:
+            self.fail(f"corrupt compressed image data ({e})")
+        self.pending = self.inflater.unconsumed_tail
+        self.done += len(data)
+        if len(data) < n:
+            if self.inflater.eof:
+                self.fail(f"image data has {self.done} bytes of scanlines, the header needs {self.needed}")
+            self.fail(f"compressed image data ends early ({self.done} of {self.needed} bytes of scanlines; truncated?)")
+        return data
+
+    def finish(self) -> None:
+        """Check that the stream holds nothing more and ends properly."""
+        try:
+            # The image is complete: anything more the stream would produce is an error.
+            if self.inflater.decompress(self.pending, 1):
+                self.fail(f"image data holds more than the {self.needed} bytes of scanlines the header declares")
+        except zlib.error as e:
+            self.fail(f"corrupt compressed image data ({e})")
+        if not self.inflater.eof:
+            self.fail("compressed image data is truncated (the zlib stream does not end)")
 
 
-def _unfilter(raw: bytes, offset: int, height: int, stride: int, bpp: int, fail) -> List[bytearray]:
-    """Undo the per-row filters of ``height`` scanlines starting at ``raw[offset]``.
+def _unfilter(stream: _Scanlines, height: int, stride: int, bpp: int, fail) -> Iterator[bytearray]:
+    """Undo the per-row filters of the next ``height`` scanlines of ``stream``, one by one.
 
     Filter types (``x`` the byte, ``a`` the one ``bpp`` bytes to its left,
     ``b`` the one above, ``c`` above-left; missing neighbours are 0):
     0 None, 1 Sub ``x + a``, 2 Up ``x + b``, 3 Average ``x + (a + b) // 2``,
     4 Paeth ``x + paeth(a, b, c)``, all modulo 256.
     """
-    rows = []
     prior = bytearray(stride)
     # Up, on whole rows at once: bytewise addition modulo 256 as big-integer
     # arithmetic, adding the low 7 bits of each byte (which cannot carry into
@@ -342,9 +357,9 @@ def _unfilter(raw: bytes, offset: int, height: int, stride: int, bpp: int, fail)
     low7 = int.from_bytes(b"\x7f" * stride, "big")
     top = int.from_bytes(b"\x80" * stride, "big")
     for y in range(height):
-        kind = raw[offset]
-        line = bytearray(raw[offset + 1 : offset + 1 + stride])
-        offset += 1 + stride
+        raw = stream.read(1 + stride)
+        kind = raw[0]
+        line = bytearray(raw[1:])
         if kind == 0:
             pass
         elif kind == 1:
@@ -372,16 +387,36 @@ def _unfilter(raw: bytes, offset: int, height: int, stride: int, bpp: int, fail)
                     line[i] = (line[i] + c) & 255
         else:
             fail(f"unknown filter type {kind} on scanline {y} (valid: 0 to 4)")
-        rows.append(line)
+        yield line
         prior = line
-    return rows
 
 
-# byte -> the 8 // depth samples packed in it, most significant bits first
+# byte -> the 8 // depth samples packed in it, most significant bits first, as bytes
+# (so that a row unpacks with one C-level join, and converts with bytes.translate)
 _UNPACK = {
-    depth: [tuple((byte >> shift) & ((1 << depth) - 1) for shift in range(8 - depth, -1, -depth)) for byte in range(256)]
+    depth: [bytes((byte >> shift) & ((1 << depth) - 1) for shift in range(8 - depth, -1, -depth)) for byte in range(256)]
     for depth in (1, 2, 4)
 }
+
+
+def _to8_16(row, width) -> bytes:
+    """A row of big-endian 16-bit samples as 8-bit ones, ``(v * 255 + 32767) // 65535``
+    for each, computed on all samples at once: a 12-megapixel RGBA image would
+    otherwise cost 48 million Python-level operations.
+
+    The rounded value is ``hi + (lo - hi >= 129) - (hi - lo >= 129)`` (``v = 256 hi + lo``,
+    and ``v * 255 / 65535 = v / 257 = hi + (lo - hi) / 257``). Each sample gets a
+    16-bit lane of one big integer, wide enough that no lane carries into the next.
+    """
+    n = len(row) // 2
+    hi, lo = bytearray(2 * n), bytearray(2 * n)
+    hi[1::2], lo[1::2] = row[0::2], row[1::2]
+    high, low = int.from_bytes(hi, "big"), int.from_bytes(lo, "big")
+    ones = int.from_bytes(b"\x00\x01" * n, "big")  # 1 in every lane
+    d = low + (ones << 8) - high  # lo - hi + 256 in every lane: 1..511
+    up = ((d + ones * (32768 - 385)) >> 15) & ones  # bit 15 of a lane set <=> d >= 385 <=> lo - hi >= 129
+    down = ones ^ (((d + ones * (32768 - 128)) >> 15) & ones)  # d <= 127 <=> hi - lo >= 129
+    return (high + up - down).to_bytes(2 * n, "big")[1::2]
 
 
 def _converter(color_type: int, depth: int, palette, transparency, fail):
@@ -390,26 +425,22 @@ def _converter(color_type: int, depth: int, palette, transparency, fail):
     samples = _COLOR_TYPES[color_type][1]
 
     def native(row, width):
-        # the row's samples as ints at the file's bit depth
+        # the row's samples at the file's bit depth: bytes up to 8 bits, a list of ints for 16
         if depth == 8:
             return row
         if depth == 16:
             return [row[i] << 8 | row[i + 1] for i in range(0, 2 * width * samples, 2)]
-        table = _UNPACK[depth]
-        out = []
-        for byte in row:
-            out.extend(table[byte])
-        del out[width:]  # padding bits at the end of the row
-        return out
+        return b"".join(map(_UNPACK[depth].__getitem__, row))[:width]  # [:width] drops the padding bits
 
     if depth == 16:
         def to8(values):
             return bytes([(v * 255 + 32767) // 65535 for v in values])
     elif depth < 8:
         scale = 255 // ((1 << depth) - 1)
+        stretch = bytes((v * scale) & 255 for v in range(256))
 
         def to8(values):
-            return bytes([v * scale for v in values])
+            return values.translate(stretch)
     else:
         to8 = bytes
 
@@ -421,16 +452,24 @@ def _converter(color_type: int, depth: int, palette, transparency, fail):
             alpha = transparency + b"\xff" * (len(entries) - len(transparency))
             entries = [rgb + alpha[i : i + 1] for i, rgb in enumerate(entries)]
         count = len(entries)
+        channels = len(entries[0])
+        # one translation table per output channel: palette index -> that channel's value
+        tables = [bytes(entry[c] for entry in entries).ljust(256, b"\0") for c in range(channels)]
 
         def convert(row, width):
             indices = native(row, width)
             if max(indices) >= count:
                 fail(f"palette index {max(indices)} out of range for a palette of {count} entries")
-            return b"".join([entries[i] for i in indices])
+            out = bytearray(width * channels)
+            for c in range(channels):
+                out[c::channels] = indices.translate(tables[c])
+            return out
 
-        return convert, 4 if transparency is not None else 3
+        return convert, channels
 
     if transparency is None or color_type in (4, 6):  # tRNS is meaningless with an alpha channel
+        if depth == 16:
+            return _to8_16, samples
         return (lambda row, width: to8(native(row, width))), samples
 
     # gray or RGB with a colour key: pixels equal to the key become transparent

@@ -23,7 +23,7 @@ of 8 bytes (as the reference writer does, so tensors stay aligned).
 The reader treats the file as hostile. Every number in the header is checked
 before anything is allocated from it: the header length against the file and
 a cap, the JSON's syntax (no duplicate keys, no NaN, no absurd integers, no
-deep nesting), each entry's fields and types, each tensor's byte count
+deep nesting, not too many values), each entry's fields and types, each tensor's byte count
 against its dtype and shape, and the ranges against each other (they must
 tile the data section exactly: no overlap, no hole, no trailing bytes).
 Weights must be finite. Any failure raises :class:`purenet.ModelFileError`
@@ -49,7 +49,7 @@ from ..errors import ModelFileError
 from .atomic import write_atomic
 
 __all__ = [
-    "Tensor", "DTYPES", "HEADER_CAP", "DEFAULT_MAX_BYTES",
+    "Tensor", "DTYPES", "HEADER_CAP", "MAX_JSON_ITEMS", "DEFAULT_MAX_BYTES",
     "read_safetensors", "parse_safetensors", "encode_safetensors", "write_safetensors", "loads_json",
 ]
 
@@ -62,8 +62,17 @@ OTHER_DTYPES = frozenset(
      "F8_E5M2", "F8_E4M3", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4")
 )
 
-#: The largest header accepted, in bytes (the reference implementation's limit).
-HEADER_CAP = 100_000_000
+#: The largest header accepted, in bytes. The reference implementation allows
+#: 100 MB, but a header is JSON, which grows 20-60 times when parsed into
+#: Python objects; purenet's own headers are a few kilobytes, and those of
+#: large foreign models a few hundred.
+HEADER_CAP = 8 * 1024 * 1024
+
+#: The most values (numbers, strings, objects, lists) a JSON text may hold, as
+#: counted by its commas and brackets before parsing: with the size cap, what
+#: keeps a "JSON bomb" (a million tiny objects) from exhausting memory. A
+#: checkpoint holds a few thousand (its generator states).
+MAX_JSON_ITEMS = 250_000
 
 #: The largest file read by default. A float read from a file becomes a Python
 #: float (about 32 bytes in a list), so 256 MiB of F32 is already ~2 GB of memory.
@@ -142,8 +151,13 @@ def _constant(text: str):
 
 def loads_json(text: str, file: str, field: str):
     """Parse ``text`` as strict JSON: no duplicate keys, no NaN or Infinity, no
-    integers over 20 digits, no numbers out of float range, bounded nesting.
-    Raises :class:`ModelFileError` naming ``file`` and ``field``."""
+    integers over 20 digits, no numbers out of float range, bounded nesting, at
+    most :data:`MAX_JSON_ITEMS` values. Raises :class:`ModelFileError` naming
+    ``file`` and ``field``."""
+    items = text.count(",") + text.count("[") + text.count("{")  # an upper bound, counted before any parsing
+    if items > MAX_JSON_ITEMS:
+        fail(file, field, f"JSON of at most {MAX_JSON_ITEMS:,} values",
+             f"about {items:,} (commas and brackets in {len(text):,} characters)")
     try:
         return json.loads(text, object_pairs_hook=_object, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except _Problem as e:
