@@ -55,6 +55,7 @@ __all__ = [
     "matmul_sparse_rows",
     "matmul_nt_sparse_a",
     "matmul_nt_skip_zero",
+    "matmul_nt_where",
     "dense_grad",
     "matmul_taps",
     "add_taps_into",
@@ -230,8 +231,28 @@ def matmul_sparse_rows(w_rows, x_rows, biases):
     return out
 
 
-def dense_grad(g_rows, x_rows, w_rows, use_bias):
-    """The gradients of a dense layer ``Y = X W^T + b``: ``(dW, db, dX)`` as the CPython kernel.
+def matmul_nt_where(a_rows, b_rows, mask_rows):
+    """``A @ B.T`` like :func:`matmul_nt`, but only where ``mask`` is nonzero (0.0 elsewhere)."""
+    out = []
+    n = len(b_rows)
+    for r in range(len(a_rows)):
+        a, mask = a_rows[r], mask_rows[r]
+        k = len(a)
+        for j in range(n):
+            if mask[j] != 0.0:
+                b = b_rows[j]
+                total = 0.0
+                for i in range(k):
+                    total += a[i] * b[i]
+                out.append(total)
+            else:
+                out.append(0.0)
+    return out
+
+
+def dense_grad(g_rows, x_rows, w_rows, use_bias, gated=False):
+    """The gradients of a dense layer ``Y = X W^T + b``: ``(dW, db, dX)`` as the CPython kernel
+    (``gated``: dX only where X is nonzero, one sum over the live units per entry).
 
     No transposes: both products are walked sample by sample, and every
     entry still sums its terms in order (over n for dW, over u for dX).
@@ -308,6 +329,16 @@ def dense_grad(g_rows, x_rows, w_rows, use_bias):
         for s in range(n):
             g = g_rows[s]
             live = [i for i in range(units) if g[i] != 0.0]
+            if gated:  # only where the sample's input is nonzero, one sum over the live units each
+                x = x_rows[s]
+                for j in range(depth):
+                    if x[j] != 0.0:
+                        total = 0.0
+                        for i in live:
+                            total += g[i] * w_rows[i][j]
+                        dx[base + j] = total
+                base += depth
+                continue
             count = len(live)
             count4 = count - count % 4
             for q in range(0, count4, 4):  # four rows of W per pass over the row of dX
