@@ -97,7 +97,7 @@ except ImportError:
 else:
     import reference_torch
 
-WORKLOADS = ("cnn-small", "mlp")
+WORKLOADS = ("cnn-small", "mlp", "lenet")
 BATCH_SIZE = 32
 LEARNING_RATE = 0.01
 TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
@@ -110,9 +110,12 @@ NAME_MAP = {
                   "4.weight": "4.weight", "4.bias": "4.bias"},
     "mlp": {"1.weight": "0.weight", "1.bias": "0.bias",
             "3.weight": "2.weight", "3.bias": "2.bias"},
+    "lenet": {name: name for name in ("0.weight", "0.bias", "3.weight", "3.bias",
+                                      "7.weight", "7.bias", "9.weight", "9.bias")},
 }
 # PyTorch shapes of the 4-D conv weights (purenet stores (filters, c*kh*kw)).
-CONV_SHAPES = {"cnn-small": {"0.weight": (8, 1, 3, 3)}, "mlp": {}}
+CONV_SHAPES = {"cnn-small": {"0.weight": (8, 1, 3, 3)}, "mlp": {},
+               "lenet": {"0.weight": (8, 1, 3, 3), "3.weight": (16, 8, 3, 3)}}
 
 
 class VerificationError(AssertionError):
@@ -133,16 +136,13 @@ def _purenet():
 
 
 def build_purenet(workload):
-    pn = _purenet()
-    if workload == "cnn-small":
-        layers = [pn.Conv2D(8, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(),
-                  pn.Dense(10), pn.Softmax()]
-    elif workload == "mlp":
-        layers = [pn.Flatten(), pn.Dense(128), pn.ReLU(), pn.Dense(10), pn.Softmax()]
-    else:
+    """The workload's purenet model (purenet.architectures, seed 0)."""
+    _purenet()
+    from purenet import architectures
+    if workload not in WORKLOADS:
         raise ValueError("unknown workload %r (expected one of %s)"
                          % (workload, ", ".join(WORKLOADS)))
-    return pn.Sequential(layers, input_shape=(1, 28, 28), seed=0)
+    return architectures.build(workload, seed=0)
 
 
 def _reshape(flat, shape):
