@@ -271,6 +271,12 @@ def add_taps_into(dx, tap_index, w_rows, g_filters):
     at every position; tap_index: K lists of positions in dx).
     """
     g_positions = transpose(g_filters)  # (P, F)
+    live = list(map(any, g_positions))
+    if live.count(True) < 0.75 * len(live):
+        # after max pooling most positions won no window for any filter: skip them
+        pick = getter(list(compress(range(len(live)), live)))
+        g_positions = pick(g_positions)
+        tap_index = [pick(idx) for idx in tap_index]
     count = len(g_positions)
     for w_tap, idx in zip(transpose(w_rows), tap_index):
         add_into(dx, idx, map(dot, repeat(w_tap, count), g_positions))
@@ -308,10 +314,12 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     four exact zeros, so its output is ``relu(b)``, one value per filter.
     """
     live = list(map(any, zip(*taps)))
-    # the live patches, kept as K tap sequences and zipped afresh for each filter:
-    # thousands of kept patch tuples would set off the cyclic GC every step
     live_taps = list(map(getter(list(compress(range(len(live)), live))), taps))  # K x L
     count = live.count(True)
+    # Short patches (a first layer's 3x3) are zipped afresh for each filter:
+    # keeping thousands of them would set off a cyclic-GC pass over every young
+    # list each step. Long ones (C*KH*KW of a later layer) are zipped once.
+    patches = None if len(taps) <= _SHORT_PATCH else list(zip(*live_taps))  # (L, K)
     # where each conv output will be: slot 0 holds 0.0 (a blank patch's),
     # slots 1..L the live patches' outputs, in order
     slot = list(map(operator.mul, accumulate(live), live))
@@ -325,7 +333,7 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     values_all, maxes_all, pooled_all, outs = [], [], [], []
     for w, b in zip(w_rows, biases):
         z = [0.0]
-        z += map(dot, repeat(w, count), zip(*live_taps))  # this filter's live outputs
+        z += map(dot, repeat(w, count), patches or zip(*live_taps))  # this filter's live outputs
         values = [pick(z) for pick in pickers]  # window taps x M
         maxes = window_max(values)
         pooled = [b if b > 0.0 else 0.0]  # relu(0.0 + b), every background window's output
@@ -341,6 +349,9 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
             data += out[s : s + q]
     cache = (n, taps, pool_taps, live_window, windows, values_all, maxes_all, pooled_all, outs)
     return data, cache
+
+
+_SHORT_PATCH = 16
 
 
 def _any_of(flags):
