@@ -858,7 +858,8 @@ def main(argv=None):
             parser.error(str(exc))
         try:
             result = run_many(specs, workloads, args.seconds, args.rounds,
-                              latency_samples=args.latency_samples)
+                              latency_samples=args.latency_samples,
+                              log=lambda text: print(text, flush=True))
         except VerificationError as exc:
             print("\nRUN STOPPED:\n%s" % exc, file=sys.stderr)
             return 1
