@@ -296,6 +296,10 @@ def window_winners(values, maxes, windows):
     return map(operator.getitem, windows, map(tuple.index, zip(*values), maxes))
 
 
+#: Patches up to this long are rebuilt for each filter rather than kept (see conv_relu_pool).
+_SHORT_PATCH = 16
+
+
 def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
 
@@ -324,10 +328,10 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     # slots 1..L the live patches' outputs, in order
     slot = list(map(operator.mul, accumulate(live), live))
     live_window = _any_of([gather(live, idx) for idx in pool_taps])
-    windows = list(compress(range(len(pool_taps[0])), live_window))  # the M windows with ink
-    m = len(windows)
+    ink_windows = list(compress(range(len(pool_taps[0])), live_window))  # the M windows with ink
+    m = len(ink_windows)
     # one picker per window tap: conv outputs straight into live-window order
-    pickers = [getter(gather(slot, gather(idx, windows))) for idx in pool_taps]
+    pickers = [getter(gather(slot, gather(idx, ink_windows))) for idx in pool_taps]
     # each window's output: slot 0 the background value, 1..M the live windows' outputs
     expand = getter(list(map(operator.mul, accumulate(live_window), live_window)))
     values_all, maxes_all, pooled_all, outs = [], [], [], []
@@ -347,11 +351,8 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     for s in range(0, n * q, q):  # reorder to (N, F*Q)
         for out in outs:
             data += out[s : s + q]
-    cache = (n, taps, pool_taps, live_window, windows, values_all, maxes_all, pooled_all, outs)
+    cache = (n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs)
     return data, cache
-
-
-_SHORT_PATCH = 16
 
 
 def _any_of(flags):
@@ -375,13 +376,12 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
     gradient and the input gradient need them all, the background ones
     sending theirs to their first tap (four tied zeros).
     """
-    n, taps, pool_taps, live_window, live_windows, values_all, maxes_all, pooled_all, outs = cache
+    n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs = cache
     f_count = len(outs)
     q = len(outs[0]) // n
     fq = f_count * q
-    m = len(live_windows)
-    pick_live = getter(live_windows)
-    live_rows = gather(windows, live_windows)  # (M, window taps): positions in the map
+    pick_live = getter(ink_windows)
+    live_rows = gather(windows, ink_windows)  # (M, window taps): positions in the map
     background = None
     dw, db, g_maps = [], [], []
     for f in range(f_count):

@@ -252,7 +252,8 @@ def matmul_nt_where(a_rows, b_rows, mask_rows):
 
 def dense_grad(g_rows, x_rows, w_rows, use_bias, gated=False):
     """The gradients of a dense layer ``Y = X W^T + b``: ``(dW, db, dX)`` as the CPython kernel
-    (``gated``: dX only where X is nonzero, one sum over the live units per entry).
+    (``gated``: dX is 0.0 where X is 0.0; computed everywhere, then zeroed there, as
+    the JIT runs the long row passes faster than it would skip entries).
 
     No transposes: both products are walked sample by sample, and every
     entry still sums its terms in order (over n for dW, over u for dX).
@@ -329,16 +330,6 @@ def dense_grad(g_rows, x_rows, w_rows, use_bias, gated=False):
         for s in range(n):
             g = g_rows[s]
             live = [i for i in range(units) if g[i] != 0.0]
-            if gated:  # only where the sample's input is nonzero, one sum over the live units each
-                x = x_rows[s]
-                for j in range(depth):
-                    if x[j] != 0.0:
-                        total = 0.0
-                        for i in live:
-                            total += g[i] * w_rows[i][j]
-                        dx[base + j] = total
-                base += depth
-                continue
             count = len(live)
             count4 = count - count % 4
             for q in range(0, count4, 4):  # four rows of W per pass over the row of dX
@@ -356,6 +347,11 @@ def dense_grad(g_rows, x_rows, w_rows, use_bias, gated=False):
                 gi, w = g[live[q]], w_rows[live[q]]
                 for j in range(depth):
                     dx[base + j] += gi * w[j]
+            if gated:  # the long row passes above beat skipping entries; zero them after
+                x = x_rows[s]
+                for j in range(depth):
+                    if x[j] == 0.0:
+                        dx[base + j] = 0.0
             base += depth
     return dw, db, dx
 
