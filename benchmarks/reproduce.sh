@@ -10,7 +10,7 @@
 # MNIST_DIR: a directory with the four MNIST files for the epoch runs (default:
 # where purenet looks: $PURENET_DATA, ~/.cache/purenet, downloading if allowed).
 #
-# Takes about 25 minutes on a quiet 2-core machine: the step benchmark (~8 min,
+# Takes about 35 minutes on a quiet 2-core machine: the step benchmark (~15 min,
 # all interpreters interleaved in one run), one full-MNIST lenet epoch per
 # interpreter and worker count (CPython ~10 min each), the scaling sweeps.
 set -eu
@@ -20,7 +20,7 @@ PYPY=${PYPY:-pypy3}
 PYREF=${PYREF:-python3}
 mkdir -p "$OUT"
 set -x
-"$PY313" benchmarks/run.py --seconds 12 --rounds 3 \
+"$PY313" benchmarks/run.py --seconds 20 --rounds 4 \
     --interpreter "cpython-3.13=$PY313:purenet,naive,numpy-float64,numpy-float32" \
     --interpreter "pypy-3.9=$PYPY:purenet,naive" \
     --interpreter "cpython-ref=$PYREF:numpy-float64,numpy-float32,torch-float32" \
