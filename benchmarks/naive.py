@@ -8,7 +8,7 @@ averaged and applied with plain SGD. There are no tricks here on purpose (no
 kernels): it is the yardstick that ``benchmarks/run.py`` measures purenet
 against, and the tests use it as an independent oracle.
 
-Two workloads (see ``/work/shared/PERFORMANCE.md``):
+Three workloads (see ``/work/shared/PERFORMANCE.md``):
 
 ``cnn-small``
     Conv2D(1->8, 3x3, stride 1, no padding) + ReLU + MaxPool2D(2) + Flatten
@@ -16,12 +16,19 @@ Two workloads (see ``/work/shared/PERFORMANCE.md``):
     softmax cross-entropy.
 ``mlp``
     Dense(784->128) + ReLU + Dense(128->10) + softmax cross-entropy.
+``lenet``
+    Conv2D(1->8, 3x3) + ReLU + MaxPool2D(2) + Conv2D(8->16, 3x3) + ReLU +
+    MaxPool2D(2) (11x11 -> 5x5, the last row and column dropped) + Flatten +
+    Dense(400->64) + ReLU + Dense(64->10) + softmax cross-entropy: the
+    shipped model's architecture. The second convolution also sends its
+    gradient back to its input, through the first pool and ReLU.
 
 Weights use PyTorch's layout and the names of the equivalent
 ``nn.Sequential``: conv weight ``[f][c][ky][kx]``, conv bias ``[f]``, dense
 weight ``[out][in]``, dense bias ``[out]``; ``"0.*"`` and ``"4.*"`` for
 cnn-small (Conv2d, ReLU, MaxPool2d, Flatten, Linear), ``"0.*"`` and ``"2.*"``
-for mlp (Linear, ReLU, Linear).
+for mlp (Linear, ReLU, Linear), ``"0.*"``, ``"3.*"``, ``"7.*"`` and ``"9.*"``
+for lenet.
 
 Conventions (shared with purenet and the references): the loss is the mean
 cross-entropy over the batch and the gradient is that of the mean; the
@@ -77,6 +84,16 @@ def init_from_state(state):
     with ``"4.weight"`` is cnn-small, a 2-D ``"0.weight"`` with ``"2.weight"``
     is the mlp. Everything is copied, so the caller's lists are never changed.
     """
+    if "9.weight" in state:
+        params = {"kind": "lenet"}
+        for name in ("0", "3", "7", "9"):
+            params[name + ".weight"] = _copy(state[name + ".weight"])
+            params[name + ".bias"] = _as_vector(state[name + ".bias"])
+        for name in ("0.weight", "3.weight"):
+            if _depth(params[name]) != 4:
+                raise ValueError("lenet: %r must be [f][c][ky][kx], got depth %d"
+                                 % (name, _depth(params[name])))
+        return params
     if "4.weight" in state:
         w = _copy(state["0.weight"])
         if _depth(w) != 4:
@@ -97,8 +114,9 @@ def init_from_state(state):
             "2.weight": _copy(state["2.weight"]),
             "2.bias": _as_vector(state["2.bias"]),
         }
-    raise ValueError("unknown state dict: expected '0.*' and '4.*' (cnn-small) "
-                     "or '0.*' and '2.*' (mlp), got %s" % sorted(state))
+    raise ValueError("unknown state dict: expected '0.*' and '4.*' (cnn-small), "
+                     "'0.*' and '2.*' (mlp) or '0.*', '3.*', '7.*', '9.*' (lenet), got %s"
+                     % sorted(state))
 
 
 def state_dict(params):
@@ -345,8 +363,110 @@ def _mlp_loss(params, flat_image, label):
 
 
 # ----------------------------------------------------------------------------
+# lenet
+# ----------------------------------------------------------------------------
+
+def _unflatten(flat, channels, height, width):
+    maps = []
+    for c in range(channels):
+        fmap = []
+        for y in range(height):
+            row = []
+            for x in range(width):
+                row.append(flat[c * height * width + y * width + x])
+            fmap.append(row)
+        maps.append(fmap)
+    return maps
+
+
+def _maxpool_backward(grad_pooled, winners, like):
+    """Route each pooled gradient to its window's winner; zeros elsewhere."""
+    grad = _zeros_like(like)
+    for f in range(len(grad_pooled)):
+        for py in range(len(grad_pooled[f])):
+            for px in range(len(grad_pooled[f][py])):
+                wy, wx = winners[f][py][px]
+                grad[f][wy][wx] += grad_pooled[f][py][px]
+    return grad
+
+
+def _relu_backward(grad, pre):
+    out = _zeros_like(pre)
+    for f in range(len(pre)):
+        for y in range(len(pre[f])):
+            for x in range(len(pre[f][y])):
+                if pre[f][y][x] > 0.0:
+                    out[f][y][x] = grad[f][y][x]
+    return out
+
+
+def _conv_backward(weight, image, grad_out, grad_weight, grad_bias, need_input_grad):
+    """Accumulate the conv parameter gradients; return d/dimage (or None)."""
+    channels = len(weight[0])
+    k = len(weight[0][0])
+    grad_in = _zeros_like(image) if need_input_grad else None
+    for f in range(len(weight)):
+        for y in range(len(grad_out[f])):
+            for x in range(len(grad_out[f][y])):
+                g = grad_out[f][y][x]
+                grad_bias[f] += g
+                for c in range(channels):
+                    for ky in range(k):
+                        for kx in range(k):
+                            grad_weight[f][c][ky][kx] += g * image[c][y + ky][x + kx]
+                            if need_input_grad:
+                                grad_in[c][y + ky][x + kx] += g * weight[f][c][ky][kx]
+    return grad_in
+
+
+def _lenet_forward(params, flat_image):
+    image = _to_image(flat_image)
+    conv1 = _conv_forward(params["0.weight"], params["0.bias"], image)
+    pool1, win1 = _maxpool_forward(_relu_forward(conv1), CNN_POOL)
+    conv2 = _conv_forward(params["3.weight"], params["3.bias"], pool1)
+    pool2, win2 = _maxpool_forward(_relu_forward(conv2), CNN_POOL)
+    flat = _flatten(pool2)
+    hidden_pre = _dense_forward(params["7.weight"], params["7.bias"], flat)
+    hidden = []
+    for v in hidden_pre:
+        hidden.append(v if v > 0.0 else 0.0)
+    logits = _dense_forward(params["9.weight"], params["9.bias"], hidden)
+    return image, conv1, win1, pool1, conv2, win2, pool2, flat, hidden_pre, hidden, logits
+
+
+def _lenet_sample(params, grads, flat_image, label):
+    (image, conv1, win1, pool1, conv2, win2, pool2, flat, hidden_pre, hidden,
+     logits) = _lenet_forward(params, flat_image)
+    loss, grad_logits = _softmax_cross_entropy(logits, label)
+    grad_hidden = _dense_backward(params["9.weight"], hidden, grad_logits,
+                                  grads["9.weight"], grads["9.bias"], True)
+    grad_pre = []
+    for j in range(len(hidden_pre)):
+        grad_pre.append(grad_hidden[j] if hidden_pre[j] > 0.0 else 0.0)
+    grad_flat = _dense_backward(params["7.weight"], flat, grad_pre,
+                                grads["7.weight"], grads["7.bias"], True)
+    grad_pool2 = _unflatten(grad_flat, len(pool2), len(pool2[0]), len(pool2[0][0]))
+    grad_conv2 = _relu_backward(_maxpool_backward(grad_pool2, win2, conv2), conv2)
+    grad_pool1 = _conv_backward(params["3.weight"], pool1, grad_conv2,
+                                grads["3.weight"], grads["3.bias"], True)
+    grad_conv1 = _relu_backward(_maxpool_backward(grad_pool1, win1, conv1), conv1)
+    _conv_backward(params["0.weight"], image, grad_conv1,
+                   grads["0.weight"], grads["0.bias"], False)
+    return loss
+
+
+def _lenet_loss(params, flat_image, label):
+    logits = _lenet_forward(params, flat_image)[-1]
+    return _softmax_cross_entropy(logits, label)[0]
+
+
+# ----------------------------------------------------------------------------
 # The training step
 # ----------------------------------------------------------------------------
+
+SAMPLE_STEPS = {"cnn-small": _cnn_sample, "mlp": _mlp_sample, "lenet": _lenet_sample}
+SAMPLE_LOSSES = {"cnn-small": _cnn_loss, "mlp": _mlp_loss, "lenet": _lenet_loss}
+
 
 def _sgd_update(value, grad, scale):
     """value -= scale * grad, elementwise over nested lists, in place."""
@@ -366,7 +486,7 @@ def _check_batch(images, labels):
 def train_step(params, images, labels, lr):
     """One SGD step on a batch; returns the mean loss before the update."""
     _check_batch(images, labels)
-    sample = _cnn_sample if params["kind"] == "cnn-small" else _mlp_sample
+    sample = SAMPLE_STEPS[params["kind"]]
     names = [name for name in params if name != "kind"]
     grads = {}
     for name in names:
@@ -384,7 +504,7 @@ def train_step(params, images, labels, lr):
 def loss_only(params, images, labels):
     """Mean cross-entropy of the batch, no update."""
     _check_batch(images, labels)
-    loss = _cnn_loss if params["kind"] == "cnn-small" else _mlp_loss
+    loss = SAMPLE_LOSSES[params["kind"]]
     total = 0.0
     for n in range(len(images)):
         total += loss(params, images[n], labels[n])

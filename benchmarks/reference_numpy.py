@@ -24,7 +24,10 @@ IMAGE_SIZE = 28
 
 def init_from_state(state, dtype="float64"):
     dtype = np.dtype(dtype)
-    if "4.weight" in state:
+    if "9.weight" in state:
+        kind = "lenet"
+        names = tuple(n + s for n in ("0.", "3.", "7.", "9.") for s in ("weight", "bias"))
+    elif "4.weight" in state:
         kind = "cnn-small"
         names = ("0.weight", "0.bias", "4.weight", "4.bias")
     elif "2.weight" in state:
@@ -148,19 +151,85 @@ def _mlp_step(params, x, y, lr):
     return loss
 
 
+def _conv_block(x, w, b):
+    """Conv (valid, stride 1) + ReLU + 2x2 max pool on NCHW ``x``; returns the pooled maps and a cache."""
+    filters, channels, k, _ = w.shape
+    batch = x.shape[0]
+    windows = sliding_window_view(x, (k, k), axis=(2, 3))
+    out_h, out_w = windows.shape[2], windows.shape[3]
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(batch * out_h * out_w, channels * k * k)
+    conv = (cols @ w.reshape(filters, -1).T + b).reshape(batch, out_h, out_w, filters).transpose(0, 3, 1, 2)
+    relu = np.maximum(conv, 0.0)
+    ph, pw = out_h // 2, out_w // 2
+    win = relu[:, :, :ph * 2, :pw * 2].reshape(batch, filters, ph, 2, pw, 2)
+    win = win.transpose(0, 1, 2, 4, 3, 5).reshape(batch, filters, ph, pw, 4)
+    arg = win.argmax(axis=4)
+    pooled = np.take_along_axis(win, arg[..., None], axis=4)[..., 0]
+    return pooled, (x.shape, cols, conv, arg)
+
+
+def _conv_block_backward(g_pooled, w, cache, need_input_grad):
+    """Gradients of :func:`_conv_block`: ``(g_w, g_b, g_x or None)``."""
+    x_shape, cols, conv, arg = cache
+    batch, filters, out_h, out_w = conv.shape
+    ph, pw = out_h // 2, out_w // 2
+    g_win = np.zeros((batch, filters, ph, pw, 4), dtype=conv.dtype)
+    np.put_along_axis(g_win, arg[..., None], g_pooled.reshape(batch, filters, ph, pw, 1), axis=4)
+    g_relu = np.zeros_like(conv)
+    g_relu[:, :, :ph * 2, :pw * 2] = (
+        g_win.reshape(batch, filters, ph, pw, 2, 2).transpose(0, 1, 2, 4, 3, 5)
+        .reshape(batch, filters, ph * 2, pw * 2))
+    g_rows = np.where(conv > 0.0, g_relu, 0.0).transpose(0, 2, 3, 1).reshape(-1, filters)
+    g_w = (g_rows.T @ cols).reshape(w.shape)
+    g_b = g_rows.sum(axis=0)
+    if not need_input_grad:
+        return g_w, g_b, None
+    _, channels, k, _ = w.shape
+    g_cols = (g_rows @ w.reshape(filters, -1)).reshape(batch, out_h, out_w, channels, k, k)
+    g_x = np.zeros(x_shape, dtype=conv.dtype)
+    for ky in range(k):  # col2im: every tap adds back onto the pixels it read
+        for kx in range(k):
+            g_x[:, :, ky:ky + out_h, kx:kx + out_w] += g_cols[:, :, :, :, ky, kx].transpose(0, 3, 1, 2)
+    return g_w, g_b, g_x
+
+
+def _lenet_forward(params, x):
+    batch = x.shape[0]
+    p1, c1 = _conv_block(x.reshape(batch, 1, IMAGE_SIZE, IMAGE_SIZE), params["0.weight"], params["0.bias"])
+    p2, c2 = _conv_block(p1, params["3.weight"], params["3.bias"])
+    flat = p2.reshape(batch, -1)
+    pre = flat @ params["7.weight"].T + params["7.bias"]
+    hidden = np.maximum(pre, 0.0)
+    logits = hidden @ params["9.weight"].T + params["9.bias"]
+    return c1, c2, p2.shape, flat, pre, hidden, logits
+
+
+def _lenet_step(params, x, y, lr):
+    c1, c2, p2_shape, flat, pre, hidden, logits = _lenet_forward(params, x)
+    loss, g_logits = _softmax_ce(logits, y)
+    grads = {"9.weight": g_logits.T @ hidden, "9.bias": g_logits.sum(axis=0)}
+    g_pre = np.where(pre > 0.0, g_logits @ params["9.weight"], 0.0)
+    grads["7.weight"], grads["7.bias"] = g_pre.T @ flat, g_pre.sum(axis=0)
+    g_p2 = (g_pre @ params["7.weight"]).reshape(p2_shape)
+    grads["3.weight"], grads["3.bias"], g_p1 = _conv_block_backward(g_p2, params["3.weight"], c2, True)
+    grads["0.weight"], grads["0.bias"], _ = _conv_block_backward(g_p1, params["0.weight"], c1, False)
+    for name, g in grads.items():
+        params[name] -= lr * g
+    return loss
+
+
+STEPS = {"cnn-small": _cnn_step, "mlp": _mlp_step, "lenet": _lenet_step}
+FORWARDS = {"cnn-small": _cnn_forward, "mlp": _mlp_forward, "lenet": _lenet_forward}
+
+
 def train_step(params, images, labels, lr):
     """One SGD step on the batch; returns the mean loss before the update."""
     x, y = _as_arrays(params, images, labels)
     lr = params["dtype"].type(lr)
-    if params["kind"] == "cnn-small":
-        return _cnn_step(params, x, y, lr)
-    return _mlp_step(params, x, y, lr)
+    return STEPS[params["kind"]](params, x, y, lr)
 
 
 def loss_only(params, images, labels):
     x, y = _as_arrays(params, images, labels)
-    if params["kind"] == "cnn-small":
-        logits = _cnn_forward(params, x)[-1]
-    else:
-        logits = _mlp_forward(params, x)[-1]
+    logits = FORWARDS[params["kind"]](params, x)[-1]
     return _softmax_ce(logits, y)[0]

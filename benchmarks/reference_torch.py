@@ -28,7 +28,17 @@ def _dtype(dtype):
 
 def init_from_state(state, dtype="float32"):
     dt = _dtype(dtype)
-    if "4.weight" in state:
+    if "9.weight" in state:
+        kind = "lenet"
+        w0 = torch.tensor(state["0.weight"], dtype=dt)
+        w3 = torch.tensor(state["3.weight"], dtype=dt)
+        w7 = torch.tensor(state["7.weight"], dtype=dt)
+        w9 = torch.tensor(state["9.weight"], dtype=dt)
+        model = nn.Sequential(nn.Conv2d(w0.shape[1], w0.shape[0], w0.shape[2]), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(w3.shape[1], w3.shape[0], w3.shape[2]), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(w7.shape[1], w7.shape[0]), nn.ReLU(),
+                              nn.Linear(w9.shape[1], w9.shape[0]))
+    elif "4.weight" in state:
         kind = "cnn-small"
         w0 = torch.tensor(state["0.weight"], dtype=dt)
         w4 = torch.tensor(state["4.weight"], dtype=dt)
@@ -70,7 +80,7 @@ def _inputs(params, images, labels):
         x, y = images, torch.as_tensor(labels, dtype=torch.int64)
     else:
         x, y = prepare(images, labels, str(params["dtype"]).replace("torch.", ""))
-    if params["kind"] == "cnn-small":
+    if params["kind"] in ("cnn-small", "lenet"):
         x = x.reshape(x.shape[0], 1, IMAGE_SIZE, IMAGE_SIZE)
     return x, y
 

@@ -65,6 +65,8 @@ import gc
 import json
 import os
 import platform
+import statistics
+import subprocess
 import sys
 import time
 
@@ -97,7 +99,7 @@ except ImportError:
 else:
     import reference_torch
 
-WORKLOADS = ("cnn-small", "mlp")
+WORKLOADS = ("cnn-small", "mlp", "lenet")
 BATCH_SIZE = 32
 LEARNING_RATE = 0.01
 TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
@@ -110,9 +112,12 @@ NAME_MAP = {
                   "4.weight": "4.weight", "4.bias": "4.bias"},
     "mlp": {"1.weight": "0.weight", "1.bias": "0.bias",
             "3.weight": "2.weight", "3.bias": "2.bias"},
+    "lenet": {name: name for name in ("0.weight", "0.bias", "3.weight", "3.bias",
+                                      "7.weight", "7.bias", "9.weight", "9.bias")},
 }
 # PyTorch shapes of the 4-D conv weights (purenet stores (filters, c*kh*kw)).
-CONV_SHAPES = {"cnn-small": {"0.weight": (8, 1, 3, 3)}, "mlp": {}}
+CONV_SHAPES = {"cnn-small": {"0.weight": (8, 1, 3, 3)}, "mlp": {},
+               "lenet": {"0.weight": (8, 1, 3, 3), "3.weight": (16, 8, 3, 3)}}
 
 
 class VerificationError(AssertionError):
@@ -133,16 +138,13 @@ def _purenet():
 
 
 def build_purenet(workload):
-    pn = _purenet()
-    if workload == "cnn-small":
-        layers = [pn.Conv2D(8, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(),
-                  pn.Dense(10), pn.Softmax()]
-    elif workload == "mlp":
-        layers = [pn.Flatten(), pn.Dense(128), pn.ReLU(), pn.Dense(10), pn.Softmax()]
-    else:
+    """The workload's purenet model (purenet.architectures, seed 0)."""
+    _purenet()
+    from purenet import architectures
+    if workload not in WORKLOADS:
         raise ValueError("unknown workload %r (expected one of %s)"
                          % (workload, ", ".join(WORKLOADS)))
-    return pn.Sequential(layers, input_shape=(1, 28, 28), seed=0)
+    return architectures.build(workload, seed=0)
 
 
 def _reshape(flat, shape):
@@ -518,6 +520,271 @@ def run(workloads=WORKLOADS, seconds=10.0, rounds=3, batch_size=BATCH_SIZE,
     return result
 
 
+# ----------------------------------------------------------------------------
+# Prediction latency of the shipped model
+# ----------------------------------------------------------------------------
+
+def predict_latency(samples=50):
+    """Milliseconds to classify one image with the shipped model (median, best, p90).
+
+    Two paths, each on ``samples`` bundled test images: ``model.predict`` on
+    one image (``predict``), and what ``purenet predict`` and the drawing app
+    do with a picture: :func:`purenet.app.preprocess.preprocess` (crop,
+    scale, centre) then ``predict`` (``preprocess+predict``). The model is
+    loaded once, outside the timer, as the app does.
+    """
+    pn = _purenet()
+    from purenet.app.preprocess import preprocess
+    from purenet.cli import PRETRAINED_MODEL
+    model = pn.load(PRETRAINED_MODEL)
+    x, _ = pn.datasets.load_bundled("test")
+    pictures = [[[int(round(v * 255)) for v in x[i][r * 28:(r + 1) * 28]] for r in range(28)]
+                for i in range(samples)]
+    model.predict(x[0:1])  # index tables for a batch of one are built once per model
+    clock = time.perf_counter
+    timings = {"predict": [], "preprocess+predict": []}
+    for i in range(samples):
+        t0 = clock()
+        model.predict(x[i:i + 1])
+        t1 = clock()
+        model.predict([preprocess(pictures[i])])
+        t2 = clock()
+        timings["predict"].append(1000.0 * (t1 - t0))
+        timings["preprocess+predict"].append(1000.0 * (t2 - t1))
+    out = {"model": os.path.basename(PRETRAINED_MODEL), "samples": samples}
+    for path, ms in timings.items():
+        ms.sort()
+        out[path] = {"median_ms": statistics.median(ms), "best_ms": ms[0],
+                     "p90_ms": ms[int(0.9 * (len(ms) - 1))]}
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Several interpreters in one run: one worker process each, rounds interleaved
+# ----------------------------------------------------------------------------
+
+def serve(lines=sys.stdin, out=sys.stdout):
+    """Worker mode (``--serve``): answer the parent's JSON commands, one per line.
+
+    Commands: ``info``; ``setup`` (verify a workload, build its runners, warm
+    them up); ``round`` (time one implementation for some seconds);
+    ``latency``; ``quit`` (answers the peak memory). Only one worker computes
+    at a time: the others wait on their pipe, so they do not slow it down.
+    Plain JSON both ways (no pickle).
+    """
+    batches = {}
+    runners = {}
+
+    def reply(value):
+        out.write(json.dumps(value) + "\n")
+        out.flush()
+
+    for line in lines:
+        cmd = json.loads(line)
+        op = cmd["op"]
+        try:
+            if op == "info":
+                reply({"interpreter": _interpreter(),
+                       "implementations": [i.name for i in implementations() if i.timed]})
+            elif op == "setup":
+                workload, size, lr = cmd["workload"], cmd["batch_size"], cmd["lr"]
+                if size not in batches:
+                    batches[size] = Batches(size)
+                data = batches[size]
+                report = verify(workload, size, lr, data)
+                initial = purenet_state(build_purenet(workload), workload)
+                runners = {impl.name: _Runner(impl, workload, lr, data, initial)
+                           for impl in implementations() if impl.timed and impl.name in cmd["only"]}
+                for runner in runners.values():
+                    runner.run_for(cmd["warmup"], 1)
+                reply({"verification": report, "implementations": sorted(runners)})
+            elif op == "round":
+                gc.collect()
+                steps, spent = runners[cmd["implementation"]].run_for(cmd["seconds"],
+                                                                      cmd["min_steps"])
+                reply({"steps": steps, "seconds": spent})
+            elif op == "latency":
+                reply(predict_latency(cmd["samples"]))
+            elif op == "quit":
+                reply({"peak_rss_kib": _peak_rss_kib()})
+                return
+        except VerificationError as exc:
+            reply({"error": "VERIFICATION FAILED: %s" % exc})
+        except Exception as exc:  # reported to the parent, which stops the run
+            reply({"error": "%s: %s" % (type(exc).__name__, exc)})
+
+
+class _Worker:
+    """The parent's handle on one worker process (one interpreter)."""
+
+    def __init__(self, label, executable, only):
+        self.label = label
+        self.only = only
+        self.proc = subprocess.Popen([executable, os.path.abspath(__file__), "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     universal_newlines=True, cwd=ROOT)
+
+    def ask(self, **cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("%s: the worker exited (status %s)" % (self.label, self.proc.wait()))
+        answer = json.loads(line)
+        if isinstance(answer, dict) and "error" in answer:
+            raise VerificationError("%s: %s" % (self.label, answer["error"]))
+        return answer
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait()
+
+
+def parse_interpreter(text):
+    """``LABEL=PYTHON[:impl,impl]`` -> (label, executable, set of implementations or None)."""
+    label, sep, rest = text.partition("=")
+    if not sep or not label or not rest:
+        raise ValueError("expected LABEL=PYTHON[:impl,impl]; Received: %r" % text)
+    executable, _, impls = rest.partition(":")
+    only = {s.strip() for s in impls.split(",") if s.strip()} or None
+    return label, executable, only
+
+
+def run_many(interpreters, workloads=WORKLOADS, seconds=10.0, rounds=3, batch_size=BATCH_SIZE,
+             lr=LEARNING_RATE, latency_samples=50, log=print):
+    """Verify and time every workload on several interpreters in one run.
+
+    interpreters: (label, executable, implementations or None) triples. Each
+    gets a worker process; the rounds of every (interpreter, implementation)
+    pair are interleaved, one at a time, the order rotating from round to
+    round, so the machine's noise hits all of them alike.
+    """
+    workers = []
+    try:
+        for label, executable, only in interpreters:
+            workers.append(_Worker(label, executable, only))
+        infos = {w.label: w.ask(op="info") for w in workers}
+        result = {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "interpreters": {label: info["interpreter"] for label, info in infos.items()},
+            "settings": {"workloads": list(workloads), "seconds": seconds, "rounds": rounds,
+                         "batch_size": batch_size, "lr": lr, "warmup_seconds": 0.1 * seconds,
+                         "statistic": "best round", "load_average": _load_average()},
+            "verification": {}, "results": [], "latency": {}, "peak_rss_kib": {},
+        }
+        for workload in workloads:
+            slots = []
+            for w in workers:
+                wanted = [n for n in infos[w.label]["implementations"]
+                          if w.only is None or n in w.only]
+                if not wanted:
+                    continue
+                log("%s: verifying and warming up on %s ..." % (workload, w.label))
+                setup = w.ask(op="setup", workload=workload, batch_size=batch_size, lr=lr,
+                              only=wanted, warmup=0.1 * seconds)
+                result["verification"].setdefault(w.label, {})[workload] = setup["verification"]
+                slots += [(w, name, []) for name in setup["implementations"]]
+            for r in range(rounds):
+                shift = r % len(slots)
+                for w, name, record in slots[shift:] + slots[:shift]:
+                    got = w.ask(op="round", implementation=name, seconds=seconds / rounds,
+                                min_steps=1 if rounds >= 2 else 2)
+                    record.append((got["steps"], got["seconds"]))
+                    log("%s round %d/%d: %-14s %-14s %4d steps %7.2f s %10.1f samples/s"
+                        % (workload, r + 1, rounds, w.label, name, got["steps"], got["seconds"],
+                           got["steps"] * batch_size / got["seconds"]))
+            for w, name, record in slots:
+                total_steps = sum(s for s, _ in record)
+                total_time = sum(t for _, t in record)
+                result["results"].append({
+                    "workload": workload, "interpreter": w.label, "implementation": name,
+                    "samples_per_s": max(s * batch_size / t for s, t in record),
+                    "mean_samples_per_s": total_steps * batch_size / total_time,
+                    "steps": total_steps, "seconds": total_time,
+                    "rounds": [{"steps": s, "seconds": t, "samples_per_s": s * batch_size / t}
+                               for s, t in record],
+                })
+        for w in workers:
+            log("prediction latency on %s ..." % w.label)
+            result["latency"][w.label] = w.ask(op="latency", samples=latency_samples)
+        for w in workers:
+            result["peak_rss_kib"][w.label] = w.ask(op="quit")["peak_rss_kib"]
+        result["settings"]["load_average_after"] = _load_average()
+    finally:
+        for w in workers:
+            w.close()
+    result["ratios"] = _ratios(result["results"])
+    return result
+
+
+def _load_average():
+    try:
+        return list(os.getloadavg())
+    except (AttributeError, OSError):
+        return None
+
+
+def _ratios(rows):
+    """The headline ratios of a several-interpreter run, per workload.
+
+    ``purenet/naive`` per interpreter (same interpreter, same batches), and
+    each interpreter's purenet against every other implementation timed in
+    the run (``"purenet@pypy-3.9 / numpy-float64@cpython-3.11"``).
+    """
+    out = {}
+    for workload in sorted({r["workload"] for r in rows}):
+        rate = {(r["interpreter"], r["implementation"]): r["samples_per_s"]
+                for r in rows if r["workload"] == workload}
+        ratios = {}
+        for (interp, name), value in rate.items():
+            if name == "purenet" and (interp, "naive") in rate:
+                ratios["purenet/naive@%s" % interp] = value / rate[(interp, "naive")]
+        for (interp, name), value in rate.items():
+            if name != "purenet":
+                continue
+            for (other_interp, other), other_value in rate.items():
+                if (other_interp, other) != (interp, name) and other != "naive":
+                    ratios["purenet@%s / %s@%s" % (interp, other, other_interp)] = value / other_value
+        out[workload] = ratios
+    return out
+
+
+def format_many(result):
+    lines = ["", "date: %s   batch %d, SGD lr %g, best of %d rounds, %.3g s per implementation"
+             % (result["date"], result["settings"]["batch_size"], result["settings"]["lr"],
+                result["settings"]["rounds"], result["settings"]["seconds"]),
+             "load average before / after: %s / %s" % (result["settings"]["load_average"],
+                                                       result["settings"]["load_average_after"])]
+    for label, info in result["interpreters"].items():
+        extra = " (PyPy %s)" % info["pypy_version"] if "pypy_version" in info else ""
+        lines.append("  %-14s %s %s%s  [%s]" % (label, info["implementation"], info["version"],
+                                                extra, info["executable"]))
+    header = "%-10s  %-14s  %-14s  %12s  %9s" % ("workload", "interpreter", "implementation",
+                                                  "samples/s", "x naive")
+    lines += ["", header, "-" * len(header)]
+    naive_rate = {(r["workload"], r["interpreter"]): r["samples_per_s"]
+                  for r in result["results"] if r["implementation"] == "naive"}
+    for r in result["results"]:
+        base = naive_rate.get((r["workload"], r["interpreter"]))
+        lines.append("%-10s  %-14s  %-14s  %12.1f  %9s" % (
+            r["workload"], r["interpreter"], r["implementation"], r["samples_per_s"],
+            "%.2f" % (r["samples_per_s"] / base) if base else "-"))
+    lines.append("")
+    for workload, ratios in result["ratios"].items():
+        for name, value in ratios.items():
+            lines.append(">>> %-10s %-58s %7.2fx" % (workload, name, value))
+    for label, lat in result["latency"].items():
+        lines.append("latency %-14s predict median %.2f ms (best %.2f), preprocess+predict "
+                     "median %.2f ms" % (label, lat["predict"]["median_ms"],
+                                         lat["predict"]["best_ms"],
+                                         lat["preprocess+predict"]["median_ms"]))
+    for label, kib in result["peak_rss_kib"].items():
+        if kib is not None:
+            lines.append("peak memory %-14s %.1f MiB" % (label, kib / 1024.0))
+    return "\n".join(lines)
+
+
 def format_report(result):
     interp = result["interpreter"]
     name = "%s %s" % (interp["implementation"], interp["version"])
@@ -563,7 +830,17 @@ def main(argv=None):
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     parser.add_argument("--verify-only", action="store_true",
                         help="only check that the implementations agree, no timing")
+    parser.add_argument("--interpreter", action="append", default=[], metavar="LABEL=PYTHON[:IMPLS]",
+                        help="time on this interpreter too, in a worker process (repeat the option; "
+                             "e.g. pypy=pypy3:purenet,naive). With it, every figure comes from "
+                             "interleaved rounds across all the interpreters given")
+    parser.add_argument("--latency-samples", type=int, default=50,
+                        help="images for the prediction latency (several-interpreter runs)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve:
+        serve()
+        return 0
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     for w in workloads:
         if w not in WORKLOADS:
@@ -573,6 +850,23 @@ def main(argv=None):
         only = {s.strip() for s in args.implementations.split(",") if s.strip()}
     if args.seconds <= 0:
         parser.error("--seconds must be positive")
+
+    if args.interpreter:
+        try:
+            specs = [parse_interpreter(text) for text in args.interpreter]
+        except ValueError as exc:
+            parser.error(str(exc))
+        try:
+            result = run_many(specs, workloads, args.seconds, args.rounds,
+                              latency_samples=args.latency_samples,
+                              log=lambda text: print(text, flush=True))
+        except VerificationError as exc:
+            print("\nRUN STOPPED:\n%s" % exc, file=sys.stderr)
+            return 1
+        print(format_many(result))
+        if args.json:
+            _write_json(result, args.json)
+        return 0
 
     interp = _interpreter()
     print("interpreter: %s %s" % (interp["implementation"], interp["version"]))
@@ -585,11 +879,15 @@ def main(argv=None):
     if not args.verify_only:
         print(format_report(result))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2, sort_keys=True)
-            f.write("\n")
-        print("wrote %s" % args.json)
+        _write_json(result, args.json)
     return 0
+
+
+def _write_json(result, path):
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print("wrote %s" % path)
 
 
 if __name__ == "__main__":

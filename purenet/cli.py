@@ -7,6 +7,7 @@
     purenet predict digit.png another.pgm --top 3   # with the pretrained model shipped in the package
     purenet summary model.safetensors
     purenet export model.safetensors --onnx model.onnx
+    purenet bench                                   # training samples/s and prediction latency here
 
 - ``train`` loads MNIST (the subset shipped in the package, the full set
   from the usual places, or a directory), builds a named architecture from
@@ -22,6 +23,7 @@
 - ``summary`` prints a model file's architecture and metadata.
 - ``export`` writes a model (or a checkpoint's model) as an ONNX file
   (:func:`purenet.export_onnx`).
+- ``bench`` times training steps and one-image prediction (:mod:`purenet.bench`).
 
 What this module is for: argument parsing, loading, printing. Everything it
 computes goes through the public API (``load_bundled``/``load_mnist``,
@@ -31,7 +33,7 @@ so the core never depends on it. Bad arguments, missing or broken data and
 unreadable model files print one line on stderr and exit with status 2, with
 no traceback; a run that diverges exits with status 1; Ctrl-C exits with 130.
 
-Not here yet (see DESIGN.md): ``draw``, ``bench``.
+Not here yet (see DESIGN.md): ``draw``.
 """
 
 import argparse
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands)
     _add_summary(commands)
     _add_export(commands)
+    _add_bench(commands)
     return parser
 
 
@@ -303,6 +306,23 @@ def _add_export(commands) -> None:
     export.add_argument("model", metavar="MODEL", help="a model file or checkpoint")
     export.add_argument("--onnx", required=True, metavar="OUT", help="the ONNX file to write (replaced if it exists)")
     export.set_defaults(run=export_command)
+def _add_bench(commands) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="how fast purenet trains and predicts here",
+        description="Time training steps of the named architectures on bundled MNIST batches, and the "
+        "shipped model's one-image prediction. A short check; the full comparison (naive pure Python, "
+        "NumPy, PyTorch, several interpreters) is benchmarks/run.py in a source checkout.",
+    )
+    bench.add_argument(
+        "--workloads",
+        default=",".join(architectures.ARCHITECTURES),
+        help="comma-separated architectures to time (default: all)",
+    )
+    bench.add_argument(
+        "--seconds", type=_positive_float, default=3.0, help="timed seconds per workload (default: 3)"
+    )
+    bench.set_defaults(run=bench_command)
 
 
 # --------------------------------------------------------------------- data
@@ -825,6 +845,25 @@ def predict_command(args, out=None, err=None) -> int:
             line += f"  top {top}: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in ranked[:top])
         print(line, file=out, flush=True)
     return status
+
+
+# ------------------------------------------------------------------ bench
+def bench_command(args, out=None, err=None) -> int:
+    """Run ``purenet bench``; returns the exit status."""
+    from . import bench  # only this command needs it
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    names = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = [w for w in names if w not in architectures.ARCHITECTURES]
+    if unknown or not names:
+        raise UsageError(
+            f"--workloads: expected names from {', '.join(architectures.ARCHITECTURES)}; Received: {args.workloads!r}."
+        )
+    rows = bench.run_training(names, args.seconds, progress=lambda text: print(text, file=err, flush=True))
+    latency = bench.prediction_latency(load_model(PRETRAINED_MODEL)) if os.path.isfile(PRETRAINED_MODEL) else None
+    print(bench.format_results(rows, latency), file=out, flush=True)
+    return 0
 
 
 # ---------------------------------------------------------------- summary

@@ -46,6 +46,7 @@ __all__ = [
     "matmul_sparse_rows",
     "matmul_nt_sparse_a",
     "matmul_nt_skip_zero",
+    "matmul_nt_where",
     "dense_grad",
     "matmul_taps",
     "add_taps_into",
@@ -209,13 +210,35 @@ def add_lists(a, b):
     return list(map(operator.add, a, b))
 
 
-def dense_grad(g_rows, x_rows, w_rows, use_bias):
+def matmul_nt_where(a_rows, b_rows, mask_rows):
+    """``A @ B.T`` like :func:`matmul_nt`, but only where ``mask`` is nonzero (0.0 elsewhere).
+
+    mask_rows: ``(M, N)``. Only the kept entries are multiplied: for the input
+    gradient of a layer fed by a ReLU, about half of them.
+    """
+    out = []
+    n = len(b_rows)
+    for a, mask in zip(a_rows, mask_rows):
+        keep = list(compress(range(n), mask))
+        if len(keep) == n:
+            out.extend(map(dot, repeat(a, n), b_rows))
+            continue
+        row = [0.0] * n
+        for j, v in zip(keep, map(dot, repeat(a, len(keep)), gather(b_rows, keep))):
+            row[j] = v
+        out += row
+    return out
+
+
+def dense_grad(g_rows, x_rows, w_rows, use_bias, gated=False):
     """The gradients of a dense layer ``Y = X W^T + b`` from ``dY``.
 
     g_rows: ``dY`` ``(N, U)``; x_rows: ``X`` ``(N, D)``; w_rows: ``W`` ``(U, D)``,
     or None when no input gradient is wanted. Returns ``(dW, db, dX)``:
     ``dW = dY^T X`` flat ``(U, D)``; ``db`` the U column sums of ``dY`` (None
-    without ``use_bias``); ``dX = dY W`` flat ``(N, D)`` (None without w_rows).
+    without ``use_bias``); ``dX = dY W`` flat ``(N, D)`` (None without w_rows),
+    with ``gated`` only where X is nonzero (0.0 elsewhere): X came out of a
+    ReLU, whose backward zeroes the rest anyway.
     Both products are arranged as ``A @ B.T`` over transposed rows, so that
     their inner dimension is the long one.
     """
@@ -223,7 +246,10 @@ def dense_grad(g_rows, x_rows, w_rows, use_bias):
     x_cols = transpose(x_rows)  # (D, N)
     dw = matmul_nt_skip_zero(g_cols, x_cols)  # (U, D)
     db = [sum(c) for c in g_cols] if use_bias else None
-    dx = None if w_rows is None else matmul_nt(g_rows, transpose(w_rows))  # (N, D) from W^T (D, U)
+    dx = None
+    if w_rows is not None:
+        w_cols = transpose(w_rows)  # W^T (D, U)
+        dx = matmul_nt_where(g_rows, w_cols, x_rows) if gated else matmul_nt(g_rows, w_cols)  # (N, D)
     return dw, db, dx
 
 
@@ -245,6 +271,12 @@ def add_taps_into(dx, tap_index, w_rows, g_filters):
     at every position; tap_index: K lists of positions in dx).
     """
     g_positions = transpose(g_filters)  # (P, F)
+    live = list(map(any, g_positions))
+    if live.count(True) < 0.75 * len(live):
+        # after max pooling most positions won no window for any filter: skip them
+        pick = getter(list(compress(range(len(live)), live)))
+        g_positions = pick(g_positions)
+        tap_index = [pick(idx) for idx in tap_index]
     count = len(g_positions)
     for w_tap, idx in zip(transpose(w_rows), tap_index):
         add_into(dx, idx, map(dot, repeat(w_tap, count), g_positions))
@@ -264,6 +296,10 @@ def window_winners(values, maxes, windows):
     return map(operator.getitem, windows, map(tuple.index, zip(*values), maxes))
 
 
+#: Patches up to this long are rebuilt for each filter rather than kept (see conv_relu_pool).
+_SHORT_PATCH = 16
+
+
 def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
 
@@ -275,32 +311,53 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     Returns ``(out, cache)``: out is the flat ``(N, F*Q)`` output, cache what
     :func:`conv_relu_pool_grad` needs. See :mod:`purenet.layers.fused` for
     why the bias and ReLU can come after the pooling.
+
+    Blank input is skipped twice: only patches with some nonzero value get
+    dot products (a blank one gives 0.0 before the bias), and only windows
+    with such a patch are pooled; every other window ("background") pools
+    four exact zeros, so its output is ``relu(b)``, one value per filter.
     """
-    # Only patches with some ink need a dot product; an empty one gives 0 (before the bias).
     live = list(map(any, zip(*taps)))
-    patches = list(compress(zip(*taps), live))  # (L, K), L live patches
-    count = len(patches)
-    # where each conv output lives: its patch's rank among the live ones, or
-    # `count`, the slot of a 0.0 appended after the live outputs
-    rank = [r - 1 if a else count for r, a in zip(accumulate(live), live)]
-    # one picker per pool-window tap: conv outputs straight into window order
-    pickers = [getter(gather(rank, idx)) for idx in pool_taps]
-    window_values, maxes_all, outs = [], [], []
+    live_taps = list(map(getter(list(compress(range(len(live)), live))), taps))  # K x L
+    count = live.count(True)
+    # Short patches (a first layer's 3x3) are zipped afresh for each filter:
+    # keeping thousands of them would set off a cyclic-GC pass over every young
+    # list each step. Long ones (C*KH*KW of a later layer) are zipped once.
+    patches = None if len(taps) <= _SHORT_PATCH else list(zip(*live_taps))  # (L, K)
+    # where each conv output will be: slot 0 holds 0.0 (a blank patch's),
+    # slots 1..L the live patches' outputs, in order
+    slot = list(map(operator.mul, accumulate(live), live))
+    live_window = _any_of([gather(live, idx) for idx in pool_taps])
+    ink_windows = list(compress(range(len(pool_taps[0])), live_window))  # the M windows with ink
+    m = len(ink_windows)
+    # one picker per window tap: conv outputs straight into live-window order
+    pickers = [getter(gather(slot, gather(idx, ink_windows))) for idx in pool_taps]
+    # each window's output: slot 0 the background value, 1..M the live windows' outputs
+    expand = getter(list(map(operator.mul, accumulate(live_window), live_window)))
+    values_all, maxes_all, pooled_all, outs = [], [], [], []
     for w, b in zip(w_rows, biases):
-        z = list(map(dot, repeat(w, count), patches))  # (L,) this filter's live outputs
-        z.append(0.0)
-        values = [pick(z) for pick in pickers]  # window taps x (N*Q)
-        maxes = list(map(max, *values)) if len(values) > 1 else list(values[0])
-        out = [v if v > 0.0 else 0.0 for v in map(operator.add, maxes, [b] * len(maxes))]
-        window_values.append(values)
+        z = [0.0]
+        z += map(dot, repeat(w, count), patches or zip(*live_taps))  # this filter's live outputs
+        values = [pick(z) for pick in pickers]  # window taps x M
+        maxes = window_max(values)
+        pooled = [b if b > 0.0 else 0.0]  # relu(0.0 + b), every background window's output
+        pooled += [v if v > 0.0 else 0.0 for v in map(operator.add, maxes, repeat(b, m))]
+        values_all.append(values)
         maxes_all.append(maxes)
-        outs.append(out)
+        pooled_all.append(pooled)
+        outs.append(expand(pooled))  # (N*Q,)
     q = len(outs[0]) // n  # pooled positions per filter map
     data = []
     for s in range(0, n * q, q):  # reorder to (N, F*Q)
         for out in outs:
             data += out[s : s + q]
-    return data, (n, taps, window_values, maxes_all, outs)
+    cache = (n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs)
+    return data, cache
+
+
+def _any_of(flags):
+    """Elementwise ``any`` of K equal-length sequences of truth values, as a list."""
+    return list(map(any, zip(*flags))) if len(flags) > 1 else list(map(bool, flags[0]))
 
 
 def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
@@ -312,33 +369,41 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
     the weight gradient (flat F*K), the bias gradient (F) and, with
     ``input_grad``, each filter's conv-output gradient (F lists of N*P) for
     the input gradient, else None.
+
+    Only windows whose output passed the ReLU carry a gradient, each to its
+    winner (the position of its max). The weight gradient needs only the
+    windows with ink (a background window's winner reads zeros); the bias
+    gradient and the input gradient need them all, the background ones
+    sending theirs to their first tap (four tied zeros).
     """
-    n, taps, window_values, maxes_all, outs = cache
+    n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs = cache
     f_count = len(outs)
     q = len(outs[0]) // n
-    p_total = len(taps[0])
     fq = f_count * q
+    pick_live = getter(ink_windows)
+    live_rows = gather(windows, ink_windows)  # (M, window taps): positions in the map
+    background = None
     dw, db, g_maps = [], [], []
     for f in range(f_count):
         gf = []
         for s in range(f * q, n * fq, fq):
             gf += grad[s : s + q]
-        out = outs[f]
-        # Only windows whose output passed the ReLU (out > 0) carry a gradient,
-        # and within each only its winner: the position of its max.
-        gm = list(compress(gf, out))
-        live_windows = compress(zip(*window_values[f]), out)
-        winner_pos = map(tuple.index, live_windows, compress(maxes_all[f], out))
-        winners = list(map(operator.getitem, compress(windows, out), winner_pos))  # in the (N*P) map
+        pooled = pooled_all[f]
+        passed = pooled[1:]  # truthy where the ReLU let a live window through
+        db.append(sum(compress(gf, outs[f])))
+        gm = list(compress(pick_live(gf), passed))
+        tied = zip(*[compress(v, passed) for v in values_all[f]])
+        winner_tap = map(tuple.index, tied, compress(maxes_all[f], passed))
+        winners = list(map(operator.getitem, compress(live_rows, passed), winner_tap))  # in the (N*P) map
         dw += [dot(gm, gather(tap, winners)) for tap in taps]
-        db.append(sum(gm))
         if input_grad:
-            gz = [0.0] * p_total
-            if overlapping:
-                add_into(gz, winners, gm)
-            else:
-                for i, d in zip(winners, gm):
-                    gz[i] = d
+            gz = [0.0] * len(taps[0])
+            add_into(gz, winners, gm)
+            if pooled[0]:  # relu(b) > 0: the background windows pass too
+                if background is None:  # the background windows, and their first taps' positions
+                    dead = list(compress(range(len(gf)), map(operator.not_, live_window)))
+                    background = (getter(dead), gather(pool_taps[0], dead))
+                add_into(gz, background[1], background[0](gf))
             g_maps.append(gz)
     return dw, db, (g_maps if input_grad else None)
 
@@ -369,28 +434,6 @@ def adam_step(values, m, v, grads, b1, b2, step, inv_c2, eps):
 
 
 if BACKEND == "pypy":  # pragma: no cover - PyPy only
-    from .kernels_pypy import (  # noqa: F811 - the loop versions replace the ones above
-        DOT_KERNEL,
-        add_into,
-        add_lists,
-        add_taps_into,
-        adam_step,
-        conv_relu_pool,
-        conv_relu_pool_grad,
-        dense_grad,
-        dot,
-        gather,
-        getter,
-        matmul_nt,
-        matmul_nt_skip_zero,
-        matmul_nt_sparse_a,
-        matmul_sparse_rows,
-        matmul_taps,
-        momentum_step,
-        rows_of,
-        sgd_step,
-        transpose,
-        window_max,
-        window_winners,
-        zeroed,
-    )
+    # the loop versions replace every kernel above: kernels_pypy.__all__ is the
+    # same list of names as this module's (tests/test_kernels.py checks it)
+    from .kernels_pypy import *  # noqa: F401,F403

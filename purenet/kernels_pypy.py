@@ -55,6 +55,7 @@ __all__ = [
     "matmul_sparse_rows",
     "matmul_nt_sparse_a",
     "matmul_nt_skip_zero",
+    "matmul_nt_where",
     "dense_grad",
     "matmul_taps",
     "add_taps_into",
@@ -230,8 +231,29 @@ def matmul_sparse_rows(w_rows, x_rows, biases):
     return out
 
 
-def dense_grad(g_rows, x_rows, w_rows, use_bias):
-    """The gradients of a dense layer ``Y = X W^T + b``: ``(dW, db, dX)`` as the CPython kernel.
+def matmul_nt_where(a_rows, b_rows, mask_rows):
+    """``A @ B.T`` like :func:`matmul_nt`, but only where ``mask`` is nonzero (0.0 elsewhere)."""
+    out = []
+    n = len(b_rows)
+    for r in range(len(a_rows)):
+        a, mask = a_rows[r], mask_rows[r]
+        k = len(a)
+        for j in range(n):
+            if mask[j] != 0.0:
+                b = b_rows[j]
+                total = 0.0
+                for i in range(k):
+                    total += a[i] * b[i]
+                out.append(total)
+            else:
+                out.append(0.0)
+    return out
+
+
+def dense_grad(g_rows, x_rows, w_rows, use_bias, gated=False):
+    """The gradients of a dense layer ``Y = X W^T + b``: ``(dW, db, dX)`` as the CPython kernel
+    (``gated``: dX is 0.0 where X is 0.0; computed everywhere, then zeroed there, as
+    the JIT runs the long row passes faster than it would skip entries).
 
     No transposes: both products are walked sample by sample, and every
     entry still sums its terms in order (over n for dW, over u for dX).
@@ -325,6 +347,11 @@ def dense_grad(g_rows, x_rows, w_rows, use_bias):
                 gi, w = g[live[q]], w_rows[live[q]]
                 for j in range(depth):
                     dx[base + j] += gi * w[j]
+            if gated:  # the long row passes above beat skipping entries; zero them after
+                x = x_rows[s]
+                for j in range(depth):
+                    if x[j] == 0.0:
+                        dx[base + j] = 0.0
             base += depth
     return dw, db, dx
 

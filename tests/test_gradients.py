@@ -647,3 +647,32 @@ def test_training_path_with_a_single_pool_window():
     assert model.predict(x).allclose(expected, rtol=1e-12)
     assert model.evaluate(x, [1])["loss"] == pytest.approx(-math.log(expected[0, 1]), rel=1e-12)
     assert math.isfinite(model.train_on_batch(x, [1], optimizer=pn.SGD(0.1)))
+
+
+def test_dense_after_a_relu_is_gated_in_the_training_path():
+    """fit/train_on_batch run a Dense fed by a ReLU (or by a fused conv block) as a
+    GatedDense, whose input gradient skips the entries the ReLU zeroes; the
+    gradients reaching every parameter are still those of the layer-by-layer path."""
+    from purenet.layers import fused
+
+    model = pn.Sequential(
+        [pn.Conv2D(2, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(), pn.Dense(6), pn.ReLU(), pn.Dense(3), pn.Softmax()],
+        input_shape=(1, 8, 8),
+        seed=1,
+    )
+    kinds = [type(s).__name__ for s in model._steps]
+    assert kinds == ["ConvReLUPool", "Flatten", "GatedDense", "ReLU", "GatedDense", "Softmax"]
+    assert not fused.GatedDense.matches([], model.layers[4])  # nothing before it: not gated
+    rng = random.Random(2)
+    x = Matrix.from_flat([rng.random() if rng.random() < 0.5 else 0.0 for _ in range(3 * 64)], 3, 64)
+    labels = [0, 2, 1]
+    loss = pn.CrossEntropy()
+    model.zero_grad()
+    loss.forward(model.forward(x), labels)
+    gx_manual = model.backward(loss.backward())
+    manual = {name: p.grad.copy() for name, p in model.named_parameters()}
+    model.zero_grad()
+    _, _, gx = model._loss_and_grad(x, labels, pn.CrossEntropy(), True, input_grad=True)
+    assert gx.allclose(gx_manual, rtol=1e-10, atol=1e-12)
+    for name, p in model.named_parameters():
+        assert p.grad.allclose(manual[name], rtol=1e-10, atol=1e-12), name

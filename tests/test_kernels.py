@@ -138,6 +138,25 @@ def test_dense_grad(k, n, units, depth, x_zeros, g_zeros):
     assert_sums(dx, dx_terms)
     dw2, db2, dx2 = k.dense_grad(g_rows, x_rows, None, False)
     assert list(dw2) == list(dw) and db2 is None and dx2 is None
+    # gated: dX only where X is nonzero (X came out of a ReLU), exactly 0.0 elsewhere
+    dw3, _, dx3 = k.dense_grad(g_rows, x_rows, w_rows, True, gated=True)
+    assert list(dw3) == list(dw)
+    kept = [x_rows[s][d] != 0.0 for s in range(n) for d in range(depth)]
+    assert_sums(dx3, [terms if keep else [] for terms, keep in zip(dx_terms, kept)])
+    assert all(v == 0.0 for v, keep in zip(dx3, kept) if not keep)
+
+
+@pytest.mark.parametrize("m,kdim,n", SHAPES)
+@pytest.mark.parametrize("kept", [0.0, 0.4, 1.0])
+def test_matmul_nt_where(k, m, kdim, n, kept):
+    rng = random.Random(m * 31 + kdim * 7 + n + int(kept * 10))
+    a_rows = sparse_rows(rng, m, kdim, 0.3)
+    b_rows = sparse_rows(rng, n, kdim, 0.3)
+    mask_rows = [[rng.random() if rng.random() < kept else 0.0 for _ in range(n)] for _ in range(m)]
+    terms = ref_nt_terms(a_rows, b_rows)
+    flat_mask = [v for row in mask_rows for v in row]
+    got = list(k.matmul_nt_where(a_rows, [tuple(r) for r in b_rows], mask_rows))
+    assert_sums(got, [t if keep else [] for t, keep in zip(terms, flat_mask)])
 
 
 @pytest.mark.parametrize("f,kdim,m", [(1, 1, 1), (3, 9, 20), (8, 9, 300), (2, 1, 5), (4, 25, 1)])

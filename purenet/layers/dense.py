@@ -71,11 +71,14 @@ class Dense(Layer):
         self._x_rows = x_rows
         return Matrix.from_flat(y, x.rows, self.units)
 
-    def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
+    def backward(self, grad: Matrix, input_grad: bool = True, gated: bool = False) -> Optional[Matrix]:
+        """See :class:`purenet.Layer`; ``gated``: the input came out of a ReLU, so
+        its gradient is computed only where the input is nonzero (0 elsewhere:
+        the ReLU's backward would zero it anyway)."""
         n = len(self._x_rows)
         self._check_grad(grad, n)
         w_rows = self.weight.row_lists() if input_grad else None  # (U, D)
-        dw, db, dx = kernels.dense_grad(grad.row_lists(), self._x_rows, w_rows, self.use_bias)
+        dw, db, dx = kernels.dense_grad(grad.row_lists(), self._x_rows, w_rows, self.use_bias, gated)
         self.weight.accumulate(dw)  # (U, D)
         if self.use_bias:
             self.bias.accumulate(db)

@@ -1,9 +1,10 @@
-"""``ConvReLUPool``: Conv2D -> ReLU -> MaxPool2D computed in a cheaper order.
+"""``ConvReLUPool``: Conv2D -> ReLU -> MaxPool2D computed in a cheaper order
+(and ``GatedDense``: a Dense layer after a ReLU, backward only where it matters).
 
-Not a layer users build: :class:`purenet.Sequential` substitutes it for
-those three layers when it trains, evaluates or predicts, and it uses their
-weights. Results are the same as running the three layers, because max and
-ReLU commute and adding a bias is monotonic:
+Not layers users build: :func:`plan` substitutes them for the layers when
+:class:`purenet.Sequential` trains, evaluates or predicts, and they use the
+layers' weights. ``ConvReLUPool``'s results are the same as running the three
+layers, because max and ReLU commute and adding a bias is monotonic:
 
     ``max_window(relu(z + b)) = relu(max_window(z) + b)``
 
@@ -15,6 +16,8 @@ over every output position.
 
 The loops are :func:`purenet.kernels.conv_relu_pool` and
 :func:`purenet.kernels.conv_relu_pool_grad` (one version per backend).
+``GatedDense`` gives the same gradients as the plain Dense layer wherever
+anything downstream reads them (see its docstring).
 
 Shape:
     input ``(N, C*H*W)``, output ``(N, F*PH*PW)``, as the pool's output.
@@ -28,9 +31,11 @@ from ..matrix import Matrix
 from .activations import ReLU
 from .base import Parameter, shape_size
 from .conv import Conv2D
+from .dense import Dense
 from .pooling import MaxPool2D
+from .reshape import Flatten
 
-__all__ = ["ConvReLUPool", "plan"]
+__all__ = ["ConvReLUPool", "GatedDense", "plan"]
 
 
 class ConvReLUPool:
@@ -83,14 +88,46 @@ class ConvReLUPool:
         return conv.input_grad(g_maps, n)
 
 
+class GatedDense:
+    """A Dense layer fed by a ReLU (or a fused block, maybe through Flatten).
+
+    Its input gradient matters only where its input is positive: everywhere
+    else the ReLU's backward (or the block's, which reads only the windows
+    that passed) multiplies it by 0. So only those entries are computed,
+    about half of them; the rest are left 0. Forward is the Dense layer's.
+    """
+
+    def __init__(self, dense: Dense):
+        self.dense = dense
+        self.output_shape = dense.output_shape
+
+    @staticmethod
+    def matches(steps, layer) -> bool:
+        if type(layer) is not Dense:
+            return False
+        before = [s for s in steps if type(s) is not Flatten]
+        return bool(before) and type(before[-1]) in (ReLU, ConvReLUPool)
+
+    def parameters(self) -> List[Parameter]:
+        return self.dense.parameters()
+
+    def forward(self, x: Matrix, training: bool = False) -> Matrix:
+        return self.dense.forward(x, training)
+
+    def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
+        return self.dense.backward(grad, input_grad, gated=True)
+
+
 def plan(layers) -> list:
-    """The steps that compute ``layers``: each Conv2D-ReLU-MaxPool2D run fused, the rest as is."""
+    """The steps that compute ``layers``: each Conv2D-ReLU-MaxPool2D run fused, each
+    Dense fed by a ReLU gated, the rest as is."""
     steps, i = [], 0
     while i < len(layers):
         if ConvReLUPool.matches(layers, i):
             steps.append(ConvReLUPool(*layers[i : i + 3]))
             i += 3
-        else:
-            steps.append(layers[i])
-            i += 1
+            continue
+        layer = layers[i]
+        steps.append(GatedDense(layer) if GatedDense.matches(steps, layer) else layer)
+        i += 1
     return steps
