@@ -173,7 +173,7 @@ class App:
         self.bars = tk.Canvas(side, width=SIDE_WIDTH, height=10, highlightthickness=0, background=self.background)
         self.bars.pack(fill="x", pady=(10, 2))
         self._build_bars()
-        self.model_label = ttk.Label(side, text="", style="Muted.TLabel")
+        self.model_label = ttk.Label(side, text="", style="Muted.TLabel", wraplength=SIDE_WIDTH)
         self.model_label.pack(anchor="w")
         self._show_model_name()
 
@@ -467,10 +467,11 @@ class App:
         job = self.job
         if job is None:
             return
+        running = job.running  # asked first: a job that ends now has already queued its last report
         while not self._progress.empty():
             done, total = self._progress.get_nowait()
             self.progress.configure(value=done, maximum=max(total, 1))
-        if job.running:
+        if running:
             self.root.after(POLL_MS, self._poll)
             return
         self.job = None

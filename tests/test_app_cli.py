@@ -1,0 +1,54 @@
+"""``purenet draw`` on the command line: its options, and the clear failures without Tk or a display."""
+
+import subprocess
+import sys
+
+import pytest
+
+from purenet import cli
+from xvfb import require_tkinter
+
+
+def run(argv, capsys):
+    status = cli.main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_help_lists_the_options(capsys):
+    status, out, _ = run(["draw", "--help"], capsys)
+    assert status == 0
+    for option in ("--model", "--log", "--drawings", "python3-tk"):
+        assert option in out
+
+
+@pytest.mark.parametrize("implementation, package", [("CPython", "python3-tk"), ("PyPy", "pypy3-tk")])
+def test_without_tkinter_it_names_the_package(monkeypatch, capsys, implementation, package):
+    monkeypatch.setitem(sys.modules, "tkinter", None)  # `import tkinter` now fails, as without python3-tk
+    monkeypatch.delitem(sys.modules, "purenet.app.window", raising=False)
+    monkeypatch.setattr(cli.platform, "python_implementation", lambda: implementation)
+    status, out, err = run(["draw"], capsys)
+    assert status == 2 and out == ""
+    assert "no tkinter" in err and f"apt install {package}" in err and "Traceback" not in err
+
+
+def test_without_a_display_it_says_so(monkeypatch, capsys, tmp_path):
+    require_tkinter()  # skips on a dev machine without it (the test above covers that case); fails on CI
+    monkeypatch.delenv("DISPLAY", raising=False)
+    status, _, err = run(["draw", "--drawings", str(tmp_path)], capsys)
+    assert status == 2 and "cannot open a window" in err
+
+
+def test_a_bad_model_file_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model")
+    status, _, err = run(["draw", "--model", str(bad)], capsys)
+    assert status == 2 and err.startswith("purenet draw: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_the_command_line_and_app_logic_never_import_tkinter():
+    code = ("import sys, purenet.cli, purenet.app.state, purenet.app.userdata, purenet.app.finetune, "
+            "purenet.app.pictures; print('tkinter' in sys.modules, '_tkinter' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False"]
