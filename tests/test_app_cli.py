@@ -1,5 +1,6 @@
 """``purenet draw`` on the command line: its options, and the clear failures without Tk or a display."""
 
+import gc
 import subprocess
 import sys
 
@@ -36,6 +37,7 @@ def test_without_a_display_it_says_so(monkeypatch, capsys, tmp_path):
     require_tkinter()  # skips on a dev machine without it (the test above covers that case); fails on CI
     monkeypatch.delenv("DISPLAY", raising=False)
     status, _, err = run(["draw", "--drawings", str(tmp_path)], capsys)
+    gc.collect()  # PyPy: free the half-made Tcl interpreter now, not in a later test's worker thread
     assert status == 2 and "cannot open a window" in err
 
 

@@ -7,6 +7,7 @@ maps, the ink on the sheet. Without Xvfb or tkinter these tests skip on a
 developer machine and fail under CI=true (tests/xvfb.py).
 """
 
+import gc
 import math
 import os
 import time
@@ -28,31 +29,54 @@ def shipped():
     return pn.load(PRETRAINED_MODEL)
 
 
-@pytest.fixture
-def make_app(x_display, tmp_path):
-    """``make_app(model=None, **options) -> App`` on a fresh Tk root; logs go to ``app.records``."""
+@pytest.fixture(scope="session")
+def tk_root(x_display):
+    """One Tk interpreter for the whole session, withdrawn; each test's window is a Toplevel.
+
+    Why one: a Tk root that is dropped is freed by the garbage collector, and on
+    PyPy that may happen in whichever thread allocates next, such as a
+    fine-tuning thread, where deleting the Tcl interpreter aborts the process.
+    Kept alive (and referenced in _KEEP until exit), it is never freed mid-run.
+    """
     tkinter = require_tkinter()
+    root = tkinter.Tk()
+    root.withdraw()
+    _KEEP.append(root)
+    yield root
+    root.destroy()
+
+
+_KEEP = []
+
+
+@pytest.fixture
+def make_app(tk_root, tmp_path):
+    """``make_app(model, **options) -> App`` in a fresh Toplevel; logs go to ``app.records``."""
+    import tkinter
+
     from purenet.app import window
 
-    roots = []
+    tops = []
 
     def make(model, **options):
-        root = tkinter.Tk()
-        roots.append(root)
+        top = tkinter.Toplevel(tk_root)
+        tops.append(top)
         records = []
         options.setdefault("finetune_options", dict(replay_size=16, epochs=1, batch_size=8, check=0))
-        app = window.App(root, Recogniser(model), Drawings(str(tmp_path / "drawings")),
+        app = window.App(top, Recogniser(model), Drawings(str(tmp_path / "drawings")),
                          model_name="test-model", log=records.append, **options)
         app.records = records
-        root.update()  # mapped and laid out: events sent before this would be dropped
+        top.update()  # mapped and laid out: events sent before this would be dropped
         return app
 
     yield make
-    for root in roots:
+    for top in tops:
         try:
-            root.destroy()
+            top.destroy()
         except tkinter.TclError:  # already closed by the test
             pass
+    tops.clear()
+    gc.collect()  # free the dead window's images here, in Tk's thread, not in a later fine-tuning thread
 
 
 def at(app, x, y):

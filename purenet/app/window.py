@@ -204,17 +204,18 @@ class App:
         self._bar_width = width
 
     def _build_inside(self, tab) -> None:
-        self.inside = tk.Canvas(tab, width=SIDE_WIDTH - 20, height=290, highlightthickness=0, background="white")
-        self.inside.pack(fill="both", expand=True)
-        self._maps = []  # per filter: (small map image, zoomed map image, zoom)
-        self._layout_inside()
+        """The filters and, under each, its feature map, four (or eight) to a row.
 
-    def _layout_inside(self) -> None:
-        """The filters and, under each, its feature map, four (or eight) to a row."""
-        c = self.inside
-        c.delete("all")
-        self._maps = []
-        self._inside_images = []
+        The images are made once and refilled afterwards (a fine-tuned model has
+        the same architecture): Tk images dropped for new ones would be freed by
+        the garbage collector, which on PyPy may run in the fine-tuning thread,
+        where Tk must not be called.
+        """
+        c = self.inside = tk.Canvas(tab, width=SIDE_WIDTH - 20, height=290, highlightthickness=0,
+                                    background="white")
+        c.pack(fill="both", expand=True)
+        self._filters = []  # per filter: (small kernel image, zoomed image, zoom)
+        self._maps = []  # per filter: (small map image, zoomed map image, zoom)
         found = self.recogniser.filters()
         if found is None:
             c.create_text(10, 10, anchor="nw", width=SIDE_WIDTH - 40, fill=MUTED,
@@ -231,25 +232,30 @@ class App:
                       text=f"First conv layer: {n} filters of {kh}x{kw} (blue -, red +)")
         c.create_text(4, 20, anchor="nw", fill=MUTED, font=("DejaVu Sans", 9),
                       text=f"below each, its {mh}x{mw} feature map of your drawing")
-        weights = pictures.normalise(kernels, signed=True)
         top = 42
         for k in range(n):
             x = 4 + (k % cols) * cell
             y = top + (k // cols) * (fzoom * kh + zoom * mh + 16)
-            small = tk.PhotoImage(width=kw, height=kh)
-            small.put(pictures.photo_data(weights[k], kw, kh, pictures.diverging))
-            big = tk.PhotoImage(width=kw * fzoom, height=kh * fzoom)
-            _zoom_into(big, small, fzoom)
+            small, big = tk.PhotoImage(width=kw, height=kh), tk.PhotoImage(width=kw * fzoom, height=kh * fzoom)
             c.create_image(x, y, image=big, anchor="nw")
             c.create_text(x + kw * fzoom + 4, y + kh * fzoom / 2, anchor="w", text=f"#{k + 1}",
                           fill=MUTED, font=("DejaVu Sans", 8))
-            map_small = tk.PhotoImage(width=mw, height=mh)
-            map_big = tk.PhotoImage(width=mw * zoom, height=mh * zoom)
+            map_small, map_big = tk.PhotoImage(width=mw, height=mh), tk.PhotoImage(width=mw * zoom, height=mh * zoom)
             c.create_image(x, y + kh * fzoom + 4, image=map_big, anchor="nw")
-            self._inside_images += [small, big]
+            self._filters.append((small, big, fzoom))
             self._maps.append((map_small, map_big, zoom))
         rows = (n + cols - 1) // cols
         c.configure(height=top + rows * (fzoom * kh + zoom * mh + 16))
+        self._show_filters()
+
+    def _show_filters(self) -> None:
+        """Paint the live model's first-layer kernels (on one colour scale)."""
+        if not self._filters:
+            return
+        kernels, (kh, kw) = self.recogniser.filters()
+        for (small, big, zoom), weights in zip(self._filters, pictures.normalise(kernels, signed=True)):
+            small.put(pictures.photo_data(weights, kw, kh, pictures.diverging))
+            _zoom_into(big, small, zoom)
 
     def _build_teach(self, tab) -> None:
         ttk.Label(tab, text="Label your drawing (or press its digit key). It is saved at once and "
@@ -497,7 +503,7 @@ class App:
     def use_model(self, model) -> None:
         """Swap the live model (same classes) and show what it makes of the drawing."""
         self.recogniser = Recogniser(model, self.recogniser.names)
-        self._layout_inside()
+        self._show_filters()
         self.predict_now()
 
     def save_model_as(self, path: Optional[str] = None) -> Optional[str]:
