@@ -147,7 +147,11 @@ def test_to_input_matches_preprocess_of_the_canvas_when_the_pen_is_in_range(seed
     rng = random.Random(100 + seed)
     size = rng.uniform(150, 260)
     drawing = scribble(rng, size)
-    pen = rng.uniform(0.09, 0.15) * size  # 1.8 to 3 px once the ink box is 20 px
+    xs = [x for s in drawing for x, _ in s]
+    ys = [y for s in drawing for _, y in s]
+    span = max(max(xs) - min(xs), max(ys) - min(ys))
+    wanted = rng.uniform(PEN_RANGE[0] + 0.05, PEN_RANGE[1] - 0.05)  # once the ink box is 20 px
+    pen = wanted * span / (20 - wanted)
     fast = to_input(drawing, W, H, pen)
     slow = preprocess(as_rows(render(drawing, W, H, pen)))
     # Both round the centre of mass to a whole pixel; when it sits near a
