@@ -46,7 +46,7 @@ def test_run_trains_a_copy_and_reports(shipped, test_split):
     total = -(-(6 * 3 + 16) // 8)  # each drawing 3 times + the replay, batches of 8, one pass
     assert progress == [(i, total) for i in range(total + 1)]
     assert 0.0 <= result.user_before <= 1.0 and 0.0 <= result.user_after <= 1.0
-    assert result.check_before is None and "Your drawings recognised" in result.summary()
+    assert result.check_before is None and "Right on your drawings" in result.summary()
     assert result.model.loss is None and result.model.optimizer is None
 
 
@@ -91,7 +91,7 @@ def test_check_measures_mnist_before_and_after(shipped, test_split):
     result = FineTune(shipped, [images[0]], [digits[0]], replay=test_split, replay_size=8, epochs=1,
                       check=40).run()
     assert 0.9 <= result.check_before <= 1.0 and 0.0 <= result.check_after <= 1.0
-    assert "MNIST test sample" in result.summary()
+    assert "on MNIST test digits" in result.summary()
 
 
 def test_start_runs_in_a_thread_and_cancel_stops_it(shipped, test_split):

@@ -287,7 +287,7 @@ def test_finetune_in_the_background_then_save(make_app, shipped, tmp_path):
     assert float(app.progress.cget("value")) == float(app.progress.cget("maximum")) > 0
     assert "Fine-tuned on 4 drawings" in app.status.cget("text")
     assert app.recogniser.model is not old and app.tuned
-    assert "not saved" in app.model_label.cget("text")
+    assert "fine-tuned" in app.model_label.cget("text")
     assert str(app.save_button.cget("state")) == "normal"
     assert app.records[-1]["event"] == "prediction"  # the drawing was re-read by the new model
     assert any(r["event"] == "finetuned" for r in app.records)

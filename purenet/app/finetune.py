@@ -96,9 +96,9 @@ class Result:
         text = f"Fine-tuned on {n} drawing{'s' if n != 1 else ''} + {m} MNIST images"
         if self.skipped:
             text += f" ({self.skipped} drawing{'s' if self.skipped != 1 else ''} of other digits left out)"
-        text += f". Your drawings recognised: {self.user_before:.0%} -> {self.user_after:.0%}"
+        text += f". Right on your drawings: {self.user_before:.0%} -> {self.user_after:.0%}"
         if self.check_before is not None:
-            text += f"; MNIST test sample: {self.check_before:.1%} -> {self.check_after:.1%}"
+            text += f"; on MNIST test digits: {self.check_before:.1%} -> {self.check_after:.1%}"
         return text
 
 

@@ -44,7 +44,7 @@ CANVAS_SIZE = 540  # the drawing area's initial size in screen pixels; at least 
 MIN_SHEET = 280
 MARGIN = 12  # screen pixels between the sheet and the canvas edge
 PREVIEW_ZOOM = 4  # the 28x28 input shown at 112x112
-SIDE_WIDTH = 360  # the right-hand panel
+SIDE_WIDTH = 380  # the right-hand panel
 
 INK = "#1b1b1f"
 PAPER_COLOUR = "white"
@@ -107,6 +107,7 @@ class App:
         style.configure("Big.TLabel", font=("DejaVu Sans", 44, "bold"))
         style.configure("Muted.TLabel", foreground=MUTED)
         style.configure("Head.TLabel", font=("DejaVu Sans", 11, "bold"))
+        style.configure("Horizontal.TProgressbar", background=ACCENT, troughcolor=BAR_BACK)
         root.columnconfigure(0, weight=1)
         root.rowconfigure(0, weight=1)
         self._build_sheet(root)
@@ -259,7 +260,7 @@ class App:
 
     def _build_teach(self, tab) -> None:
         ttk.Label(tab, text="Label your drawing (or press its digit key). It is saved at once and "
-                  "kept for fine-tuning.", wraplength=SIDE_WIDTH - 30).pack(anchor="w")
+                  "kept for fine-tuning.", wraplength=SIDE_WIDTH - 12).pack(anchor="w")
         grid = ttk.Frame(tab)
         grid.pack(anchor="w", pady=(6, 2))
         self.label_buttons = []
@@ -271,7 +272,7 @@ class App:
             n.grid(row=1, column=d)
             self.label_buttons.append(b)
             self.count_labels.append(n)
-        self.folder_label = ttk.Label(tab, text="", style="Muted.TLabel", wraplength=SIDE_WIDTH - 30)
+        self.folder_label = ttk.Label(tab, text="", style="Muted.TLabel", wraplength=SIDE_WIDTH - 12)
         self.folder_label.pack(anchor="w", pady=(0, 8))
         row = ttk.Frame(tab)
         row.pack(fill="x")
@@ -281,7 +282,9 @@ class App:
         self.save_button.pack(side="left", padx=(6, 0))
         self.progress = ttk.Progressbar(tab, mode="determinate", length=SIDE_WIDTH - 30)
         self.progress.pack(fill="x", pady=(8, 4))
-        self.status = ttk.Label(tab, text="", wraplength=SIDE_WIDTH - 30, justify="left")
+        # four lines reserved, so that a long message does not make the window jump
+        self.status = tk.Label(tab, text="", wraplength=SIDE_WIDTH - 12, justify="left", anchor="nw", height=4,
+                               background=self.background)
         self.status.pack(anchor="w", fill="x")
         self._show_counts()
 
@@ -336,7 +339,7 @@ class App:
 
     def _resized(self, event) -> None:
         side = max(1, min(event.width, event.height) - 2 * MARGIN)
-        self._sheet = ((event.width - side) / 2, (event.height - side) / 2, side)
+        self._sheet = ((event.width - side) / 2, MARGIN, side)  # centred across, at the top
         self._redraw()
 
     def _redraw(self) -> None:
@@ -400,7 +403,9 @@ class App:
             p = probabilities[i]
             self.bars.coords(bar, 30, y + 3, 30 + p * self._bar_width, y + 19)
             self.bars.itemconfigure(bar, fill=ACCENT if i == best else BAR)
-            self.bars.itemconfigure(text, text=f"{p:.1%}" if prediction is not None else "")
+            self.bars.itemconfigure(text, text=f"{p:.1%}" if prediction is not None else "",
+                                    fill="black" if i == best else MUTED,
+                                    font=("DejaVu Sans", 9, "bold" if i == best else "normal"))
         self._show_maps(prediction)
 
     def _show_maps(self, prediction: Optional[Prediction]) -> None:
@@ -415,8 +420,8 @@ class App:
 
     def _show_model_name(self) -> None:
         k = len(self.recogniser.names)
-        tuned = " + fine-tuned (not saved)" if self.tuned else ""
-        self.model_label.configure(text=f"model: {self.model_name}{tuned}, {k} classes")
+        tuned = ", fine-tuned" if self.tuned else f", {k} classes"  # unsaved: the Save button is on
+        self.model_label.configure(text=f"model: {self.model_name}{tuned}")
 
     # ------------------------------------------------------------ teaching
     def label(self, digit: int) -> None:
