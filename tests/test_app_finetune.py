@@ -18,7 +18,7 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def test_split():
+def mnist_test():
     return pn.datasets.load_bundled("test")
 
 
@@ -34,11 +34,11 @@ def test_copy_model_is_independent(shipped):
     assert weights(twin) != weights(shipped)
 
 
-def test_run_trains_a_copy_and_reports(shipped, test_split):
-    images, digits = test_split
+def test_run_trains_a_copy_and_reports(shipped, mnist_test):
+    images, digits = mnist_test
     before = weights(shipped)
     progress = []
-    job = FineTune(shipped, [images[i] for i in range(6)], digits[:6], replay=test_split, **SMALL)
+    job = FineTune(shipped, [images[i] for i in range(6)], digits[:6], replay=mnist_test, **SMALL)
     result = job.run(lambda done, total: progress.append((done, total)))
     assert weights(shipped) == before  # the live model is untouched
     assert weights(result.model) != before
@@ -62,12 +62,12 @@ def test_finetuning_learns_the_drawings():
     assert result.user_after == 1.0 and result.trained_on == (4, 0)
 
 
-def test_drawings_of_other_digits_are_left_out(test_split):
+def test_drawings_of_other_digits_are_left_out(mnist_test):
     model = architectures.build("cnn-small", classes=2)
     model.classes = [0, 1]
-    images, digits = test_split
+    images, digits = mnist_test
     picks = [i for i, d in enumerate(digits) if d in (0, 1)][:3] + [i for i, d in enumerate(digits) if d == 7][:2]
-    job = FineTune(model, [images[i] for i in picks], [digits[i] for i in picks], replay=test_split, **SMALL)
+    job = FineTune(model, [images[i] for i in picks], [digits[i] for i in picks], replay=mnist_test, **SMALL)
     assert len(job.drawings) == 3 and job.skipped == 2
     result = job.run()
     assert result.skipped == 2 and "2 drawings of other digits left out" in result.summary()
@@ -75,28 +75,28 @@ def test_drawings_of_other_digits_are_left_out(test_split):
         FineTune(model, [images[picks[-1]]], [7], **SMALL)
 
 
-def test_replay_draws_only_the_models_classes(test_split):
+def test_replay_draws_only_the_models_classes(mnist_test):
     model = architectures.build("mlp", classes=2)
     model.classes = [3, 5]
-    images, digits = test_split
-    job = FineTune(model, [images[0]], [3], replay=test_split, replay_size=50, check=0)
+    images, digits = mnist_test
+    job = FineTune(model, [images[0]], [3], replay=mnist_test, replay_size=50, check=0)
     import random
 
     sample = job._replay_sample(random.Random(0))
     assert len(sample) == 50 and {y for _, y in sample} == {0, 1}  # class indices of 3 and 5
 
 
-def test_check_measures_mnist_before_and_after(shipped, test_split):
-    images, digits = test_split
-    result = FineTune(shipped, [images[0]], [digits[0]], replay=test_split, replay_size=8, epochs=1,
+def test_check_measures_mnist_before_and_after(shipped, mnist_test):
+    images, digits = mnist_test
+    result = FineTune(shipped, [images[0]], [digits[0]], replay=mnist_test, replay_size=8, epochs=1,
                       check=40).run()
     assert 0.9 <= result.check_before <= 1.0 and 0.0 <= result.check_after <= 1.0
     assert "on MNIST test digits" in result.summary()
 
 
-def test_start_runs_in_a_thread_and_cancel_stops_it(shipped, test_split):
-    images, digits = test_split
-    job = FineTune(shipped, [images[0]], [digits[0]], replay=test_split, replay_size=2000, epochs=3, check=0)
+def test_start_runs_in_a_thread_and_cancel_stops_it(shipped, mnist_test):
+    images, digits = mnist_test
+    job = FineTune(shipped, [images[0]], [digits[0]], replay=mnist_test, replay_size=2000, epochs=3, check=0)
     first = threading.Event()
 
     def on_progress(done, total):
@@ -112,9 +112,9 @@ def test_start_runs_in_a_thread_and_cancel_stops_it(shipped, test_split):
     assert not job.running and isinstance(job.error, Cancelled) and job.result is None
 
 
-def test_an_error_in_the_thread_is_kept(shipped, test_split):
-    images, digits = test_split
-    job = FineTune(shipped, [images[0]], [digits[0]], replay=test_split, **SMALL)
+def test_an_error_in_the_thread_is_kept(shipped, mnist_test):
+    images, digits = mnist_test
+    job = FineTune(shipped, [images[0]], [digits[0]], replay=mnist_test, **SMALL)
 
     def broken(done, total):
         raise RuntimeError("boom")

@@ -161,7 +161,7 @@ def test_prediction_updates_live_while_the_pen_is_down(make_app, shipped):
     app = make_app(shipped)
     stroke(app, ring(n=30)[:25], release=False)  # most of a "0", pen still down
     until(app, lambda: app.prediction is not None, "the throttled live prediction")
-    assert app.drawing._open  # it came while drawing, not from a release
+    assert app.drawing.pen_down  # it came while drawing, not from a release
     assert app.answer.cget("text") != ""
     before = bright_pixels(app.preview, 28, 28)
     stroke(app, ring(n=30)[24:], release=True)

@@ -44,17 +44,10 @@ def test_extend_needs_a_pen_down_and_skips_repeats():
     d = Drawing()
     assert not d.extend(5, 5)  # a motion without a press
     d.begin(5, 5)
-    assert not d.extend(5, 5) and d.extend(6, 5)
+    assert d.pen_down and not d.extend(5, 5) and d.extend(6, 5)
     d.end()
+    assert not d.pen_down
     assert not d.extend(7, 5) and d.strokes == [[(5.0, 5.0), (6.0, 5.0)]]
-
-
-def test_snapshot_is_a_copy():
-    d = Drawing()
-    draw(d, [(1, 1), (2, 2)])
-    snap = d.snapshot()
-    d.strokes[0].append((3.0, 3.0))
-    assert snap == [[(1.0, 1.0), (2.0, 2.0)]]
 
 
 def test_to_input_is_what_strokes_gives_on_the_sheet():
@@ -177,3 +170,11 @@ def test_normalise_shares_one_scale():
     assert pictures.normalise([[1.0, 2.0], [4.0]]) == [[0.25, 0.5], [1.0]]
     assert pictures.normalise([[-2.0, 1.0]], signed=True) == [[-1.0, 0.5]]
     assert pictures.normalise([[0.0, 0.0]]) == [[0.0, 0.0]]
+
+
+def test_palettes_match_their_colour_functions_and_clamp():
+    for i in range(256):
+        assert pictures.GRAY(i / 255) == pictures.gray(i / 255)
+    assert pictures.HEAT(0.5) == pictures.heat(pictures.HEAT.low + 128 / pictures.HEAT.scale)
+    assert pictures.DIVERGING(-1.0) == pictures.diverging(-1.0) and pictures.DIVERGING(1.0) == pictures.diverging(1.0)
+    assert pictures.GRAY(-3.0) == "#000000" and pictures.GRAY(7.0) == "#ffffff"

@@ -2,6 +2,8 @@
 
     >>> photo_data([0.0, 1.0, 0.5, 0.25], 2, 2, gray)
     '{#000000 #ffffff} {#808080 #404040}'
+    >>> GRAY(0.5) == gray(0.5)                  # the same colours from a table of 256
+    True
     >>> diverging(-1.0), diverging(0.0), diverging(1.0)
     ('#2166ac', '#f7f7f7', '#b2182b')
 
@@ -16,7 +18,7 @@ here stays small: one colour per pixel. No Tk in this module.
 
 from typing import Callable, List, Sequence, Tuple
 
-__all__ = ["photo_data", "gray", "heat", "diverging", "normalise"]
+__all__ = ["photo_data", "Palette", "gray", "heat", "diverging", "normalise", "GRAY", "HEAT", "DIVERGING"]
 
 Colour = Callable[[float], str]
 
@@ -25,15 +27,28 @@ _HEAT = ((0.0, (16, 18, 40)), (0.35, (96, 34, 120)), (0.7, (230, 90, 60)), (1.0,
 _DIVERGING = ((-1.0, (33, 102, 172)), (0.0, (247, 247, 247)), (1.0, (178, 24, 43)))
 
 
-def photo_data(values: Sequence[float], width: int, height: int, colour: Colour) -> str:
+def photo_data(values: Sequence[float], width: int, height: int, colour: "Palette") -> str:
     """``height`` rows of ``width`` colours, ``{#rrggbb ...} {...}``, for ``PhotoImage.put``."""
     if len(values) != width * height:
         raise ValueError(f"photo_data: expected {width} x {height} = {width * height} values; "
                          f"Received: {len(values)}.")
-    rows = []
-    for y in range(height):
-        rows.append("{" + " ".join(map(colour, values[y * width : (y + 1) * width])) + "}")
-    return " ".join(rows)
+    names = list(map(colour, values))
+    return " ".join("{" + " ".join(names[y * width : (y + 1) * width]) + "}" for y in range(height))
+
+
+class Palette:
+    """A colour function read from a table of ``LEVELS`` colours: the window calls it for
+    thousands of pixels per prediction, and a lookup is far cheaper than interpolating."""
+
+    LEVELS = 256
+
+    def __init__(self, colour: Colour, low: float = 0.0, high: float = 1.0):
+        self.low, self.scale = low, (self.LEVELS - 1) / (high - low)
+        self.table = [colour(low + i / self.scale) for i in range(self.LEVELS)]
+
+    def __call__(self, v: float) -> str:
+        i = int((v - self.low) * self.scale + 0.5)
+        return self.table[0 if i < 0 else self.LEVELS - 1 if i >= self.LEVELS else i]
 
 
 def _hex(rgb: Tuple[float, float, float]) -> str:
@@ -72,3 +87,8 @@ def normalise(groups: Sequence[Sequence[float]], signed: bool = False) -> List[L
     if top <= 0.0:
         return [[0.0] * len(g) for g in groups]
     return [[v / top for v in g] for g in groups]
+
+
+GRAY = Palette(gray)
+HEAT = Palette(heat)
+DIVERGING = Palette(diverging, -1.0, 1.0)

@@ -65,6 +65,11 @@ class Drawing:
     def empty(self) -> bool:
         return not self.strokes
 
+    @property
+    def pen_down(self) -> bool:
+        """A stroke is being drawn: :meth:`begin` was called and :meth:`end` not yet."""
+        return self._open
+
     def begin(self, x: float, y: float) -> None:
         """Pen down at ``(x, y)``: a new stroke (a dot until the pen moves)."""
         self.strokes.append([_point(x, y)])
@@ -97,10 +102,6 @@ class Drawing:
     def clear(self) -> None:
         self._open = False
         self.strokes = []
-
-    def snapshot(self) -> List[List[Point]]:
-        """A copy of the strokes that later drawing does not change."""
-        return [list(s) for s in self.strokes]
 
     def to_input(self) -> Optional[List[float]]:
         """The 784 floats the network sees (MNIST preprocessing), or None with no ink."""

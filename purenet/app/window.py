@@ -124,7 +124,7 @@ class App:
         """Wait until the window is on screen, then log where its sheet is (screen pixels):
         ``{"event": "ready", "sheet": [x, y, side], ...}``, for scripts that drive the mouse."""
         self.root.wait_visibility(self.canvas)
-        self.root.update_idletasks()
+        self.root.update()  # the canvas's <Configure> has placed the sheet
         x, y, side = self._sheet
         left, top = self.canvas.winfo_rootx(), self.canvas.winfo_rooty()
         self.log({"event": "ready", "sheet": [round(left + x), round(top + y), round(side)],
@@ -255,7 +255,7 @@ class App:
             return
         kernels, (kh, kw) = self.recogniser.filters()
         for (small, big, zoom), weights in zip(self._filters, pictures.normalise(kernels, signed=True)):
-            small.put(pictures.photo_data(weights, kw, kh, pictures.diverging))
+            small.put(pictures.photo_data(weights, kw, kh, pictures.DIVERGING))
             _zoom_into(big, small, zoom)
 
     def _build_teach(self, tab) -> None:
@@ -348,11 +348,8 @@ class App:
         x, y, side = self._sheet
         c.create_rectangle(x + 3, y + 3, x + side + 3, y + side + 3, fill="#c3c8d0", outline="")  # a shadow
         c.create_rectangle(x, y, x + side, y + side, fill=PAPER_COLOUR, outline="#b8bec8")
-        self._line = None
-        for stroke in self.drawing.strokes:
-            self._line = self._stroke_item(stroke)
-        if not self.drawing._open:
-            self._line = None
+        items = [self._stroke_item(stroke) for stroke in self.drawing.strokes]
+        self._line = items[-1] if self.drawing.pen_down else None  # a resize in mid-stroke: keep drawing it
 
     def clear(self) -> None:
         """Empty the sheet (button, Esc, Delete)."""
@@ -392,12 +389,12 @@ class App:
             self.answer.configure(text="")
             self.confidence.configure(text="(draw a digit)")
             probabilities, best = [0.0] * len(names), None
-            self.preview.put(pictures.photo_data([0.0] * 784, 28, 28, pictures.gray))
+            self.preview.put(pictures.photo_data([0.0] * 784, 28, 28, pictures.GRAY))
         else:
             self.answer.configure(text=str(prediction.label))
             self.confidence.configure(text=f"{prediction.confidence:.1%} sure")
             probabilities, best = prediction.probabilities, prediction.best
-            self.preview.put(pictures.photo_data(prediction.input, 28, 28, pictures.gray))
+            self.preview.put(pictures.photo_data(prediction.input, 28, 28, pictures.GRAY))
         _zoom_into(self.preview_big, self.preview, PREVIEW_ZOOM)
         for i, (bar, text, y) in enumerate(self._bar_items):
             p = probabilities[i]
@@ -415,7 +412,7 @@ class App:
         mh, mw = self.recogniser.map_shape
         values = pictures.normalise(maps) if maps else [[0.0] * (mh * mw)] * len(self._maps)
         for (small, big, zoom), v in zip(self._maps, values):
-            small.put(pictures.photo_data(v, mw, mh, pictures.heat))
+            small.put(pictures.photo_data(v, mw, mh, pictures.HEAT))
             _zoom_into(big, small, zoom)
 
     def _show_model_name(self) -> None:
