@@ -844,6 +844,11 @@ def draw_command(args, out=None, err=None) -> int:
     """Run ``purenet draw``: the Tk window until it is closed; 2 without tkinter or a display."""
     out = out or sys.stdout
     err = err or sys.stderr
+    path = args.model or PRETRAINED_MODEL
+    if args.model is None and not os.path.isfile(path):
+        raise UsageError(f"no --model given and the pretrained model is not installed (expected {path}).")
+    model, _ = _load_any(path)
+    names = _digit_model(model, path)
     try:  # the only place the command line touches Tk: the rest of purenet never imports it
         from .app import window
     except ImportError as e:
@@ -857,11 +862,6 @@ def draw_command(args, out=None, err=None) -> int:
     from .app.state import Recogniser
     from .app.userdata import Drawings
 
-    path = args.model or PRETRAINED_MODEL
-    if args.model is None and not os.path.isfile(path):
-        raise UsageError(f"no --model given and the pretrained model is not installed (expected {path}).")
-    model, _ = _load_any(path)
-    names = _digit_model(model, path)
     drawings = Drawings(args.drawings)
     try:
         root = window.tk.Tk()

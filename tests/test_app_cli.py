@@ -48,6 +48,25 @@ def test_a_bad_model_file_is_one_line(capsys, tmp_path):
     assert status == 2 and err.startswith("purenet draw: error:") and len(err.strip().splitlines()) == 1
 
 
+def test_a_model_for_other_inputs_is_refused(capsys, tmp_path):
+    import purenet as pn
+
+    path = str(tmp_path / "small.safetensors")
+    pn.Sequential([pn.Flatten(), pn.Dense(3), pn.Softmax()], input_shape=(1, 8, 8)).save(path)
+    status, _, err = run(["draw", "--model", path], capsys)
+    assert status == 2 and "expected a model for 28x28 gray digits" in err
+
+
+def test_a_broken_drawings_folder_is_one_line(capsys, tmp_path):
+    from purenet.app.userdata import LABELS_FILE
+    from purenet.datasets.idx import write_idx
+
+    write_idx(tmp_path / LABELS_FILE, (1,), b"\x01")  # labels without their images
+    require_tkinter()  # the folder is read once Tk is known to be there
+    status, _, err = run(["draw", "--drawings", str(tmp_path)], capsys)
+    assert status == 2 and "labelled drawings in" in err and len(err.strip().splitlines()) == 1
+
+
 def test_the_command_line_and_app_logic_never_import_tkinter():
     code = ("import sys, purenet.cli, purenet.app.state, purenet.app.userdata, purenet.app.finetune, "
             "purenet.app.pictures; print('tkinter' in sys.modules, '_tkinter' in sys.modules)")

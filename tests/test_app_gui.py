@@ -85,13 +85,14 @@ def at(app, x, y):
     return round(sx + x * side / PAPER), round(sy + y * side / PAPER)
 
 
-def stroke(app, points, release=True):
+def stroke(app, points, release=True, press=True):
     """Press at the first point, move through the rest, release (sheet units)."""
     c = app.canvas
     x, y = at(app, *points[0])
-    c.event_generate("<ButtonPress-1>", x=x, y=y)
-    app.root.update()
-    for p in points[1:]:
+    if press:
+        c.event_generate("<ButtonPress-1>", x=x, y=y)
+        app.root.update()
+    for p in points[1 if press else 0 :]:
         x, y = at(app, *p)
         c.event_generate("<B1-Motion>", x=x, y=y, state=0x100)
         app.root.update()
@@ -167,6 +168,25 @@ def test_prediction_updates_live_while_the_pen_is_down(make_app, shipped):
     stroke(app, ring(n=30)[24:], release=True)
     assert app.answer.cget("text") == "0"
     assert bright_pixels(app.preview, 28, 28) > before  # the preview followed the pen
+
+
+def test_live_predictions_are_throttled(make_app, shipped):
+    """While the pen moves, one prediction is scheduled at a time, not one per motion.
+    (Timers run only inside update(), so without it none can fire here.)"""
+    app = make_app(shipped)
+    c = app.canvas
+    x, y = at(app, 140, 40)
+    c.event_generate("<ButtonPress-1>", x=x, y=y)
+    pending, logged = app._pending, len(app.records)
+    assert pending is not None
+    for i in range(1, 20):
+        x, y = at(app, 140, 40 + 10 * i)
+        c.event_generate("<B1-Motion>", x=x, y=y, state=0x100)
+        assert app._pending == pending
+    assert len(app.records) == logged and app.prediction is None  # nothing computed yet
+    c.event_generate("<ButtonRelease-1>", x=x, y=y)
+    assert app._pending is None and app.answer.cget("text") == "1"  # the release predicts at once
+    assert len(app.records) == logged + 1
 
 
 def test_clear_by_button_and_keys(make_app, shipped):
@@ -344,6 +364,16 @@ def test_resizing_scales_the_drawing_and_keeps_the_prediction(make_app, shipped)
     app.root.geometry("200x200")  # smaller than allowed: the sheet keeps its minimum
     app.root.update()
     assert app._sheet[2] >= 280
+
+
+def test_a_stroke_continues_across_a_resize(make_app, shipped):
+    app = make_app(shipped)
+    stroke(app, line(140, 40, 140, 140), release=False)
+    app.root.geometry("1100x900")
+    app.root.update()
+    stroke(app, line(140, 140, 140, 240)[1:], press=False)  # the same pen, still down
+    assert len(app.drawing.strokes) == 1 and app.drawing.strokes[0][-1] == pytest.approx((140, 240), abs=1)
+    assert app.answer.cget("text") == "1"
 
 
 def test_closing_the_window_cancels_a_running_job(make_app, shipped):
