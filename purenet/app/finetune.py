@@ -98,7 +98,7 @@ class Result:
             text += f" ({self.skipped} drawing{'s' if self.skipped != 1 else ''} of other digits left out)"
         text += f". Right on your drawings: {self.user_before:.0%} -> {self.user_after:.0%}"
         if self.check_before is not None:
-            text += f"; on MNIST test digits: {self.check_before:.1%} -> {self.check_after:.1%}"
+            text += f"; MNIST: {self.check_before:.1%} -> {self.check_after:.1%}"
         return text
 
 

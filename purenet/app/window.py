@@ -44,6 +44,7 @@ CANVAS_SIZE = 540  # the drawing area's initial size in screen pixels; at least 
 MIN_SHEET = 280
 MARGIN = 12  # screen pixels between the sheet and the canvas edge
 PREVIEW_ZOOM = 4  # the 28x28 input shown at 112x112
+BAR_ROW = 20  # pixels per probability bar
 SIDE_WIDTH = 380  # the right-hand panel
 
 INK = "#1b1b1f"
@@ -192,7 +193,7 @@ class App:
         c = self.bars
         c.delete("all")
         names = self.recogniser.names
-        row, width = 22, SIDE_WIDTH - 96
+        row, width = BAR_ROW, SIDE_WIDTH - 96
         c.configure(height=row * len(names) + 2)
         self._bar_items = []
         for i, name in enumerate(names):
@@ -228,15 +229,15 @@ class App:
         cell = (SIDE_WIDTH - 30) // cols
         mh, mw = self.recogniser.map_shape
         zoom = max(1, (cell - 6) // max(mh, mw))
-        fzoom = max(1, 24 // max(kh, kw))
+        fzoom = max(1, 18 // max(kh, kw))
         c.create_text(4, 4, anchor="nw", font=("DejaVu Sans", 9, "bold"),
                       text=f"First conv layer: {n} filters of {kh}x{kw} (blue -, red +)")
-        c.create_text(4, 20, anchor="nw", fill=MUTED, font=("DejaVu Sans", 9),
+        c.create_text(4, 19, anchor="nw", fill=MUTED, font=("DejaVu Sans", 9),
                       text=f"below each, its {mh}x{mw} feature map of your drawing")
-        top = 42
+        top = 38
         for k in range(n):
             x = 4 + (k % cols) * cell
-            y = top + (k // cols) * (fzoom * kh + zoom * mh + 16)
+            y = top + (k // cols) * (fzoom * kh + zoom * mh + 12)
             small, big = tk.PhotoImage(width=kw, height=kh), tk.PhotoImage(width=kw * fzoom, height=kh * fzoom)
             c.create_image(x, y, image=big, anchor="nw")
             c.create_text(x + kw * fzoom + 4, y + kh * fzoom / 2, anchor="w", text=f"#{k + 1}",
@@ -246,7 +247,7 @@ class App:
             self._filters.append((small, big, fzoom))
             self._maps.append((map_small, map_big, zoom))
         rows = (n + cols - 1) // cols
-        c.configure(height=top + rows * (fzoom * kh + zoom * mh + 16))
+        c.configure(height=top + rows * (fzoom * kh + zoom * mh + 12))
         self._show_filters()
 
     def _show_filters(self) -> None:
@@ -259,8 +260,7 @@ class App:
             _zoom_into(big, small, zoom)
 
     def _build_teach(self, tab) -> None:
-        ttk.Label(tab, text="Label your drawing (or press its digit key). It is saved at once and "
-                  "kept for fine-tuning.", wraplength=SIDE_WIDTH - 12).pack(anchor="w")
+        ttk.Label(tab, text="Label your drawing: press its digit key or button.").pack(anchor="w")
         grid = ttk.Frame(tab)
         grid.pack(anchor="w", pady=(6, 2))
         self.label_buttons = []
@@ -282,8 +282,8 @@ class App:
         self.save_button.pack(side="left", padx=(6, 0))
         self.progress = ttk.Progressbar(tab, mode="determinate", length=SIDE_WIDTH - 30)
         self.progress.pack(fill="x", pady=(8, 4))
-        # four lines reserved, so that a long message does not make the window jump
-        self.status = tk.Label(tab, text="", wraplength=SIDE_WIDTH - 12, justify="left", anchor="nw", height=4,
+        # three lines reserved, so that a long message does not make the window jump
+        self.status = tk.Label(tab, text="", wraplength=SIDE_WIDTH - 12, justify="left", anchor="nw", height=3,
                                background=self.background)
         self.status.pack(anchor="w", fill="x")
         self._show_counts()
@@ -398,7 +398,7 @@ class App:
         _zoom_into(self.preview_big, self.preview, PREVIEW_ZOOM)
         for i, (bar, text, y) in enumerate(self._bar_items):
             p = probabilities[i]
-            self.bars.coords(bar, 30, y + 3, 30 + p * self._bar_width, y + 19)
+            self.bars.coords(bar, 30, y + 3, 30 + p * self._bar_width, y + BAR_ROW - 3)
             self.bars.itemconfigure(bar, fill=ACCENT if i == best else BAR)
             self.bars.itemconfigure(text, text=f"{p:.1%}" if prediction is not None else "",
                                     fill="black" if i == best else MUTED,
@@ -443,7 +443,11 @@ class App:
         counts = self.drawings.counts()
         for d, label in enumerate(self.count_labels):
             label.configure(text=str(counts[d]) if counts[d] else "")
-        self.folder_label.configure(text=f"{len(self.drawings)} drawings saved in {self.drawings.folder}")
+        home = os.path.expanduser("~")
+        folder = self.drawings.folder
+        if folder.startswith(home + os.sep):
+            folder = "~" + folder[len(home):]
+        self.folder_label.configure(text=f"{len(self.drawings)} drawings saved in {folder}")
 
     def say(self, text: str) -> None:
         self.status.configure(text=text)
