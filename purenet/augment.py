@@ -67,19 +67,17 @@ def inverse_affine(
     scale: float = 1.0,
     shift: Tuple[float, float] = (0.0, 0.0),
     shear: float = 0.0,
-    aspect: float = 1.0,
 ) -> Tuple[Matrix2, Tuple[float, float]]:
     """The ``(matrix, offset)`` for :func:`affine` that rotates, scales, shears
     and shifts a ``width`` x ``height`` image about its centre.
 
     The image is moved by the forward map ``out = c + shift + A (src - c)``,
     with ``c = ((width - 1) / 2, (height - 1) / 2)`` the image centre and
-    ``A = scale * R(rotation) * S(shear) * D(aspect)``, where
+    ``A = scale * R(rotation) * S(shear)``, where
     ``R(t) = [[cos t, sin t], [-sin t, cos t]]`` turns the image
     counter-clockwise on screen by ``t`` degrees (``y`` points down) and
     ``S(s) = [[1, tan s], [0, 1]]`` slants it horizontally by ``s`` degrees
-    (rows further down move right) and ``D(a) = [[a, 0], [0, 1]]`` makes it
-    ``a`` times as wide. The function returns the inverse map,
+    (rows further down move right). The function returns the inverse map,
     ``src = matrix @ out + offset``, which is what resampling needs: it
     says where each output pixel comes from.
 
@@ -89,7 +87,6 @@ def inverse_affine(
         scale: size factor, > 0 (2 doubles the digit about the centre).
         shift: ``(dx, dy)`` in pixels, right and down.
         shear: degrees, in (-90, 90).
-        aspect: width factor, > 0 (0.5 halves the width, not the height).
 
     Example:
         >>> inverse_affine(5, 5, rotation=90)        # out (x, y) <- src (4 - y, x)
@@ -99,15 +96,13 @@ def inverse_affine(
     """
     if not (isinstance(scale, Real) and scale > 0 and math.isfinite(scale)):
         raise ValueError(f"inverse_affine: expected a scale > 0; Received: {scale!r}.")
-    if not (isinstance(aspect, Real) and aspect > 0 and math.isfinite(aspect)):
-        raise ValueError(f"inverse_affine: expected an aspect > 0; Received: {aspect!r}.")
     if not -90.0 < shear < 90.0:
         raise ValueError(f"inverse_affine: expected a shear in (-90, 90) degrees; Received: {shear!r}.")
     cos, sin = _cos_sin_degrees(rotation)
     tan = 0.0 if shear == 0 else math.tan(math.radians(shear))
-    # A^-1 = D(aspect)^-1 S(shear)^-1 R(rotation)^-1 / scale, written out.
+    # A^-1 = S(shear)^-1 R(rotation)^-1 / scale, written out.
     inv = 1.0 / scale
-    m00, m01 = (cos - tan * sin) * inv / aspect, (0.0 - sin - tan * cos) * inv / aspect
+    m00, m01 = (cos - tan * sin) * inv, (0.0 - sin - tan * cos) * inv
     m10, m11 = sin * inv, cos * inv
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     px, py = cx + shift[0], cy + shift[1]  # where the centre lands

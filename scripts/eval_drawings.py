@@ -35,7 +35,7 @@ from purenet.io.png import write_png  # noqa: E402
 import drawings  # noqa: E402
 
 DEFAULT_MODEL = os.path.join(HERE, "..", "purenet", "models", "lenet-mnist.safetensors")
-REPORT_SEED = 20261129
+REPORT_SEED = 20261130
 
 
 def inputs(items):
@@ -47,6 +47,22 @@ def inputs(items):
             raise ValueError(f"a drawing of {d.digit} ({d.template}) has no ink")
         flat.extend(x)
     return Matrix.from_flat(flat, len(items), 28 * 28)
+
+
+def timing(items, sample=50):
+    """Median milliseconds per drawing of to_input, and of the path it replaces (render + preprocess)."""
+    fast, slow = [], []
+    for d in items[:sample]:
+        t0 = time.perf_counter()
+        to_input(d.strokes, d.width, d.height, d.pen_width)
+        t1 = time.perf_counter()
+        raster = render(d.strokes, d.width, d.height, d.pen_width)
+        pn.preprocess([list(raster[y * d.width : (y + 1) * d.width]) for y in range(d.height)])
+        t2 = time.perf_counter()
+        fast.append(t1 - t0)
+        slow.append(t2 - t1)
+    median = lambda v: sorted(v)[len(v) // 2] * 1000.0  # noqa: E731
+    return median(fast), median(slow)
 
 
 def wilson(k: int, n: int, z: float = 1.96):
@@ -98,6 +114,7 @@ def main(argv=None):
     parser.add_argument("--split", default="held_out", choices=drawings.SPLITS)
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--sheet", help="write a PNG of the misread drawings here")
+    parser.add_argument("--timing", action="store_true", help="also time to_input against render + preprocess")
     args = parser.parse_args(argv)
 
     start = time.time()
@@ -115,6 +132,10 @@ def main(argv=None):
         print(f"  {name:28s} {c}/{n} = {c / n:.1%}")
     print(f"overall: {correct}/{len(items)} = {correct / len(items):.2%} (95% interval {low:.2%} to {high:.2%}), "
           f"{time.time() - start:.0f} s")
+    if args.timing:
+        fast, slow = timing(items)
+        print(f"to_input: median {fast:.1f} ms per drawing; render + preprocess: {slow:.1f} ms "
+              f"({sys.implementation.name} {sys.version.split()[0]})")
     if args.json:
         result = {
             "model": os.path.basename(args.model),

@@ -119,31 +119,6 @@ def test_scale_two_about_the_centre():
     assert out == pytest.approx(reference(image, 4, 4, ((0.5, 0.0), (0.0, 0.5)), (0.75, 0.75)), abs=1e-12)
 
 
-def test_aspect_widens_only_horizontally():
-    # Two dots on row 3 of a 7x7 image, 2 px either side of the centre column,
-    # and one dot 2 px above the centre: aspect 1.5 moves the first two to
-    # 3 px from the centre and leaves the third where it was.
-    image = [0.0] * 49
-    for x, y in ((1, 3), (5, 3), (3, 1)):
-        image[y * 7 + x] = 1.0
-    out = affine(image, 7, 7, *inverse_affine(7, 7, aspect=1.5))
-    for x, y in ((0, 3), (6, 3), (3, 1)):
-        assert out[y * 7 + x] == pytest.approx(1.0, abs=1e-12)
-    # and each dot is stretched sideways: 1/3 spills into one neighbour of the
-    # side dots (the other lies beyond the edge) and into both of the middle one
-    assert sum(out) == pytest.approx(2 * (1 + 1 / 3) + (1 + 2 / 3), abs=1e-12)
-    assert [round(v, 12) for v in out[1 * 7 : 2 * 7]] == [0, 0, round(1 / 3, 12), 1, round(1 / 3, 12), 0, 0]
-    # the aspect acts before the rotation: a quarter turn of a widened image is a taller one
-    # (output rows read the source's columns at half speed)
-    (m00, m01), (m10, m11) = inverse_affine(7, 7, rotation=90, aspect=2.0)[0]
-    assert (m00, m01, m10, m11) == pytest.approx((0.0, -0.5, 1.0, 0.0), abs=1e-12)
-
-
-def test_bad_aspect():
-    with pytest.raises(ValueError, match=r"aspect > 0; Received: 0"):
-        inverse_affine(5, 5, aspect=0)
-
-
 # ------------------------------------------------------ against the oracles
 def transforms(width, height, rng):
     """Ordinary and extreme transforms for the comparisons below."""
@@ -161,7 +136,6 @@ def transforms(width, height, rng):
             scale=rng.uniform(0.5, 2.0),
             shift=(rng.uniform(-3, 3), rng.uniform(-3, 3)),
             shear=rng.uniform(-30, 30),
-            aspect=rng.uniform(0.7, 1.4),
         )
 
 

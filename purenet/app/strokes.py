@@ -35,10 +35,12 @@ Two functions, two uses:
   scale instead of rasterising the canvas and shrinking it. Two reasons:
 
   * speed: the app calls it on every pen movement for the live prediction.
-    Drawing a typical digit on a 280x280 canvas with a 20 px pen and
-    running ``preprocess`` over its 78,400 pixels takes about 30 ms in
-    CPython, more for long paths and wide pens; drawing it at the 20 px
-    scale (3x supersampled) takes 2 to 6 ms.
+    On the drawings of ``scripts/drawings.py`` (280x280 canvas, pens of 6
+    to 30 px), drawing at the 20 px scale (3x supersampled) takes about a
+    tenth of the time of rendering the canvas and running ``preprocess``
+    over its 78,400 pixels: medians of 2 ms against 25 ms per drawing in
+    CPython 3.13 (7 ms against 70 ms with the machine's two cores
+    overloaded; ``scripts/eval_drawings.py --timing``).
   * stroke thickness: scaling the ink box to 20 px scales the pen with it.
     A digit drawn small with a thick pen would become a blob, and a large
     one with a thin pen a hairline, neither like MNIST. Here the pen's
