@@ -8,6 +8,7 @@
     purenet summary model.safetensors
     purenet export model.safetensors --onnx model.onnx
     purenet bench                                   # training samples/s and prediction latency here
+    purenet draw                                    # draw digits, see them recognised live, teach the model
 
 - ``train`` loads MNIST (the subset shipped in the package, the full set
   from the usual places, or a directory), builds a named architecture from
@@ -24,6 +25,8 @@
 - ``export`` writes a model (or a checkpoint's model) as an ONNX file
   (:func:`purenet.export_onnx`).
 - ``bench`` times training steps and one-image prediction (:mod:`purenet.bench`).
+- ``draw`` opens the drawing app (:mod:`purenet.app.window`, Tk); it is
+  imported only when the command runs, so the rest never needs tkinter.
 
 What this module is for: argument parsing, loading, printing. Everything it
 computes goes through the public API (``load_bundled``/``load_mnist``,
@@ -32,8 +35,6 @@ computes goes through the public API (``load_bundled``/``load_mnist``,
 so the core never depends on it. Bad arguments, missing or broken data and
 unreadable model files print one line on stderr and exit with status 2, with
 no traceback; a run that diverges exits with status 1; Ctrl-C exits with 130.
-
-Not here yet (see DESIGN.md): ``draw``.
 """
 
 import argparse
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_summary(commands)
     _add_export(commands)
     _add_bench(commands)
+    _add_draw(commands)
     return parser
 
 
@@ -306,6 +308,8 @@ def _add_export(commands) -> None:
     export.add_argument("model", metavar="MODEL", help="a model file or checkpoint")
     export.add_argument("--onnx", required=True, metavar="OUT", help="the ONNX file to write (replaced if it exists)")
     export.set_defaults(run=export_command)
+
+
 def _add_bench(commands) -> None:
     bench = commands.add_parser(
         "bench",
@@ -323,6 +327,34 @@ def _add_bench(commands) -> None:
         "--seconds", type=_positive_float, default=3.0, help="timed seconds per workload (default: 3)"
     )
     bench.set_defaults(run=bench_command)
+
+
+def _add_draw(commands) -> None:
+    draw = commands.add_parser(
+        "draw",
+        help="draw digits and watch the network recognise them live (a Tk window)",
+        description=textwrap.fill(
+            "Open a window to draw digits in with the mouse: the network's guess and one probability bar "
+            "per class update as you draw, with the 28x28 picture it is given. 'Look inside' shows the "
+            "first conv layer's filters and their feature maps; 'Teach it' labels drawings (digit keys), "
+            "fine-tunes the model on them and saves it, to start from next time with --model. "
+            "Needs tkinter (Debian: apt install python3-tk, or pypy3-tk for PyPy)."
+        ),
+    )
+    draw.add_argument(
+        "--model", metavar="FILE",
+        help="the model to start from (default: the pretrained model shipped with purenet)",
+    )
+    draw.add_argument(
+        "--drawings", metavar="DIR",
+        help="where labelled drawings are kept (default: $PURENET_DRAWINGS, else "
+        "$XDG_DATA_HOME/purenet/drawings, i.e. ~/.local/share/purenet/drawings)",
+    )
+    draw.add_argument(
+        "--log", action="store_true",
+        help="print one JSON line per prediction shown (and per label, fine-tune and save) on stdout",
+    )
+    draw.set_defaults(run=draw_command)
 
 
 # --------------------------------------------------------------------- data
@@ -926,6 +958,42 @@ def _metric(key: str, value: Optional[float]) -> str:
     if value is None:
         return "nan"
     return f"{value:.2%}" if "accuracy" in key else f"{value:.4f}"
+
+
+# ------------------------------------------------------------------- draw
+def draw_command(args, out=None, err=None) -> int:
+    """Run ``purenet draw``: the Tk window until it is closed; 2 without tkinter or a display."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    path = args.model or PRETRAINED_MODEL
+    if args.model is None and not os.path.isfile(path):
+        raise UsageError(f"no --model given and the pretrained model is not installed (expected {path}).")
+    model, _ = _load_any(path)
+    names = _digit_model(model, path)
+    try:  # the only place the command line touches Tk: the rest of purenet never imports it
+        from .app import window
+    except ImportError as e:
+        if getattr(e, "name", None) not in ("tkinter", "_tkinter"):
+            raise
+        package = "pypy3-tk" if platform.python_implementation() == "PyPy" else "python3-tk"
+        print(f"purenet draw: error: this Python has no tkinter, which the drawing app needs. Install it: "
+              f"on Debian/Ubuntu 'apt install {package}' (other systems: the Tk package of your Python).",
+              file=err, flush=True)
+        return 2
+    from .app.state import Recogniser
+    from .app.userdata import Drawings
+
+    drawings = Drawings(args.drawings)
+    try:
+        root = window.tk.Tk()
+    except window.tk.TclError as e:
+        print(f"purenet draw: error: cannot open a window: {e}", file=err, flush=True)
+        return 2
+    app = window.App(root, Recogniser(model, names), drawings, model_name=os.path.basename(path),
+                     log=window.json_log(out) if args.log else None)
+    app.announce()
+    root.mainloop()
+    return 0
 
 
 # --------------------------------------------------------------- progress

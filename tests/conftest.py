@@ -59,3 +59,12 @@ def resave(path, out, tensors=None, meta=None):
         meta(m)
     write_safetensors(out, t, m)
     return out
+
+
+@pytest.fixture(scope="session")
+def x_display():
+    """A private Xvfb display (``":N"``, also in ``DISPLAY``) for the GUI tests; see tests/xvfb.py."""
+    from xvfb import private_display
+
+    with private_display() as display:
+        yield display

@@ -121,7 +121,7 @@ def preprocess(
     patch, pw, ph = _resize_box(ink, width, x0, y0, x1 - x0 + 1, y1 - y0 + 1)
     peak = max(patch)
     patch = [v / peak for v in patch]
-    return _paste_centred(patch, pw, ph)
+    return paste_centred(patch, pw, ph)
 
 
 def preprocess_to_matrix(images: Sequence[Picture], **options) -> Matrix:
@@ -302,7 +302,7 @@ def _resize_box(ink: List[float], width: int, x0: int, y0: int, bw: int, bh: int
     return out, tw, th
 
 
-def _paste_centred(patch: List[float], pw: int, ph: int) -> List[float]:
+def paste_centred(patch: List[float], pw: int, ph: int) -> List[float]:
     """``patch`` in a SIZE x SIZE field, its centre of mass moved to (SIZE/2, SIZE/2)."""
     mass = sum(patch)
     cy = sum(y * sum(patch[y * pw : (y + 1) * pw]) for y in range(ph)) / mass

@@ -1,0 +1,121 @@
+"""For scale: a NumPy MLP trained on MNIST, read on the same drawings as the shipped CNN.
+
+    python scripts/mlp_baseline.py [--data DIR] [--json docs/drawings-mlp-baseline.json]
+
+The issue gives a NumPy MLP with the MNIST preprocessing recipe as the
+yardstick ("about 98% on hard drawings"). This trains one: 784-256-128-10,
+ReLU, softmax cross-entropy, SGD with momentum 0.9, batch 64, 15 epochs
+with the learning rate decaying, on the 60,000 MNIST training images as
+they are (no augmentation), seeded. It prints its MNIST test accuracy and
+its accuracy on the drawings of ``scripts/eval_drawings.py`` (the same
+held-out templates and seed by default, through the same
+``purenet.app.strokes.to_input``). NumPy is used here only: a script, never
+imported by the package.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+
+import purenet as pn  # noqa: E402
+
+import drawings  # noqa: E402
+import eval_drawings  # noqa: E402
+
+
+def as_arrays(split, root):
+    images, labels = pn.datasets.load_mnist(split, root=root, download=False)
+    x = np.asarray(images.to_matrix().data, dtype=np.float32).reshape(len(labels), -1)
+    return x, np.asarray(labels)
+
+
+def train(x, y, seed, epochs=15, lr=0.05, batch=64):
+    rng = np.random.default_rng(seed)
+    sizes = [784, 256, 128, 10]
+    weights = [rng.normal(0, np.sqrt(2.0 / a), (a, b)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+    biases = [np.zeros(b, np.float32) for b in sizes[1:]]
+    velocity = [np.zeros_like(p) for p in weights + biases]
+    for epoch in range(epochs):
+        rate = lr * 0.85**epoch
+        order = rng.permutation(len(x))
+        for s in range(0, len(x), batch):
+            idx = order[s : s + batch]
+            acts = [x[idx]]
+            for i, (w, b) in enumerate(zip(weights, biases)):
+                z = acts[-1] @ w + b
+                acts.append(np.maximum(z, 0) if i < len(weights) - 1 else z)
+            p = np.exp(acts[-1] - acts[-1].max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            p[np.arange(len(idx)), y[idx]] -= 1
+            grad = p / len(idx)  # (N, 10): d loss / d logits
+            grads_w, grads_b = [], []
+            for i in range(len(weights) - 1, -1, -1):
+                grads_w.insert(0, acts[i].T @ grad)
+                grads_b.insert(0, grad.sum(0))
+                if i:
+                    grad = (grad @ weights[i].T) * (acts[i] > 0)
+            for k, (param, g) in enumerate(zip(weights + biases, grads_w + grads_b)):
+                velocity[k] = 0.9 * velocity[k] - rate * g
+                param += velocity[k]
+    return weights, biases
+
+
+def predict(weights, biases, x):
+    a = x
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        a = a @ w + b
+        if i < len(weights) - 1:
+            a = np.maximum(a, 0)
+    return a.argmax(1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "mnist"))
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=eval_drawings.REPORT_SEED)
+    parser.add_argument("--split", default="held_out", choices=drawings.SPLITS)
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args(argv)
+
+    start = time.time()
+    x, y = as_arrays("train", args.data)
+    xt, yt = as_arrays("test", args.data)
+    weights, biases = train(x, y, seed=0)
+    mnist = float((predict(weights, biases, xt) == yt).mean())
+    items = list(drawings.generate(args.n, args.seed, args.split))
+    xd = np.asarray(eval_drawings.inputs(items).data, dtype=np.float32).reshape(len(items), -1)
+    predicted = predict(weights, biases, xd).tolist()
+    per_digit, _ = eval_drawings.tally(items, predicted)
+    correct = sum(c for c, _ in per_digit.values())
+    print(f"NumPy MLP 784-256-128-10: MNIST test {mnist:.2%}; "
+          f"{args.split} drawings (seed {args.seed}) {correct}/{len(items)} = {correct / len(items):.2%}; "
+          f"{time.time() - start:.0f} s")
+    print("  per digit: " + ", ".join(f"{d}: {c}/{n}" for d, (c, n) in per_digit.items()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({
+                "model": "NumPy MLP 784-256-128-10, MNIST training set, no augmentation",
+                "mnist_test_accuracy": round(mnist, 4),
+                "split": args.split,
+                "seed": args.seed,
+                "drawings": len(items),
+                "correct": correct,
+                "accuracy": round(correct / len(items), 4),
+                "per_digit": {str(d): {"correct": c, "drawings": n} for d, (c, n) in per_digit.items()},
+                "command": "python scripts/mlp_baseline.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            }, f, indent=1)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The synthetic mouse drawings of scripts/drawings.py, and a small seeded accuracy check.
+
+The reported figure (1,000 held-out drawings) is measured by
+scripts/eval_drawings.py, not here; this checks that the generator makes
+valid, varied, reproducible drawings and that a small sample of them,
+through the app's own canvas path, is mostly read right by the shipped model.
+"""
+
+import math
+import os
+import sys
+
+import pytest
+
+import purenet as pn
+from purenet.app.strokes import to_input
+from purenet.matrix import Matrix
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import drawings  # noqa: E402
+
+MODEL = os.path.join(os.path.dirname(pn.__file__), "models", "lenet-mnist.safetensors")
+
+
+def bounds(d):
+    xs = [x for s in d.strokes for x, _ in s]
+    ys = [y for s in d.strokes for _, y in s]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def test_every_digit_has_templates_in_both_splits():
+    for split in ("dev", "held_out"):
+        by_digit = drawings.templates(split)
+        assert all(by_digit[d] for d in range(10)), split
+    names = [(t.digit, t.name) for t in drawings.TEMPLATES]
+    assert len(names) == len(set(names))
+    assert {t.split for t in drawings.TEMPLATES} == {"dev", "held_out"}
+
+
+def test_templates_are_pen_paths_in_the_unit_box():
+    for t in drawings.TEMPLATES:
+        assert t.strokes and all(len(s) >= 2 for s in t.strokes), t.name
+        for s in t.strokes:
+            gaps = [math.dist(a, b) for a, b in zip(s, s[1:])]
+            assert max(gaps) < 0.05, (t.digit, t.name)  # one pen-down path, no jumps
+            assert all(-0.35 < x < 0.8 and -0.1 < y < 1.1 for x, y in s), (t.digit, t.name)
+
+
+def test_drawings_are_valid_mouse_recordings():
+    items = list(drawings.generate(200, seed=5))
+    assert [d.digit for d in items] == [i % 10 for i in range(200)]
+    heights = []
+    for d in items:
+        assert d.strokes and all(d.strokes)
+        assert all(type(x) is int and type(y) is int for s in d.strokes for x, y in s)
+        assert all(a != b for s in d.strokes for a, b in zip(s, s[1:]))  # the pointer moved
+        x0, y0, x1, y1 = bounds(d)
+        assert 0 <= x0 and 0 <= y0 and x1 < d.width and y1 < d.height
+        assert 6.0 <= d.pen_width <= 30.0
+        heights.append(max(x1 - x0, y1 - y0))
+    assert min(heights) < 60 and max(heights) > 200  # small to canvas-filling
+    assert len({d.template for d in items}) > 20
+
+
+def test_generation_is_seeded():
+    a = list(drawings.generate(20, seed=3, split="held_out"))
+    b = list(drawings.generate(20, seed=3, split="held_out"))
+    c = list(drawings.generate(20, seed=4, split="held_out"))
+    assert a == b and a != c
+    assert all(d.template in {t.name for t in drawings.templates("held_out")[d.digit]} for d in a)
+
+
+def test_bad_split_is_refused():
+    with pytest.raises(ValueError, match="split"):
+        drawings.templates("test")
+
+
+def test_shipped_model_reads_a_sample_of_held_out_drawings():
+    items = list(drawings.generate(100, seed=77, split="held_out"))
+    flat = []
+    for d in items:
+        flat.extend(to_input(d.strokes, d.width, d.height, d.pen_width))
+    predicted = pn.load(MODEL).predict_classes(Matrix.from_flat(flat, len(items), 28 * 28))
+    correct = sum(p == d.digit for p, d in zip(predicted, items))
+    # the full figure is 98% (docs/drawing-accuracy.md); 95 leaves room for a
+    # sample of 100 and still fails if the canvas path or the model goes wrong
+    # (without the pen-width clamp of strokes.to_input the model reads ~85%)
+    assert correct >= 95, [(d.digit, d.template, p) for p, d in zip(predicted, items) if p != d.digit]
