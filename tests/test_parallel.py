@@ -12,10 +12,12 @@ the speed-up).
 """
 
 import contextlib
+import importlib.util
 import multiprocessing
 import os
 import pickle
 import random
+import re
 
 import pytest
 
@@ -342,3 +344,16 @@ def test_train_resume_may_change_the_workers(capsys, tmp_path, monkeypatch):
     assert status == 0, err
     assert ", 2 processes" in out
     assert pn.load_checkpoint("m.safetensors.ckpt").extra["train"]["workers"] == 2
+
+
+def test_the_benchmark_script_times_and_checks_every_worker_count():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "workers.py")
+    spec = importlib.util.spec_from_file_location("bench_workers", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    lines = []
+    result = bench.throughput(["cnn-small"], [2], [8], seconds=0.2, rounds=2, log=lines.append)
+    assert [(r["workers"], len(r["seconds"])) for r in result["results"]] == [(1, 2), (2, 2)]
+    assert all(r["best_samples_per_s"] >= r["mean_samples_per_s"] > 0 for r in result["results"])
+    assert re.search(r"^cnn-small +8 +2 +[\d.]+ +[\d.]+ +[\d.]+x$", bench.format_table(result), re.M)
+    assert any("round 2: 2 workers" in line for line in lines)
