@@ -18,6 +18,7 @@ import os
 import pickle
 import random
 import re
+import signal
 
 import pytest
 
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 TOLERANCE = 1e-12
+GUARD = 300  # seconds; each test takes a few on a quiet machine
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +43,19 @@ def digits():
 
 @pytest.fixture(autouse=True)
 def no_workers_left():
-    """Every test ends with no child process alive (no orphans, whatever happened)."""
-    yield
+    """Every test ends with no child process alive (no orphans, whatever happened);
+    a test that hangs fails after a generous guard instead of stalling the suite."""
+
+    def hung(signum, frame):
+        raise TimeoutError(f"a parallel-training test ran over {GUARD} s: a hang?")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(GUARD)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert multiprocessing.active_children() == []
 
 
