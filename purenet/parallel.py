@@ -265,24 +265,30 @@ def shard_gradients(model: Sequential, loss, x: Matrix, y, classes: List[int], s
     return value, _count_correct(out, classes, model._fused(loss))
 
 
+# Decoding: array slices go straight into the list operations; ``list(a)`` is
+# several times faster than ``a.tolist()`` on PyPy and no slower on CPython.
 def _add_gradients(params, payload: bytes) -> None:
-    values = array("d")
-    values.frombytes(payload)
+    values = _floats(payload)
     offset = 0
     for p in params:
         size = len(p.data)
-        p.accumulate(values[offset : offset + size].tolist())
+        p.accumulate(list(values[offset : offset + size]))
         offset += size
 
 
 def _set_weights(params, payload: bytes) -> None:
-    values = array("d")
-    values.frombytes(payload)
+    values = _floats(payload)
     offset = 0
     for p in params:
         size = len(p.data)
-        p.data[:] = values[offset : offset + size].tolist()
+        p.data[:] = values[offset : offset + size]
         offset += size
+
+
+def _floats(payload: bytes) -> array:
+    values = array("d")
+    values.frombytes(payload)
+    return values
 
 
 def _dropouts(model: Sequential) -> list:
@@ -357,17 +363,14 @@ def _shard(header: dict, parts: List[bytes], model: Sequential, inputs, targets)
     if header["kind"] == "indices":
         idx = array("q")
         idx.frombytes(parts[0])
-        idx = idx.tolist()
+        idx = list(idx)
         return inputs.batch(idx), targets.batch(idx), targets.classes(idx)
     rows = header["stop"] - header["start"]
-    x = array("d")
-    x.frombytes(parts[0])
     if header["labels"]:
-        y = array("q")
-        y.frombytes(parts[1])
-        shard = Targets(y.tolist(), rows)
+        labels = array("q")
+        labels.frombytes(parts[1])
+        shard = Targets(list(labels), rows)
     else:
-        y = array("d")
-        y.frombytes(parts[1])
-        shard = Targets(Matrix.from_flat(y.tolist(), rows, header["cols"]), rows)
-    return Matrix.from_flat(x.tolist(), rows, model.in_features), shard.range(0, rows), shard.classes(range(rows))
+        shard = Targets(Matrix.from_flat(list(_floats(parts[1])), rows, header["cols"]), rows)
+    x = Matrix.from_flat(list(_floats(parts[0])), rows, model.in_features)
+    return x, shard.range(0, rows), shard.classes(range(rows))
