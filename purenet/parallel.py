@@ -96,6 +96,8 @@ class Workers:
     def __init__(self, model: Sequential, loss, workers: int, inputs: Optional[Inputs] = None, targets: Optional[Targets] = None):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 2:
             raise ValueError(f"Workers needs at least 2 processes; Received: {workers!r}.")
+        if not model.built:
+            raise ValueError("Workers needs a built model: give input_shape to Sequential(...) or call model.build(shape).")
         if "fork" not in multiprocessing.get_all_start_methods():
             raise RuntimeError(
                 f"workers={workers} needs the 'fork' start method of multiprocessing, which this platform does "

@@ -271,6 +271,8 @@ def test_bad_worker_counts_and_platforms(digits, monkeypatch):
             build("mlp").fit(*digits, workers=bad)
     with pytest.raises(ValueError, match="at least 2 processes"):
         parallel.Workers(build("mlp"), pn.CrossEntropy(), 1)
+    with pytest.raises(ValueError, match="needs a built model"):
+        parallel.Workers(pn.Sequential([pn.Dense(2)]), pn.CrossEntropy(), 2)
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
     with pytest.raises(RuntimeError, match=r"workers=2 needs the 'fork' start method.*\(it has: spawn\).*workers=1"):
         build("mlp").fit(*digits, workers=2)
