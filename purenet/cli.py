@@ -41,6 +41,7 @@ import shutil
 import sys
 import textwrap
 import time
+import warnings
 import zlib
 from typing import Dict, List, Optional, Sequence
 
@@ -583,7 +584,11 @@ def train_command(args, out=None, err=None) -> int:
     pool = None
     try:
         if run["workers"] > 1:
-            pool = Workers(model, loss, run["workers"])
+            with warnings.catch_warnings(record=True) as caught:  # one plain line, not Python's warning format
+                warnings.simplefilter("always")
+                pool = Workers(model, loss, run["workers"])
+            for warning in caught:
+                print(f"purenet train: warning: {warning.message}", file=err)
         for epoch in range(done + 1, epochs + 1):
             optimizer.lr = lr * decay ** (epoch - 1)
             t0 = time.perf_counter()

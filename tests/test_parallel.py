@@ -372,3 +372,14 @@ def test_the_benchmark_script_times_and_checks_every_worker_count():
     assert all(r["best_samples_per_s"] >= r["mean_samples_per_s"] > 0 for r in result["results"])
     assert re.search(r"^cnn-small +8 +2 +[\d.]+ +[\d.]+ +[\d.]+x$", bench.format_table(result), re.M)
     assert any("round 2: 2 workers" in line for line in lines)
+
+
+def test_train_warns_in_one_line_about_more_workers_than_cpus(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    status, out, err = run(capsys, "train", "--classes", "0,1", "--limit", "40", "--epochs", "1", "--workers", "2")
+    assert status == 0, err
+    assert "purenet train: warning: workers=2 but this machine has 1 CPU(s)" in err
+    assert "RuntimeWarning" not in err
+    status, out, err = run(capsys, "train", "--help")
+    assert "--workers N" in out
