@@ -23,7 +23,14 @@ bytes to floats, the optimizer step, everything. Per workload
   (noise on a shared machine only slows a run down); the mean is in the JSON;
 * every run with N workers is checked against the same round's one-process
   run: the weights must agree within 1e-12 (the promise of
-  ``purenet.parallel``), else the script stops with an error.
+  ``purenet.parallel``), else the script stops with an error;
+* the CPU time of the parent and of the workers is recorded too. The
+  "idle-core estimate" is the one-process CPU time divided by the busiest
+  process's CPU time (the parent's, or a worker's on average): the speed-up
+  the run would have had with a core of its own per process. On a loaded
+  machine, where the measured ratio says little, it still shows what the
+  parallel step costs (it leaves out pipe latency, which is small beside a
+  step).
 
 ``--mnist-epoch`` instead trains one epoch of ``lenet`` on the 60,000 MNIST
 training images (``$PURENET_DATA``, ``~/.cache/purenet`` or ``--data DIR``;
@@ -40,6 +47,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import sys
 import time
 
@@ -60,17 +68,25 @@ class MismatchError(AssertionError):
     """A parallel run's weights differ from the one-process run's by more than TOLERANCE."""
 
 
+def _cpu():
+    """CPU seconds of this process and of its finished children."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+
+
 def train(arch, x, y, samples, batch_size, workers):
     """Fit a fresh seeded model on ``samples`` samples (whole epochs of ``x`` past its
-    size); returns (seconds of the fit call, the model)."""
+    size); returns (seconds of the fit call, CPU seconds of the parent and of all
+    workers, the model)."""
     model = build(arch, seed=0)
     epochs = -(-samples // len(x))
     if epochs == 1:
         x, y = x[:samples], y[:samples]
     optimizer = pn.SGD(LEARNING_RATE, momentum=MOMENTUM)
-    start = time.perf_counter()
+    cpu, start = _cpu(), time.perf_counter()
     model.fit(x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, workers=workers)
-    return time.perf_counter() - start, model
+    took, after = time.perf_counter() - start, _cpu()
+    return took, (after[0] - cpu[0], after[1] - cpu[1]), model
 
 
 def _max_diff(a, b):
@@ -85,28 +101,34 @@ def throughput(workloads=WORKLOADS, workers=(1, 2), batch_sizes=(32,), seconds=2
     for arch in workloads:
         for bs in batch_sizes:
             warm = max(2 * bs, 64)
-            took, _ = train(arch, x, y, warm, bs, 1)  # warm-up (PyPy's JIT), and the rate of one process
+            took, _, _ = train(arch, x, y, warm, bs, 1)  # warm-up (PyPy's JIT), and the rate of one process
             samples = max(2 * bs, int(warm / took * seconds / rounds) // bs * bs)
             log(f"{arch}, batch {bs}: {samples} samples per run, {rounds} rounds")
             times = {w: [] for w in counts}
+            cpus = {w: [] for w in counts}
             for r in range(rounds):
                 order = counts[r % len(counts):] + counts[: r % len(counts)]
                 models = {}
                 for w in order:
-                    took, models[w] = train(arch, x, y, samples, bs, w)
+                    took, cpu, models[w] = train(arch, x, y, samples, bs, w)
                     times[w].append(took)
+                    cpus[w].append(cpu)
                     log(f"  round {r + 1}: {w} worker{'s' if w > 1 else ' '} {samples / took:8.1f} samples/s")
                 for w in counts[1:]:
                     diff = _max_diff(models[1], models[w])
                     if not diff <= TOLERANCE:
                         raise MismatchError(f"{arch}, batch {bs}, {w} workers: weights differ from one process by {diff}")
             best1 = samples / min(times[1])
+            serial_cpu = min(sum(c) for c in cpus[1])
             for w in counts:
                 best = samples / min(times[w])
+                # on idle cores a step lasts as long as the busiest process: the parent, or a worker
+                busiest = min(max(parent, children / (w - 1) if w > 1 else 0.0) for parent, children in cpus[w])
                 results.append({
                     "workload": arch, "batch_size": bs, "workers": w, "samples": samples,
                     "best_samples_per_s": best, "mean_samples_per_s": samples * len(times[w]) / sum(times[w]),
-                    "speedup": best / best1, "seconds": times[w],
+                    "speedup": best / best1, "seconds": times[w], "cpu_seconds": cpus[w],
+                    "idle_speedup_estimate": serial_cpu / busiest if busiest > 0 else None,
                 })
     return {"mode": "throughput", "rounds": rounds, "results": results}
 
@@ -130,11 +152,13 @@ def mnist_epoch(arch="lenet", workers=(1, 2), batch_size=32, root=None, log=prin
 
 
 def format_table(result):
-    lines = ["workload   batch  workers  samples/s (best)  (mean)  vs 1 worker",
-             "---------  -----  -------  ----------------  ------  -----------"]
+    lines = ["workload   batch  workers  samples/s (best)  (mean)  vs 1 worker  idle-core estimate",
+             "---------  -----  -------  ----------------  ------  -----------  ------------------"]
     for r in result["results"]:
+        estimate = r["idle_speedup_estimate"]
         lines.append(f"{r['workload']:<9}  {r['batch_size']:>5}  {r['workers']:>7}  {r['best_samples_per_s']:>16.1f}"
-                     f"  {r['mean_samples_per_s']:>6.1f}  {r['speedup']:>10.2f}x")
+                     f"  {r['mean_samples_per_s']:>6.1f}  {r['speedup']:>10.2f}x"
+                     + (f"  {estimate:>17.2f}x" if estimate else ""))
     return "\n".join(lines)
 
 

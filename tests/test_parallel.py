@@ -370,7 +370,8 @@ def test_the_benchmark_script_times_and_checks_every_worker_count():
     result = bench.throughput(["cnn-small"], [2], [8], seconds=0.2, rounds=2, log=lines.append)
     assert [(r["workers"], len(r["seconds"])) for r in result["results"]] == [(1, 2), (2, 2)]
     assert all(r["best_samples_per_s"] >= r["mean_samples_per_s"] > 0 for r in result["results"])
-    assert re.search(r"^cnn-small +8 +2 +[\d.]+ +[\d.]+ +[\d.]+x$", bench.format_table(result), re.M)
+    assert re.search(r"^cnn-small +8 +2 +[\d.]+ +[\d.]+ +[\d.]+x +[\d.]+x$", bench.format_table(result), re.M)
+    assert all(parent > 0 and children > 0 for parent, children in result["results"][1]["cpu_seconds"])
     assert any("round 2: 2 workers" in line for line in lines)
 
 
