@@ -214,7 +214,9 @@ class Workers:
             busy.append((k, stop - start))
         stop = bounds[0][1]
         x, y, classes = local(stop)
-        value, correct = shard_gradients(model, loss, x, y, classes, stop / n)
+        # this shard's scale is applied while the first worker's gradients are added: one pass fewer
+        scale = stop / n
+        value, correct = shard_gradients(model, loss, x, y, classes, 1.0 if busy else scale)
         total = value * stop
         for layer in self._dropouts:  # the draws of the other shards, as a serial step makes them
             _skip(layer, (n - stop) * shape_size(layer.input_shape))
@@ -222,7 +224,8 @@ class Workers:
             reply, grads = self._receive(k)
             total += reply["loss"] * rows
             correct += reply["correct"]
-            _add_gradients(params, grads)
+            _add_gradients(params, grads, scale)
+            scale = 1.0
         return total / n, correct
 
     # ------------------------------------------------------------- the pipes
@@ -269,12 +272,17 @@ def shard_gradients(model: Sequential, loss, x: Matrix, y, classes: List[int], s
 
 # Decoding: array slices go straight into the list operations; ``list(a)`` is
 # several times faster than ``a.tolist()`` on PyPy and no slower on CPython.
-def _add_gradients(params, payload: bytes) -> None:
+def _add_gradients(params, payload: bytes, scale: float) -> None:
+    """``.grad = scale * .grad + payload`` for each parameter (the payload's values in order)."""
     values = _floats(payload)
     offset = 0
     for p in params:
         size = len(p.data)
-        p.accumulate(list(values[offset : offset + size]))
+        part = values[offset : offset + size]
+        if scale == 1.0:
+            p.accumulate(list(part))
+        else:
+            p.grad.data = [g * scale + v for g, v in zip(p.grad.data, part)]
         offset += size
 
 
