@@ -101,7 +101,8 @@ def throughput(workloads=WORKLOADS, workers=(1, 2), batch_sizes=(32,), seconds=2
     for arch in workloads:
         for bs in batch_sizes:
             warm = max(2 * bs, 64)
-            took, _, _ = train(arch, x, y, warm, bs, 1)  # warm-up (PyPy's JIT), and the rate of one process
+            train(arch, x, y, warm, bs, 1)  # warm-up: PyPy's JIT compiles the loops
+            took, _, _ = train(arch, x, y, warm, bs, 1)  # the rate of one process, warm
             samples = max(2 * bs, int(warm / took * seconds / rounds) // bs * bs)
             log(f"{arch}, batch {bs}: {samples} samples per run, {rounds} rounds")
             times = {w: [] for w in counts}
