@@ -30,6 +30,15 @@ start methods ("spawn", "forkserver") pickle the process object to start
 a child, so where "fork" is missing (Windows) ``workers > 1`` raises an
 error that says so instead.
 
+When it pays: each step costs the parent one encoding of the weights and
+one pass adding each worker's gradients, and halves the batch each process
+runs (slightly less efficient per sample). On CPython a step is long beside
+that: two processes train cnn-small and lenet ~1.8x as fast as one, at
+batch 32, given two idle cores. PyPy's steps are ~10x shorter, so the fixed
+costs weigh more: about 1.4x at batch 32, 1.65-1.8x at batch 128 (figures
+from ``benchmarks/workers.py`` on a loaded machine, estimated from CPU time
+for idle cores; re-measure with it).
+
 What this is not: a general process pool. It knows one job, one batch's
 gradients, and stops its processes when training ends, fails or is
 interrupted (workers ignore Ctrl-C and leave when the parent closes their
