@@ -344,7 +344,7 @@ class Sequential:
         params = self.parameters()
         fused = self._fused(loss)
 
-        def gradients(idx):  # this process computes the whole batch
+        def one_process(idx):  # this process computes the whole batch
             yb = targets.batch(idx)
             for p in params:
                 p.zero_grad()
@@ -356,7 +356,7 @@ class Sequential:
             from .parallel import Workers  # imported here: only parallel training needs multiprocessing
 
             pool = Workers(self, loss, workers, inputs, targets)
-            gradients = pool.gradients
+        gradients = pool.gradients if pool is not None else one_process
         n = len(inputs)
         history: Dict[str, List[float]] = {}
         with pool if pool is not None else contextlib.nullcontext():
