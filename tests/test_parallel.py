@@ -1,0 +1,386 @@
+"""Data-parallel training (``fit(workers=N)``, ``purenet train --workers N``).
+
+The promise under test: N processes give the serial run's history, weights,
+optimizer state and generator states to within 1e-12 (rounding only), for
+every reference architecture, both optimizers, uneven last batches and
+batches smaller than the number of processes, with Dropout masks drawn in
+the serial order; no pickle crosses a pipe; and the worker processes are
+gone whenever ``fit`` returns, raises or is interrupted, with a clear error
+when a worker fails or dies. Data sets are tens of samples: each test takes
+a second or two. No timing is asserted here (benchmarks/workers.py measures
+the speed-up).
+"""
+
+import contextlib
+import importlib.util
+import multiprocessing
+import os
+import pickle
+import random
+import re
+import signal
+
+import pytest
+
+import purenet as pn
+from purenet import cli, parallel
+from purenet.architectures import build
+from purenet.layers import Layer
+
+pytestmark = pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="parallel training needs the fork start method"
+)
+
+TOLERANCE = 1e-12
+GUARD = 300  # seconds; each test takes a few on a quiet machine
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = pn.datasets.load_bundled("train")
+    return x[:70], y[:70]  # 70 = 4 batches of 16 and one of 6
+
+
+@pytest.fixture(autouse=True)
+def no_workers_left():
+    """Every test ends with no child process alive (no orphans, whatever happened);
+    a test that hangs fails after a generous guard instead of stalling the suite."""
+
+    def hung(signum, frame):
+        raise TimeoutError(f"a parallel-training test ran over {GUARD} s: a hang?")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(GUARD)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert multiprocessing.active_children() == []
+
+
+def weights(model):
+    return [list(p.data) for p in model.parameters()]
+
+
+def assert_close(a, b, what):
+    worst = max((abs(u - v) for xs, ys in zip(a, b) for u, v in zip(xs, ys)), default=0.0)
+    assert len(a) == len(b) and all(len(xs) == len(ys) for xs, ys in zip(a, b)), what
+    assert worst <= TOLERANCE, f"{what}: differs by {worst}"
+
+
+def assert_same_training(serial, parallel_model, serial_history, parallel_history):
+    assert sorted(serial_history) == sorted(parallel_history)
+    assert_close([serial_history[k] for k in sorted(serial_history)],
+                 [parallel_history[k] for k in sorted(parallel_history)], "history")
+    assert serial_history["accuracy"] == parallel_history["accuracy"]  # counts: exact
+    assert_close(weights(serial), weights(parallel_model), "weights")
+    for (name, p), (_, q) in zip(serial.named_parameters(), parallel_model.named_parameters()):
+        mine = serial.optimizer.state_dict([(name, p)])["state"].get(name, {})
+        theirs = parallel_model.optimizer.state_dict([(name, q)])["state"].get(name, {})
+        assert sorted(mine) == sorted(theirs)
+        assert_close([v for v in mine.values() if isinstance(v, list)],
+                     [v for v in theirs.values() if isinstance(v, list)], f"optimizer state of {name}")
+    assert serial.rng.getstate() == parallel_model.rng.getstate()
+
+
+def train(arch, x, y, workers, optimizer, batch_size=16, epochs=2, **fit):
+    model = build(arch, seed=3)
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer(), workers=workers, **fit)
+    return model, history
+
+
+@pytest.mark.parametrize("arch", ["cnn-small", "mlp", "lenet"])
+@pytest.mark.parametrize("optimizer", [lambda: pn.SGD(0.05, momentum=0.9), lambda: pn.Adam(3e-3)], ids=["sgd", "adam"])
+def test_two_workers_train_as_one_process(digits, arch, optimizer):
+    x, y = digits
+    serial, h1 = train(arch, x, y, 1, optimizer)
+    par, h2 = train(arch, x, y, 2, optimizer)
+    assert serial.history["loss"][0] > serial.history["loss"][1]  # it did learn something
+    assert weights(serial) != weights(build(arch, seed=3))
+    assert_same_training(serial, par, h1, h2)
+
+
+@pytest.mark.parametrize("workers, batch_size", [(3, 16), (3, 2), (2, 1), (4, 3)])
+def test_uneven_shards_and_batches_smaller_than_the_workers(digits, workers, batch_size):
+    x, y = digits[0][:20], digits[1][:20]
+    with _maybe_too_many(workers):
+        serial, h1 = train("cnn-small", x, y, 1, lambda: pn.SGD(0.05, momentum=0.9), batch_size=batch_size, epochs=1)
+        par, h2 = train("cnn-small", x, y, workers, lambda: pn.SGD(0.05, momentum=0.9), batch_size=batch_size, epochs=1)
+    assert_same_training(serial, par, h1, h2)
+
+
+def _maybe_too_many(workers):
+    """Asking for more processes than CPUs warns (and still works)."""
+    if workers > (os.cpu_count() or 1):
+        return pytest.warns(RuntimeWarning, match=f"workers={workers} but this machine has")
+    return contextlib.nullcontext()
+
+
+def test_validation_data_and_one_hot_targets(digits):
+    x, y = digits
+    onehot = [[float(label == c) for c in range(10)] for label in y]
+    val = pn.datasets.load_bundled("test")
+    results = []
+    for workers in (1, 2):
+        model = build("cnn-small", seed=1)
+        history = model.fit(x, onehot, epochs=1, batch_size=32, optimizer=pn.SGD(0.1),
+                            validation_data=(val[0][:50], val[1][:50]), workers=workers)
+        results.append((model, history))
+    (serial, h1), (par, h2) = results
+    assert "val_accuracy" in h1
+    assert_same_training(serial, par, h1, h2)
+
+
+def dropout_model(seed=0):
+    return pn.Sequential([pn.Flatten(), pn.Dense(32), pn.ReLU(), pn.Dropout(0.3), pn.Dense(10), pn.Softmax()],
+                         input_shape=(1, 28, 28), seed=seed)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_dropout_masks_are_drawn_in_the_serial_order(digits, workers):
+    x, y = digits
+    models, histories = [], []
+    for w in (1, workers):
+        model = dropout_model()
+        with _maybe_too_many(w):
+            histories.append(model.fit(x, y, epochs=2, batch_size=16, optimizer=pn.SGD(0.1), workers=w))
+        models.append(model)
+    assert_same_training(models[0], models[1], *histories)
+    assert models[0].layers[3].rng.getstate() == models[1].layers[3].rng.getstate()
+    # and the masks matter: without them (rate 0) the run is a different one
+    plain = pn.Sequential([pn.Flatten(), pn.Dense(32), pn.ReLU(), pn.Dropout(0.0), pn.Dense(10), pn.Softmax()],
+                          input_shape=(1, 28, 28), seed=0)
+    plain.fit(x, y, epochs=2, batch_size=16, optimizer=pn.SGD(0.1), workers=2)
+    assert max(abs(a - b) for a, b in zip(plain.parameters()[0].data, models[1].parameters()[0].data)) > 1e-6
+
+
+class Noise(Layer):
+    """A layer with its own random numbers (not Dropout): parallel training refuses it."""
+
+    def __init__(self):
+        self.rng = random.Random(0)
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, grad, input_grad=True):
+        return grad
+
+
+def test_other_random_layers_are_refused(digits):
+    model = pn.Sequential([pn.Flatten(), Noise(), pn.Dense(10), pn.Softmax()], input_shape=(1, 28, 28))
+    with pytest.raises(ValueError, match=r"layer 1 \(Noise\) draws random numbers.*workers=1"):
+        model.fit(*digits, workers=2)
+    model.fit(*digits, workers=1)  # one process is fine
+
+
+class Sabotage(Layer):
+    """Identity, except in a worker process (not the one that built it) on the second step."""
+
+    def __init__(self, action):
+        self.action, self.parent, self.calls = action, os.getpid(), 0
+
+    def forward(self, x, training=False):
+        if os.getpid() != self.parent:
+            self.calls += 1
+            if self.calls == 2:
+                self.action()
+        return x
+
+    def backward(self, grad, input_grad=True):
+        return grad
+
+
+def _exit():
+    os._exit(3)
+
+
+def _fail():
+    raise ValueError("sabotaged")
+
+
+def test_a_worker_that_dies_stops_training_with_a_clear_error(digits):
+    model = pn.Sequential([pn.Flatten(), Sabotage(_exit), pn.Dense(10), pn.Softmax()], input_shape=(1, 28, 28))
+    with pytest.raises(RuntimeError, match=r"training worker 1 of 2 \(pid \d+\) ended unexpectedly \(exit code 3\)"):
+        model.fit(*digits, batch_size=8, workers=2)
+
+
+def test_a_worker_error_is_raised_in_the_parent(digits):
+    model = pn.Sequential([pn.Flatten(), Sabotage(_fail), pn.Dense(10), pn.Softmax()], input_shape=(1, 28, 28))
+    with pytest.raises(RuntimeError, match="training worker 1 of 2 failed: ValueError: sabotaged"):
+        model.fit(*digits, batch_size=8, workers=2)
+
+
+class Interrupt(Layer):
+    """Raises ``error`` in the parent on its third forward (KeyboardInterrupt: as Ctrl-C would)."""
+
+    def __init__(self, error):
+        self.error, self.parent, self.calls = error, os.getpid(), 0
+
+    def forward(self, x, training=False):
+        if os.getpid() == self.parent:
+            self.calls += 1
+            if self.calls == 3:
+                raise self.error
+        return x
+
+    def backward(self, grad, input_grad=True):
+        return grad
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError])
+def test_ctrl_c_and_errors_in_the_parent_stop_the_workers(digits, error):
+    model = pn.Sequential([pn.Flatten(), Interrupt(error), pn.Dense(10), pn.Softmax()], input_shape=(1, 28, 28))
+    with pytest.raises(error):
+        with _maybe_too_many(3):
+            model.fit(*digits, batch_size=8, workers=3)  # the fixture checks that no worker is left
+
+
+def test_no_pickle_crosses_the_pipes(digits, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was used")
+
+    monkeypatch.setattr(pickle, "dumps", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(multiprocessing.reduction.ForkingPickler, "dumps", classmethod(refuse))
+    model = dropout_model()
+    model.fit(*digits, epochs=1, batch_size=16, workers=2)
+    with parallel.Workers(model, pn.CrossEntropy(), 2) as pool:
+        pool.train_on_batch(digits[0][:16].to_matrix(), digits[1][:16], pn.SGD(0.1))
+
+
+def test_train_on_batch_steps_like_the_model(digits):
+    x, y = digits[0][:21].to_matrix(), digits[1][:21]
+    serial, par = build("lenet", seed=2), build("lenet", seed=2)
+    opt1, opt2 = pn.Adam(1e-2), pn.Adam(1e-2)
+    with parallel.Workers(par, pn.CrossEntropy(), 2) as pool:
+        for _ in range(3):
+            right = sum(p == t for p, t in zip(serial.predict_classes(x), y))  # before the step, as counted
+            value = serial.train_on_batch(x, y, loss=pn.CrossEntropy(), optimizer=opt1)
+            value2, correct = pool.train_on_batch(x, y, opt2)
+            assert abs(value - value2) <= TOLERANCE
+            assert correct == right
+    assert_close(weights(serial), weights(par), "weights")
+    assert par.optimizer is opt2
+
+
+def test_bad_worker_counts_and_platforms(digits, monkeypatch):
+    for bad in (0, -1, True, 1.5, "2"):
+        with pytest.raises(ValueError, match="workers must be a positive int"):
+            build("mlp").fit(*digits, workers=bad)
+    with pytest.raises(ValueError, match="at least 2 processes"):
+        parallel.Workers(build("mlp"), pn.CrossEntropy(), 1)
+    with pytest.raises(ValueError, match="needs a built model"):
+        parallel.Workers(pn.Sequential([pn.Dense(2)]), pn.CrossEntropy(), 2)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    with pytest.raises(RuntimeError, match=r"workers=2 needs the 'fork' start method.*\(it has: spawn\).*workers=1"):
+        build("mlp").fit(*digits, workers=2)
+
+
+def test_more_workers_than_cpus_warns(digits, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    with pytest.warns(RuntimeWarning, match="workers=2 but this machine has 1 CPU"):
+        build("mlp").fit(*digits, workers=2)
+
+
+# ------------------------------------------------------------ purenet train --workers
+QUICK = ["train", "--classes", "3,7", "--limit", "150", "--epochs", "2"]
+
+
+def run(capsys, *argv):
+    status = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def checkpoint_weights(path):
+    ckpt = pn.load_checkpoint(path)
+    return ckpt, weights(ckpt.model)
+
+
+def test_train_workers_matches_one_process_and_is_saved(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out1, err = run(capsys, *QUICK, "--augment", "--out", "one.safetensors")
+    assert status == 0, err
+    status, out2, err = run(capsys, *QUICK, "--augment", "--workers", "2", "--out", "two.safetensors")
+    assert status == 0, err
+    assert ", 2 processes" in out2 and "processes" not in out1
+    one, w1 = checkpoint_weights("one.safetensors.ckpt")
+    two, w2 = checkpoint_weights("two.safetensors.ckpt")
+    assert_close(w1, w2, "weights")
+    assert_close([one.history["loss"], one.history["val_loss"]], [two.history["loss"], two.history["val_loss"]], "history")
+    assert one.history["accuracy"] == two.history["accuracy"]
+    assert one.extra["train"]["workers"] == 1 and two.extra["train"]["workers"] == 2
+
+
+class CtrlC:
+    """``Workers.train_on_batch`` that raises KeyboardInterrupt on call number ``at``, after the step."""
+
+    def __init__(self, at):
+        self.at, self.calls, self.original = at, 0, parallel.Workers.train_on_batch
+
+    def install(self, monkeypatch):
+        me = self
+
+        def train_on_batch(pool, *args):
+            result = me.original(pool, *args)
+            me.calls += 1
+            if me.calls == me.at:
+                raise KeyboardInterrupt
+            return result
+
+        monkeypatch.setattr(parallel.Workers, "train_on_batch", train_on_batch)
+
+
+def test_train_workers_ctrl_c_checkpoints_and_resumes_bit_identically(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *QUICK, "--workers", "2", "--out", "straight.safetensors")
+    assert status == 0, err
+    with monkeypatch.context() as patch:
+        CtrlC(7).install(patch)  # 5 batches per epoch: in the second epoch
+        status, out, err = run(capsys, *QUICK, "--workers", "2", "--out", "run.safetensors")
+    assert status == 130 and "interrupted in epoch 2/2; saved the state after epoch 1" in err
+    assert multiprocessing.active_children() == []
+    assert pn.load_checkpoint("run.safetensors.ckpt").epoch == 1
+    status, out, err = run(capsys, "train", "--resume", "run.safetensors.ckpt")  # keeps --workers 2
+    assert status == 0, err
+    assert ", 2 processes" in out
+    with open("run.safetensors", "rb") as a, open("straight.safetensors", "rb") as b:
+        assert a.read() == b.read()
+    assert checkpoint_weights("run.safetensors.ckpt")[1] == checkpoint_weights("straight.safetensors.ckpt")[1]
+
+
+def test_train_resume_may_change_the_workers(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *QUICK[:-1], "1", "--out", "m.safetensors")
+    assert status == 0, err
+    status, out, err = run(capsys, "train", "--resume", "m.safetensors.ckpt", "--epochs", "2", "--workers", "2")
+    assert status == 0, err
+    assert ", 2 processes" in out
+    assert pn.load_checkpoint("m.safetensors.ckpt").extra["train"]["workers"] == 2
+
+
+def test_the_benchmark_script_times_and_checks_every_worker_count():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "workers.py")
+    spec = importlib.util.spec_from_file_location("bench_workers", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    lines = []
+    result = bench.throughput(["cnn-small"], [2], [8], seconds=0.2, rounds=2, log=lines.append)
+    assert [(r["workers"], len(r["seconds"])) for r in result["results"]] == [(1, 2), (2, 2)]
+    assert all(r["best_samples_per_s"] >= r["mean_samples_per_s"] > 0 for r in result["results"])
+    assert re.search(r"^cnn-small +8 +2 +[\d.]+ +[\d.]+ +[\d.]+x +[\d.]+x$", bench.format_table(result), re.M)
+    assert all(parent > 0 and children > 0 for parent, children in result["results"][1]["cpu_seconds"])
+    assert any("round 2: 2 workers" in line for line in lines)
+
+
+def test_train_warns_in_one_line_about_more_workers_than_cpus(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    status, out, err = run(capsys, "train", "--classes", "0,1", "--limit", "40", "--epochs", "1", "--workers", "2")
+    assert status == 0, err
+    assert "purenet train: warning: workers=2 but this machine has 1 CPU(s)" in err
+    assert "RuntimeWarning" not in err
+    status, out, err = run(capsys, "train", "--help")
+    assert "--workers N" in out
