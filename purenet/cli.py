@@ -51,7 +51,7 @@ import warnings
 import zlib
 from typing import Dict, List, Optional, Sequence
 
-from . import __version__, architectures, datasets, report
+from . import __version__, architectures, datasets, report, rngstate
 from .app.preprocess import preprocess
 from .augment import Augment
 from .errors import DatasetError, ImageError, ModelFileError
@@ -532,7 +532,7 @@ class _Boundary:
         self.weights = model.state_dict()
         self.optimizer = optimizer.state_dict(model.named_parameters())
         self.rng = model.rng.getstate()
-        self.layer_rngs = [(layer, layer.rng.getstate()) for layer in _layers_with_rng(model)]
+        self.layer_rngs = [(layer, layer.rng.getstate()) for _, layer in rngstate.layers_with_rng(model)]
         self.augment = augment.rng.getstate() if augment else None
         self.history = {k: list(v) for k, v in model.history.items()}
 
@@ -545,25 +545,6 @@ class _Boundary:
         if augment:
             augment.rng.setstate(self.augment)
         model.history = {k: list(v) for k, v in self.history.items()}
-
-
-def _layers_with_rng(model):
-    return [layer for layer in model.layers if isinstance(getattr(layer, "rng", None), random.Random)]
-
-
-def _rng_to_json(state) -> list:
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _rng_from_json(value, path: str) -> tuple:
-    try:
-        version, internal, gauss = value
-        state = (version, tuple(internal), gauss)
-        random.Random(0).setstate(state)
-    except (TypeError, ValueError, OverflowError):
-        raise UsageError(f"--resume {path}: the checkpoint's augmentation generator state is malformed.") from None
-    return state
 
 
 def _load_checkpoint(path: str):
@@ -622,7 +603,10 @@ def train_command(args, out=None, err=None) -> int:
         model, optimizer, done = ckpt.model, ckpt.optimizer, ckpt.epoch
         loss = model.loss if type(model.loss) is CrossEntropy else CrossEntropy()
         if augment:
-            augment.rng.setstate(_rng_from_json(saved.get("augment_rng_state"), args.resume))
+            try:
+                augment.rng.setstate(rngstate.from_json(saved.get("augment_rng_state")))
+            except ValueError:
+                raise UsageError(f"--resume {args.resume}: the checkpoint's augmentation generator state is malformed.") from None
     epochs, lr, decay, bs = run["epochs"], run["lr"], run["lr_decay"], run["batch_size"]
 
     def say(text=""):
@@ -632,7 +616,7 @@ def train_command(args, out=None, err=None) -> int:
         settings = {k: run[k] for k in RUN_SETTINGS + ("data", "epochs", "out", "workers")}
         settings.update(
             data_crc32=fingerprint, train_images=len(x_train),
-            augment_rng_state=_rng_to_json(augment.rng.getstate()) if augment else None,
+            augment_rng_state=rngstate.to_json(augment.rng.getstate()) if augment else None,
         )
         return {"train": settings}
 

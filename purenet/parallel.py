@@ -55,6 +55,7 @@ from itertools import repeat
 from multiprocessing.connection import wait
 from typing import List, Optional, Sequence, Tuple
 
+from . import rngstate
 from .inputs import Inputs, Targets, as_inputs, as_targets
 from .layers import Dropout
 from .layers.base import shape_size
@@ -212,7 +213,7 @@ class Workers:
         params = model.parameters()
         bounds = split(n, self.workers)
         weights = b"".join(array("d", p.data).tobytes() for p in params)
-        rngs = [_rng_to_json(layer.rng.getstate()) for layer in self._dropouts]
+        rngs = [rngstate.to_json(layer.rng.getstate()) for layer in self._dropouts]
         busy = []
         for k, (start, stop) in enumerate(bounds[1:]):
             if start == stop:  # a batch smaller than the number of processes
@@ -333,16 +334,6 @@ def _skip(layer, draws: int) -> None:
         rnd()
 
 
-def _rng_to_json(state) -> list:
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _rng_from_json(value) -> tuple:
-    version, internal, gauss = value
-    return (version, tuple(internal), gauss)
-
-
 # ------------------------------------------------------------- the worker side
 def _serve(conn, inherited, model: Sequential, loss, inputs: Optional[Inputs], targets: Optional[Targets]) -> None:
     """A worker's life: answer shard requests until the parent closes the pipe."""
@@ -361,7 +352,7 @@ def _serve(conn, inherited, model: Sequential, loss, inputs: Optional[Inputs], t
         try:
             x, y, classes = _shard(header, parts, model, inputs, targets)
             for layer, state in zip(dropouts, header["rngs"]):
-                layer.rng.setstate(_rng_from_json(state))
+                layer.rng.setstate(rngstate.from_json(state))
                 _skip(layer, header["start"] * shape_size(layer.input_shape))
             rows = header["stop"] - header["start"]
             value, correct = shard_gradients(model, loss, x, y, classes, rows / header["total"])

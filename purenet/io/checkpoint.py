@@ -37,9 +37,9 @@ the command line decides that.
 """
 
 import json
-import random
 from typing import Dict, Optional
 
+from .. import rngstate
 from ..losses import LOSSES, Loss
 from ..model import Sequential
 from ..optimizers import OPTIMIZERS, Optimizer
@@ -146,8 +146,8 @@ def save_checkpoint(
         {"class": name, "config": state["config"], "iterations": state["iterations"], "state": counters},
         sort_keys=True, allow_nan=False,
     )
-    meta["rng_state"] = json.dumps(_encode_rng(model.rng.getstate() if rng_state is None else rng_state))
-    layer_rngs = {str(i): _encode_rng(layer.rng.getstate()) for i, layer in _layers_with_rng(model)}
+    meta["rng_state"] = json.dumps(rngstate.to_json(model.rng.getstate() if rng_state is None else rng_state))
+    layer_rngs = {str(i): rngstate.to_json(layer.rng.getstate()) for i, layer in rngstate.layers_with_rng(model)}
     if layer_rngs:
         meta["layer_rng_states"] = json.dumps(layer_rngs, sort_keys=True)
     loss = model.loss
@@ -159,25 +159,6 @@ def save_checkpoint(
         except (TypeError, ValueError) as e:
             raise ValueError(f"extra must be plain JSON data (dicts, lists, strings, finite numbers): {e}") from None
     write_safetensors(path, tensors, meta)
-
-
-def _layers_with_rng(model: Sequential):
-    return [(i, layer) for i, layer in enumerate(model.layers) if isinstance(getattr(layer, "rng", None), random.Random)]
-
-
-def _encode_rng(state) -> list:
-    try:
-        version, internal, gauss = state
-        ok = (
-            isinstance(version, int)
-            and all(isinstance(x, int) for x in internal)
-            and (gauss is None or isinstance(gauss, float))
-        )
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"rng_state must be a random.Random().getstate() tuple; Received: {short_repr(state)}.")
-    return [version, list(internal), gauss]
 
 
 # ----------------------------------------------------------------- loading
@@ -294,29 +275,15 @@ def _optimizer_state(spec: dict, tensors: dict, params: dict, optimizer: Optimiz
 
 def _decode_rng(value, file: str, field: str) -> tuple:
     """A ``random.Random`` state from its JSON form ``[version, [625 ints], gauss_next]``."""
-    expected = "[version, [625 ints], gauss_next] (a random.Random state)"
-    if not isinstance(value, list) or len(value) != 3:
-        fail(file, field, expected, short_repr(value))
-    version, internal, gauss = value
-    if (
-        type(version) is not int
-        or not isinstance(internal, list)
-        or len(internal) != 625
-        or not all(type(x) is int and 0 <= x < 2 ** 32 for x in internal)
-        or not (gauss is None or type(gauss) is float)
-    ):
-        fail(file, field, expected, short_repr(value))
-    state = (version, tuple(internal), gauss)
     try:
-        random.Random(0).setstate(state)
-    except (ValueError, TypeError, OverflowError) as e:
-        fail(file, field, expected, f"a state random.Random rejects ({short_repr(str(e))})")
-    return state
+        return rngstate.from_json(value)
+    except ValueError as e:
+        fail(file, field, rngstate.EXPECTED, str(e))
 
 
 def _layer_rng_states(meta: Dict[str, str], model: Sequential, file: str):
     field = "__metadata__['layer_rng_states']"
-    layers = dict(_layers_with_rng(model))
+    layers = dict(rngstate.layers_with_rng(model))
     saved = meta_json(meta, "layer_rng_states", file) if "layer_rng_states" in meta else {}
     if not isinstance(saved, dict):
         fail(file, field, "an object of layer index -> state", json_type(saved))
