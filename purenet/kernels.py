@@ -61,6 +61,7 @@ __all__ = [
     "window_winners",
     "conv_relu_pool",
     "conv_relu_pool_grad",
+    "conv_relu_pool_ink",
     "sgd_step",
     "momentum_step",
     "adam_step",
@@ -341,11 +342,7 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
         maxes_all.append(maxes)
         pooled_all.append(pooled)
         outs.append(expand(pooled))  # (N*Q,)
-    q = len(outs[0]) // n  # pooled positions per filter map
-    data = []
-    for s in range(0, n * q, q):  # reorder to (N, F*Q)
-        for out in outs:
-            data += out[s : s + q]
+    data = _batch_major(outs, n)
     cache = (n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs)
     return data, cache
 
@@ -401,6 +398,34 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
                 add_into(gz, background[1], background[0](gf))
             g_maps.append(gz)
     return dw, db, (g_maps if input_grad else None)
+
+
+def conv_relu_pool_ink(cache):
+    """The windows with ink of a :func:`conv_relu_pool` batch: ``(flags, out)``, or None.
+
+    flags: N*Q truth values, one per window (the same for every filter); the
+    other windows pooled only blank patches, so their output is exactly
+    ``relu(b_f)``. out: the batch's output (flat ``(N, F*Q)``) with those
+    blank windows' values replaced by 0.0.
+    """
+    n, live_window, pooled_all = cache[0], cache[3], cache[7]
+    expand = getter(list(map(operator.mul, accumulate(live_window), live_window)))
+    outs = []
+    for pooled in pooled_all:
+        background, pooled[0] = pooled[0], 0.0
+        outs.append(expand(pooled))
+        pooled[0] = background
+    return live_window, _batch_major(outs, n)
+
+
+def _batch_major(outs, n):
+    """F lists of N*Q values (one per filter map) -> the flat ``(N, F*Q)`` layout."""
+    q = len(outs[0]) // n  # pooled positions per filter map
+    data = []
+    for s in range(0, n * q, q):
+        for out in outs:
+            data += out[s : s + q]
+    return data
 
 
 def sgd_step(values, grads, lr):

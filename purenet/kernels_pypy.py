@@ -70,6 +70,7 @@ __all__ = [
     "window_winners",
     "conv_relu_pool",
     "conv_relu_pool_grad",
+    "conv_relu_pool_ink",
     "sgd_step",
     "momentum_step",
     "adam_step",
@@ -625,7 +626,14 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
     return dw, db, (g_maps if input_grad else None)
 
 
+def conv_relu_pool_ink(cache):
+    """None: this backend does not tell blank windows apart (it multiplies
+    every patch; its loops gain little from skipping them)."""
+    return None
+
+
 # ----------------------------------------------------------- optimizers
+
 def sgd_step(values, grads, lr):
     """The plain gradient step, in place: ``values[i] -= lr * grads[i]``."""
     for i in range(len(values)):
