@@ -54,6 +54,7 @@ __all__ = [
     "rows_of",
     "gather",
     "getter",
+    "nonzero_near",
     "add_into",
     "add_lists",
     "zeroed",
@@ -191,6 +192,22 @@ def gather(seq, indices):
     return operator.itemgetter(*indices)(seq)
 
 
+def nonzero_near(data, offsets, positions):
+    """For each p in positions: 1 if any ``data[p + o]`` (o in offsets, all >= 0) is nonzero, else 0.
+
+    Which patches of a convolution hold ink, at bitset speed: one byte per
+    value (0 or 1), ORed with itself shifted by each offset as one big
+    integer, instead of zipping and testing every patch. Returns a tuple (the
+    PyPy backend returns None: its loops test the patches themselves).
+    """
+    raw = int.from_bytes(bytes(map(bool, data)), "little")
+    near = raw
+    for off in offsets:
+        if off:
+            near |= raw >> (8 * off)
+    return gather(near.to_bytes(len(data), "little"), positions)
+
+
 def add_into(target, indices, values):
     """Scatter-add: ``target[i] += v`` for each pair (repeated indices add up)."""
     for i, v in zip(indices, values):
@@ -297,13 +314,15 @@ def window_winners(values, maxes, windows):
     return map(operator.getitem, windows, map(tuple.index, zip(*values), maxes))
 
 
-def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
+def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
 
     taps: K tuples of N*P values, the input each kernel tap sees at each conv
     output position (im2col, from ``Conv2D.gather_taps``); w_rows: F filter
     rows of K weights; biases: F floats; pool_taps: per pool-window tap, the
-    N*Q positions it reads in one filter's (N*P) map; n: the batch size.
+    N*Q positions it reads in one filter's (N*P) map; n: the batch size;
+    live: optionally, whether each patch has a nonzero value (N*P truth
+    values, e.g. from :func:`nonzero_near`), else the patches are tested.
 
     Returns ``(out, cache)``: out is the flat ``(N, F*Q)`` output, cache what
     :func:`conv_relu_pool_grad` needs. See :mod:`purenet.layers.fused` for
@@ -314,7 +333,8 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     with such a patch are pooled; every other window ("background") pools
     four exact zeros, so its output is ``relu(b)``, one value per filter.
     """
-    live = list(map(any, zip(*taps)))
+    if live is None:
+        live = list(map(any, zip(*taps)))
     live_taps = list(map(getter(list(compress(range(len(live)), live))), taps))  # K x L
     count = live.count(True)
     # zipped once for all filters (zipping afresh per filter cost ~10% of a

@@ -465,3 +465,29 @@ def test_conv_relu_pool_ink(k, case):
     grad = [1.0] * len(out)
     after = k.conv_relu_pool_grad(cache, grad, windows, False, True)
     assert after == k.conv_relu_pool_grad(fresh, grad, windows, False, True)
+
+
+def test_nonzero_near(k):
+    rng = random.Random(11)
+    data = [rng.choice([0.0, 0.0, 0.0, -0.5, 1.0, float("nan")]) for _ in range(200)]
+    offsets = [0, 1, 2, 10, 11, 12]
+    positions = [rng.randrange(0, 200 - 12) for _ in range(60)] + [0, 187]
+    got = k.nonzero_near(data, offsets, positions)
+    if k is kernels_pypy:
+        assert got is None
+        return
+    assert list(got) == [int(any(data[p + o] for o in offsets)) for p in positions]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_relu_pool_with_live_patches_given(k, case):
+    """The live flags a caller passes (from nonzero_near) give the same output as testing the patches."""
+    n = case[1]
+    taps, w_rows, biases, pool_taps, windows = conv_case(*case)
+    live = tuple(int(any(t[p] for t in taps)) for p in range(len(taps[0])))
+    out, cache = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n, live)
+    want, want_cache = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n)
+    assert list(out) == list(want)
+    grad = [1.0] * len(out)
+    given = k.conv_relu_pool_grad(cache, grad, windows, False, True)
+    assert given == k.conv_relu_pool_grad(want_cache, grad, windows, False, True)

@@ -73,7 +73,8 @@ class ConvReLUPool:
         taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
         pool_taps, _ = self._map_pool._batch_taps(n)
         biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
-        data, self._cache = kernels.conv_relu_pool(taps, conv.weight.row_lists(), biases, pool_taps, n)
+        live = conv.live_patches(x)
+        data, self._cache = kernels.conv_relu_pool(taps, conv.weight.row_lists(), biases, pool_taps, n, live)
         self._n = n
         return Matrix.from_flat(data, n, len(data) // n)
 
