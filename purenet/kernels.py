@@ -314,6 +314,10 @@ def window_winners(values, maxes, windows):
     return map(operator.getitem, windows, map(tuple.index, zip(*values), maxes))
 
 
+#: Patches up to this long are rebuilt for each filter rather than kept (see conv_relu_pool).
+_SHORT_PATCH = 16
+
+
 def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
 
@@ -337,9 +341,10 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
         live = list(map(any, zip(*taps)))
     live_taps = list(map(getter(list(compress(range(len(live)), live))), taps))  # K x L
     count = live.count(True)
-    # zipped once for all filters (zipping afresh per filter cost ~10% of a
-    # cnn-small step); tuples of floats stop being GC-tracked after one pass
-    patches = list(zip(*live_taps))  # (L, K)
+    # Short patches (a first layer's 3x3) are zipped afresh for each filter:
+    # keeping thousands of them would set off a cyclic-GC pass over every young
+    # list each step. Long ones (C*KH*KW of a later layer) are zipped once.
+    patches = None if len(taps) <= _SHORT_PATCH else list(zip(*live_taps))  # (L, K)
     # where each conv output will be: slot 0 holds 0.0 (a blank patch's),
     # slots 1..L the live patches' outputs, in order
     slot = list(map(operator.mul, accumulate(live), live))
@@ -353,7 +358,7 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     values_all, maxes_all, pooled_all, outs = [], [], [], []
     for w, b in zip(w_rows, biases):
         z = [0.0]
-        z += map(dot, repeat(w, count), patches)  # this filter's live outputs
+        z += map(dot, repeat(w, count), patches or zip(*live_taps))  # this filter's live outputs
         values = [pick(z) for pick in pickers]  # window taps x M
         maxes = window_max(values)
         pooled = [b if b > 0.0 else 0.0]  # relu(0.0 + b), every background window's output
