@@ -54,6 +54,7 @@ __all__ = [
     "rows_of",
     "gather",
     "getter",
+    "nonzero_near",
     "add_into",
     "add_lists",
     "zeroed",
@@ -61,6 +62,7 @@ __all__ = [
     "window_winners",
     "conv_relu_pool",
     "conv_relu_pool_grad",
+    "conv_relu_pool_ink",
     "sgd_step",
     "momentum_step",
     "adam_step",
@@ -190,6 +192,22 @@ def gather(seq, indices):
     return operator.itemgetter(*indices)(seq)
 
 
+def nonzero_near(data, offsets, positions):
+    """For each p in positions: 1 if any ``data[p + o]`` (o in offsets, all >= 0) is nonzero, else 0.
+
+    Which patches of a convolution hold ink, at bitset speed: one byte per
+    value (0 or 1), ORed with itself shifted by each offset as one big
+    integer, instead of zipping and testing every patch. Returns a tuple (the
+    PyPy backend returns None: its loops test the patches themselves).
+    """
+    raw = int.from_bytes(bytes(map(bool, data)), "little")
+    near = raw
+    for off in offsets:
+        if off:
+            near |= raw >> (8 * off)
+    return gather(near.to_bytes(len(data), "little"), positions)
+
+
 def add_into(target, indices, values):
     """Scatter-add: ``target[i] += v`` for each pair (repeated indices add up)."""
     for i, v in zip(indices, values):
@@ -300,13 +318,15 @@ def window_winners(values, maxes, windows):
 _SHORT_PATCH = 16
 
 
-def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
+def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
 
     taps: K tuples of N*P values, the input each kernel tap sees at each conv
     output position (im2col, from ``Conv2D.gather_taps``); w_rows: F filter
     rows of K weights; biases: F floats; pool_taps: per pool-window tap, the
-    N*Q positions it reads in one filter's (N*P) map; n: the batch size.
+    N*Q positions it reads in one filter's (N*P) map; n: the batch size;
+    live: optionally, whether each patch has a nonzero value (N*P truth
+    values, e.g. from :func:`nonzero_near`), else the patches are tested.
 
     Returns ``(out, cache)``: out is the flat ``(N, F*Q)`` output, cache what
     :func:`conv_relu_pool_grad` needs. See :mod:`purenet.layers.fused` for
@@ -317,7 +337,8 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     with such a patch are pooled; every other window ("background") pools
     four exact zeros, so its output is ``relu(b)``, one value per filter.
     """
-    live = list(map(any, zip(*taps)))
+    if live is None:
+        live = list(map(any, zip(*taps)))
     live_taps = list(map(getter(list(compress(range(len(live)), live))), taps))  # K x L
     count = live.count(True)
     # Short patches (a first layer's 3x3) are zipped afresh for each filter:
@@ -346,11 +367,7 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
         maxes_all.append(maxes)
         pooled_all.append(pooled)
         outs.append(expand(pooled))  # (N*Q,)
-    q = len(outs[0]) // n  # pooled positions per filter map
-    data = []
-    for s in range(0, n * q, q):  # reorder to (N, F*Q)
-        for out in outs:
-            data += out[s : s + q]
+    data = _batch_major(outs, n)
     cache = (n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs)
     return data, cache
 
@@ -406,6 +423,34 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
                 add_into(gz, background[1], background[0](gf))
             g_maps.append(gz)
     return dw, db, (g_maps if input_grad else None)
+
+
+def conv_relu_pool_ink(cache):
+    """The windows with ink of a :func:`conv_relu_pool` batch: ``(flags, out)``, or None.
+
+    flags: N*Q truth values, one per window (the same for every filter); the
+    other windows pooled only blank patches, so their output is exactly
+    ``relu(b_f)``. out: the batch's output (flat ``(N, F*Q)``) with those
+    blank windows' values replaced by 0.0.
+    """
+    n, live_window, pooled_all = cache[0], cache[3], cache[7]
+    expand = getter(list(map(operator.mul, accumulate(live_window), live_window)))
+    outs = []
+    for pooled in pooled_all:
+        background, pooled[0] = pooled[0], 0.0
+        outs.append(expand(pooled))
+        pooled[0] = background
+    return live_window, _batch_major(outs, n)
+
+
+def _batch_major(outs, n):
+    """F lists of N*Q values (one per filter map) -> the flat ``(N, F*Q)`` layout."""
+    q = len(outs[0]) // n  # pooled positions per filter map
+    data = []
+    for s in range(0, n * q, q):
+        for out in outs:
+            data += out[s : s + q]
+    return data
 
 
 def sgd_step(values, grads, lr):

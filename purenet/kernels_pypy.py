@@ -63,6 +63,7 @@ __all__ = [
     "rows_of",
     "gather",
     "getter",
+    "nonzero_near",
     "add_into",
     "add_lists",
     "zeroed",
@@ -70,6 +71,7 @@ __all__ = [
     "window_winners",
     "conv_relu_pool",
     "conv_relu_pool_grad",
+    "conv_relu_pool_ink",
     "sgd_step",
     "momentum_step",
     "adam_step",
@@ -461,6 +463,11 @@ def getter(indices):
     return lambda seq: [seq[i] for i in indices]
 
 
+def nonzero_near(data, offsets, positions):
+    """None: the loops here test the patches themselves (see the CPython kernel)."""
+    return None
+
+
 def add_into(target, indices, values):
     """Scatter-add: ``target[i] += v`` for each pair (repeated indices add up)."""
     if type(indices) is not list:
@@ -549,11 +556,11 @@ def _pool_maps(maps, pool_taps):
 
 
 # ------------------------------------------- fused conv -> ReLU -> pool
-def conv_relu_pool(taps, w_rows, biases, pool_taps, n):
+def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
 
     Same arguments and output as the CPython kernel (see
-    :mod:`purenet.layers.fused`). The convolution is computed tap-major
+    :mod:`purenet.layers.fused`; ``live`` is ignored). The convolution is computed tap-major
     (:func:`_tap_products`), each map is pooled keeping its winners'
     positions, and the bias and ReLU are applied while writing the
     ``(N, F*Q)`` output. The cache keeps the taps and each window's winner
@@ -625,7 +632,14 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
     return dw, db, (g_maps if input_grad else None)
 
 
+def conv_relu_pool_ink(cache):
+    """None: this backend does not tell blank windows apart (it multiplies
+    every patch; its loops gain little from skipping them)."""
+    return None
+
+
 # ----------------------------------------------------------- optimizers
+
 def sgd_step(values, grads, lr):
     """The plain gradient step, in place: ``values[i] -= lr * grads[i]``."""
     for i in range(len(values)):

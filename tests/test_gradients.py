@@ -676,3 +676,40 @@ def test_dense_after_a_relu_is_gated_in_the_training_path():
     assert gx.allclose(gx_manual, rtol=1e-10, atol=1e-12)
     for name, p in model.named_parameters():
         assert p.grad.allclose(manual[name], rtol=1e-10, atol=1e-12), name
+
+
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad):
+    """A GatedDense right after the first fused conv block computes its input gradient
+    only at windows with ink and hands the block the blank windows' share of the
+    bias gradient (filled in per window when an input gradient is asked for): the
+    gradients are still those of the layer-by-layer path, with positive conv
+    biases (blank windows pass the ReLU) and negative ones (they do not)."""
+    from purenet.layers import fused
+
+    model = pn.Sequential(
+        [pn.Conv2D(4, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(), pn.Dense(3), pn.Softmax()],
+        input_shape=(1, 10, 10),
+        seed=3,
+    )
+    assert isinstance(model._steps[2], fused.GatedDense) and model._steps[2].block is model._steps[0]
+    model.layers[0].bias.assign([0.2, -0.1, 0.05, -0.3])
+    rng = random.Random(4)
+    ink = [(i, j) for i in range(3, 7) for j in range(2, 8)]  # blank borders: blank windows in every sample
+    rows = []
+    for _ in range(4):
+        image = [0.0] * 100
+        for i, j in ink:
+            image[i * 10 + j] = rng.random() if rng.random() < 0.6 else 0.0
+        rows.append(image)
+    x, labels, loss = Matrix(rows), [0, 2, 1, 2], pn.CrossEntropy()
+    model.zero_grad()
+    loss.forward(model.forward(x), labels)
+    gx_manual = model.backward(loss.backward())
+    manual = {name: p.grad.copy() for name, p in model.named_parameters()}
+    model.zero_grad()
+    _, _, gx = model._loss_and_grad(x, labels, pn.CrossEntropy(), True, input_grad=input_grad)
+    if input_grad:
+        assert gx.allclose(gx_manual, rtol=1e-10, atol=1e-12)
+    for name, p in model.named_parameters():
+        assert p.grad.allclose(manual[name], rtol=1e-10, atol=1e-12), name

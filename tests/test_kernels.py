@@ -438,3 +438,56 @@ def test_training_steps_agree_across_backends(monkeypatch, layers):
         for a_list, b_list in zip(got, ref):
             assert len(a_list) == len(b_list)
             assert all(abs(a - b) <= 1e-12 * max(1.0, abs(b)) for a, b in zip(a_list, b_list)), name
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_relu_pool_ink(k, case):
+    """The windows with ink (some nonzero input in a tap of the window) and the output
+    with the blank ones zeroed, or None on a backend that does not separate them."""
+    n = case[1]
+    taps, w_rows, biases, pool_taps, windows = conv_case(*case)
+    out, cache = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n)
+    ink = k.conv_relu_pool_ink(cache)
+    if k is kernels_pypy:
+        assert ink is None
+        return
+    flags, out_ink = ink
+    live = [any(t[p] for t in taps) for p in range(len(taps[0]))]
+    want_flags = [any(live[idx[w]] for idx in pool_taps) for w in range(len(pool_taps[0]))]
+    assert [bool(v) for v in flags] == want_flags
+    q = len(pool_taps[0]) // n
+    f_count = len(w_rows)
+    for i, (v, v_ink) in enumerate(zip(out, out_ink)):
+        s, rest = divmod(i, f_count * q)
+        assert v_ink == (v if want_flags[s * q + rest % q] else 0.0)
+    # the cache is left intact: the backward still sees the blank windows' relu(b)
+    _, fresh = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n)
+    grad = [1.0] * len(out)
+    after = k.conv_relu_pool_grad(cache, grad, windows, False, True)
+    assert after == k.conv_relu_pool_grad(fresh, grad, windows, False, True)
+
+
+def test_nonzero_near(k):
+    rng = random.Random(11)
+    data = [rng.choice([0.0, 0.0, 0.0, -0.5, 1.0, float("nan")]) for _ in range(200)]
+    offsets = [0, 1, 2, 10, 11, 12]
+    positions = [rng.randrange(0, 200 - 12) for _ in range(60)] + [0, 187]
+    got = k.nonzero_near(data, offsets, positions)
+    if k is kernels_pypy:
+        assert got is None
+        return
+    assert list(got) == [int(any(data[p + o] for o in offsets)) for p in positions]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_relu_pool_with_live_patches_given(k, case):
+    """The live flags a caller passes (from nonzero_near) give the same output as testing the patches."""
+    n = case[1]
+    taps, w_rows, biases, pool_taps, windows = conv_case(*case)
+    live = tuple(int(any(t[p] for t in taps)) for p in range(len(taps[0])))
+    out, cache = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n, live)
+    want, want_cache = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n)
+    assert list(out) == list(want)
+    grad = [1.0] * len(out)
+    given = k.conv_relu_pool_grad(cache, grad, windows, False, True)
+    assert given == k.conv_relu_pool_grad(want_cache, grad, windows, False, True)

@@ -216,6 +216,16 @@ class Conv2D(Layer):
         src = x.data + [0.0] if any(self._pads()) else x.data
         return [kernels.gather(src, idx) for idx in self._batch_taps(x.rows)]
 
+    def live_patches(self, x: Matrix) -> Optional[tuple]:
+        """Whether each (sample, output position) sees a nonzero input: N*OH*OW
+        values (0/1), or None with padding (or on a backend that tests patches itself)."""
+        if any(self._pads()):
+            return None
+        c_in, h, w = self.input_shape
+        kh, kw = self.kernel
+        offsets = [c * h * w + ky * w + kx for c in range(c_in) for ky in range(kh) for kx in range(kw)]
+        return kernels.nonzero_near(x.data, offsets, self._batch_taps(x.rows)[0])
+
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
         n = len(self._taps[0]) // (self.output_shape[1] * self.output_shape[2])
         self._check_grad(grad, n)

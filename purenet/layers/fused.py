@@ -17,12 +17,16 @@ over every output position.
 The loops are :func:`purenet.kernels.conv_relu_pool` and
 :func:`purenet.kernels.conv_relu_pool_grad` (one version per backend).
 ``GatedDense`` gives the same gradients as the plain Dense layer wherever
-anything downstream reads them (see its docstring).
+anything downstream reads them (see its docstring). Right after the model's
+first block it also leaves out the windows the block found blank (no ink in
+any patch) and hands the block their summed share of its bias gradient
+instead (:meth:`GatedDense.defer_to`).
 
 Shape:
     input ``(N, C*H*W)``, output ``(N, F*PH*PW)``, as the pool's output.
 """
 
+import operator
 import random
 from typing import List, Optional
 
@@ -47,6 +51,7 @@ class ConvReLUPool:
         self._map_pool = MaxPool2D(pool.pool, pool.strides)
         self._map_pool.build((1,) + conv.output_shape[1:], random.Random(0))
         self.output_shape = pool.output_shape
+        self._deferred = None  # set by a GatedDense that left the blank windows out (see GatedDense.defer_to)
 
     @staticmethod
     def matches(layers, i) -> bool:
@@ -64,11 +69,12 @@ class ConvReLUPool:
         conv = self.conv
         conv._check_input(x)
         n = x.rows
-        self._cache = None  # let the last batch's go before this one's is built
+        self._cache = self._deferred = None  # let the last batch's go before this one's is built
         taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
         pool_taps, _ = self._map_pool._batch_taps(n)
         biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
-        data, self._cache = kernels.conv_relu_pool(taps, conv.weight.row_lists(), biases, pool_taps, n)
+        live = conv.live_patches(x)
+        data, self._cache = kernels.conv_relu_pool(taps, conv.weight.row_lists(), biases, pool_taps, n, live)
         self._n = n
         return Matrix.from_flat(data, n, len(data) // n)
 
@@ -79,7 +85,16 @@ class ConvReLUPool:
             raise ValueError(f"ConvReLUPool.backward expects a gradient of shape {expected}; Received: {grad.shape}.")
         _, windows_idx = self._map_pool._batch_taps(n)
         overlapping = self.pool.strides[0] < self.pool.pool[0] or self.pool.strides[1] < self.pool.pool[1]
+        blank_share = None
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None and deferred[0] is grad:  # GatedDense left the blank windows out
+            _, blank_share, fill_in = deferred
+            if input_grad:  # the input gradient needs each blank window's own gradient
+                fill_in()
+                blank_share = None
         dw, db, g_maps = kernels.conv_relu_pool_grad(self._cache, grad.data, windows_idx, overlapping, input_grad)
+        if blank_share is not None:
+            db = list(map(operator.add, db, blank_share))
         conv.weight.accumulate(dw)
         if conv.use_bias:
             conv.bias.accumulate(db)
@@ -100,6 +115,7 @@ class GatedDense:
     def __init__(self, dense: Dense):
         self.dense = dense
         self.output_shape = dense.output_shape
+        self.block: Optional[ConvReLUPool] = None  # see defer_to
 
     @staticmethod
     def matches(steps, layer) -> bool:
@@ -114,8 +130,63 @@ class GatedDense:
     def forward(self, x: Matrix, training: bool = False) -> Matrix:
         return self.dense.forward(x, training)
 
+    def defer_to(self, block: ConvReLUPool) -> None:
+        """Feed on ``block``, the model's first step, so computing only its ink windows' gradients.
+
+        A blank window's pooled output is ``relu(b_f)`` in every sample, and its
+        gradient reaches nothing but the bias gradient of filter f, as a sum
+        (the block, first, sends no gradient to its input). So the input
+        gradient is computed only at the windows with ink, and ``block`` gets
+        the blank windows' per-filter sums instead. With ``U`` outputs and
+        ``Q`` windows per filter map, that sum for filter f is
+        ``sum_u dot(W[u, f's windows], E[u])`` with
+        ``E[u, j] = sum_n dY[n, u] * blank[n, j]``: a ``(U, N) @ (N, Q)``
+        product, instead of a dot product per blank window and sample.
+        """
+        self.block = block
+
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
-        return self.dense.backward(grad, input_grad, gated=True)
+        ink = None
+        if self.block is not None and input_grad:
+            ink = kernels.conv_relu_pool_ink(self.block._cache)
+        if ink is None:
+            return self.dense.backward(grad, input_grad, gated=True)
+        return self._backward_ink(grad, ink)
+
+    def _backward_ink(self, grad: Matrix, ink) -> Matrix:
+        """:meth:`backward` with the blank windows' gradients deferred to the block (see defer_to)."""
+        dense, block = self.dense, self.block
+        x_rows = dense._x_rows
+        n = len(x_rows)
+        dense._check_grad(grad, n)
+        g_rows = grad.row_lists()
+        dw, db, _ = kernels.dense_grad(g_rows, x_rows, None, dense.use_bias)
+        dense.weight.accumulate(dw)
+        if dense.use_bias:
+            dense.bias.accumulate(db)
+        flags, x_ink = ink
+        d = len(x_rows[0])
+        q = len(flags) // n  # windows per filter map
+        w_rows = dense.weight.row_lists()  # (U, D)
+        w_cols = kernels.transpose(w_rows)
+        x_ink_rows = kernels.rows_of(x_ink, n, d)
+        dx = kernels.matmul_nt_where(g_rows, w_cols, x_ink_rows)
+        out = Matrix.from_flat(dx, n, d)
+        blank = kernels.rows_of([0.0 if v else 1.0 for v in flags], n, q)  # (N, Q)
+        e = kernels.rows_of(kernels.matmul_nt(kernels.transpose(g_rows), kernels.transpose(blank)), len(w_rows), q)
+        conv = block.conv
+        biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
+        share = [  # blank windows pass the ReLU only where relu(b_f) > 0
+            sum(map(kernels.dot, (w[s : s + q] for w in w_rows), e)) if b > 0.0 else 0.0
+            for s, b in zip(range(0, d, q), biases)
+        ]
+
+        def fill_in():  # the blank windows' own gradients, where the ReLU let them through
+            blank_rows = [list(map(operator.sub, x, i)) for x, i in zip(x_rows, x_ink_rows)]
+            out.data[:] = kernels.add_lists(dx, kernels.matmul_nt_where(g_rows, w_cols, blank_rows))
+
+        block._deferred = (out, share, fill_in)
+        return out
 
 
 def plan(layers) -> list:
@@ -128,6 +199,11 @@ def plan(layers) -> list:
             i += 3
             continue
         layer = layers[i]
-        steps.append(GatedDense(layer) if GatedDense.matches(steps, layer) else layer)
+        if GatedDense.matches(steps, layer):
+            gated = GatedDense(layer)
+            if type(steps[0]) is ConvReLUPool and all(type(s) is Flatten for s in steps[1:]):
+                gated.defer_to(steps[0])
+            layer = gated
+        steps.append(layer)
         i += 1
     return steps
