@@ -38,35 +38,11 @@ import operator
 import platform
 from itertools import accumulate, compress, repeat
 
-__all__ = [
-    "BACKEND",
-    "DOT_KERNEL",
-    "dot",
-    "matmul_nt",
-    "matmul_sparse_rows",
-    "matmul_nt_sparse_a",
-    "matmul_nt_skip_zero",
-    "matmul_nt_where",
-    "dense_grad",
-    "matmul_taps",
-    "add_taps_into",
-    "transpose",
-    "rows_of",
-    "gather",
-    "getter",
-    "nonzero_near",
-    "add_into",
-    "add_lists",
-    "zeroed",
-    "window_max",
-    "window_winners",
-    "conv_relu_pool",
-    "conv_relu_pool_grad",
-    "conv_relu_pool_ink",
-    "sgd_step",
-    "momentum_step",
-    "adam_step",
-]
+# The kernel names are listed once, in kernels_pypy.__all__: both backends
+# define exactly those (tests/test_kernels.py checks they agree).
+from .kernels_pypy import __all__ as _KERNELS
+
+__all__ = ["BACKEND", *_KERNELS]
 
 #: ``"pypy"`` on PyPy (the loops of :mod:`purenet.kernels_pypy`), else ``"cpython"``.
 BACKEND = "pypy" if platform.python_implementation() == "PyPy" else "cpython"
