@@ -1,2 +1,10 @@
-"""The drawing app: ``preprocess`` (plain Python, used by ``purenet predict`` too)
-and, later, the Tk window. Importing this package never imports tkinter."""
+"""The drawing app (``purenet draw``), as plain modules under a thin Tk layer.
+
+- ``preprocess``: the MNIST recipe for any picture (also ``purenet predict``'s);
+- ``strokes``: pen strokes -> the canvas raster and the network's 28x28 input;
+- ``state``: the drawing (strokes, undo, clear) and the model's predictions;
+- ``userdata``: labelled drawings kept as IDX files; ``finetune``: training on them;
+- ``pictures``: numbers to colours for the input preview, the filters and feature maps;
+- ``window``: the Tk window, the only module that imports tkinter.
+
+Importing this package never imports tkinter."""
