@@ -385,3 +385,53 @@ def test_closing_the_window_cancels_a_running_job(make_app, shipped):
     job.join(DEADLINE)
     assert not job.running
     assert os.path.isfile(app.drawings.labels_path)  # the labelled drawings stay on disk
+
+
+def finetuned(make_app, shipped):
+    app = make_app(shipped)
+    label_some(app, 1)
+    app.finetune_button.invoke()
+    until(app, lambda: app.job is None, "the fine-tuning job")
+    assert app.tuned
+    return app
+
+
+def test_closing_with_an_unsaved_finetuned_model_asks_first(make_app, shipped, tmp_path):
+    app = finetuned(make_app, shipped)
+    asked = []
+    app.ask_save = lambda: asked.append(1)  # None: the person chose to stay
+    app.close()
+    assert asked and app.root.winfo_exists()  # still open, still tuned
+    app.ask_save = lambda: True
+    app.save_model_as = lambda path=None: None  # the save dialog was cancelled: stay too
+    app.close()
+    assert app.root.winfo_exists()
+    path = str(tmp_path / "kept.safetensors")
+    app.save_model_as = lambda: type(app).save_model_as(app, path)
+    app.close()
+    assert os.path.isfile(path) and pn.load(path).state_dict()["9.weight"].data == pytest.approx(
+        app.recogniser.model.state_dict()["9.weight"].data, abs=1e-6)
+    assert not tk_exists(app)
+
+
+def test_closing_without_saving_when_told_so(make_app, shipped, tmp_path):
+    app = finetuned(make_app, shipped)
+    app.ask_save = lambda: False
+    app.close()
+    assert not tk_exists(app) and not list(tmp_path.glob("*.safetensors"))
+
+
+def test_closing_an_untouched_model_asks_nothing(make_app, shipped):
+    app = make_app(shipped)
+    app.ask_save = lambda: pytest.fail("asked to save a model that was not fine-tuned")
+    app.close()
+    assert not tk_exists(app)
+
+
+def tk_exists(app):
+    import tkinter
+
+    try:
+        return bool(app.root.winfo_exists())
+    except tkinter.TclError:
+        return False

@@ -28,7 +28,7 @@ import json
 import os
 import queue
 import tkinter as tk
-from tkinter import filedialog, ttk
+from tkinter import filedialog, messagebox, ttk
 from typing import Callable, Optional
 
 from . import pictures
@@ -534,10 +534,26 @@ class App:
         return path
 
     def close(self) -> None:
-        """Window closed: stop a running job and leave (labelled drawings are already on disk)."""
+        """Window closed: stop a running job and leave (labelled drawings are already on disk).
+
+        A fine-tuned model lives only in memory until it is saved, so closing
+        with one asks first: save it (then close, unless the save was
+        cancelled or failed), close without it, or stay.
+        """
+        if self.tuned:
+            answer = self.ask_save()
+            if answer is None or (answer and self.save_model_as() is None):
+                return
         if self.job is not None:
             self.job.cancel()
         self.root.destroy()
+
+    def ask_save(self) -> Optional[bool]:
+        """Ask whether to save the fine-tuned model: True (save), False (don't), None (stay)."""
+        return messagebox.askyesnocancel(
+            "Save the fine-tuned model?",
+            "The model was fine-tuned on your drawings and not saved. Save it before closing?",
+            parent=self.root)
 
 
 def _zoom_into(big, small, zoom: int) -> None:
