@@ -36,6 +36,8 @@ Not here: shapes, validation, autograd. Callers check their inputs.
 import math
 import operator
 import platform
+import sys
+from array import array
 from itertools import accumulate, compress, repeat
 
 # The kernel names are listed once, in kernels_pypy.__all__: both backends
@@ -176,12 +178,36 @@ def nonzero_near(data, offsets, positions):
     integer, instead of zipping and testing every patch. Returns a tuple (the
     PyPy backend returns None: its loops test the patches themselves).
     """
-    raw = int.from_bytes(bytes(map(bool, data)), "little")
+    return _near(bytes(map(bool, data)), offsets, positions)
+
+
+def _near(raw_bytes, offsets, positions):
+    """:func:`nonzero_near` on one byte per value (zero or not)."""
+    raw = int.from_bytes(raw_bytes, "little")
     near = raw
     for off in offsets:
         if off:
             near |= raw >> (8 * off)
-    return gather(near.to_bytes(len(data), "little"), positions)
+    return gather(near.to_bytes(len(raw_bytes), "little"), positions)
+
+
+#: The byte k of each value k / 255 (the float an 8-bit pixel becomes, see pixel_bytes).
+_BYTE_OF = {k / 255: k for k in range(256)}
+
+
+def pixel_bytes(data):
+    """``bytes(v * 255 for v in data)`` if every value is exactly ``k / 255`` (k in 0..255), else None.
+
+    Images from :mod:`purenet.datasets` (and ``purenet.inputs``) arrive as
+    ``byte / 255`` floats; recovering the bytes (one dict lookup per value,
+    ~0.8 ms per MNIST batch of 32) lets :func:`conv_relu_pool_bytes` compute
+    the first convolution on exact integers. Any other value (a normalised
+    or augmented input, NaN) gives None: the float path then runs.
+    """
+    try:
+        return bytes(map(_BYTE_OF.__getitem__, data))
+    except (KeyError, TypeError):
+        return None
 
 
 def add_into(target, indices, values):
@@ -344,8 +370,134 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
         pooled_all.append(pooled)
         outs.append(expand(pooled))  # (N*Q,)
     data = _batch_major(outs, n)
-    cache = (n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs)
+    # the taps' values at each window tap: straight from the full (N*P) taps, by position
+    cache = (n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs, None, len(taps[0]))
     return data, cache
+
+
+def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n):
+    """:func:`conv_relu_pool` for an input of 8-bit pixels, its dot products done as integer SIMD.
+
+    pixels: the input as bytes, ``source[i] == pixels[i] / 255`` (from
+    :func:`pixel_bytes`); source: the input as floats (the weight gradient
+    reads it); tap_index: K lists of N*P indices into both, the input each
+    kernel tap sees at each conv output position (no padding); the rest as
+    :func:`conv_relu_pool`, whose output and cache format this returns (the
+    same values within ~1e-15 of the weights' size, see below).
+
+    Why: a first-layer 3x3 convolution is ~62,000 nine-term dot products per
+    MNIST batch of 32 (8 filters), each bounded by the ~150 ns of a C call
+    rather than by its 9 multiply-adds. Python's big integers are the one
+    standard-library type whose single operations run long loops over
+    arbitrary data, so the products are packed into them, many at once:
+
+    - lanes: one conv output position per 64-bit lane of a Python int, and
+      one such int per kernel tap t holding the pixel (0..255) that tap sees
+      at each lane's position. Only the positions the pooling reads in the
+      windows with ink get a lane, window tap after window tap (about a
+      third of all positions on MNIST; the other windows pool four blank
+      patches and output ``relu(b)``, as in :func:`conv_relu_pool`);
+    - fixed point: filter f's weights become integers ``W_t = round(w_t *
+      2**s)``, the power of two chosen so that ``255 * sum_t |W_t| < 2**62``
+      (s is ~50: rounding changes a weight by at most ``2**-(s+1)``, an error
+      of ~1e-15 of the filter's size in each output);
+    - then ``acc = sum_t W_t * lanes_t`` is ONE multiplication and addition
+      of long integers per tap: each lane of ``acc`` is that position's dot
+      product ``sum_t W_t * pixel_t``, exactly, because no lane overflows
+      into the next. Negative lanes borrow from their neighbours; adding
+      ``2**63`` to every lane first keeps each one in ``[0, 2**64)``, so the
+      integer's 64-bit chunks are the lanes, and flipping each chunk's top
+      bit (one XOR) leaves them as signed 64-bit values, which
+      ``int.to_bytes`` and ``array('q')`` read back in one go;
+    - the conv output is ``acc_lane * 2**-s / 255`` (pixel = byte / 255),
+      and max pooling works on the integers (scaling by a positive number
+      keeps the order), so only the pooled maxima become floats.
+
+    Per filter that is 9 long multiplications instead of ~8,000 calls:
+    about 2.5x less time for the products (measured on real batches). The
+    blank patches inside windows with ink give exactly 0, as in the float
+    path; ties between equal patches stay ties, so the winners are the same
+    (only two patches whose float dot products differ by less than ~1e-15
+    could be ordered differently).
+    """
+    if not all(math.isfinite(255.0 * sum(map(abs, w))) for w in w_rows):  # no fixed point for inf/NaN
+        return conv_relu_pool([gather(source, idx) for idx in tap_index], w_rows, biases, pool_taps, n)
+    ink = _ink_windows(pixels, tap_index, pool_taps)
+    ink_windows = list(compress(range(len(ink)), ink))  # the M windows with ink
+    m = len(ink_windows)
+    pick = getter(ink_windows)
+    lane_positions = []  # window tap after window tap: M conv positions each
+    for idx in pool_taps:
+        lane_positions += pick(idx)
+    lanes, tap_values = _pixel_lanes(pixels, source, tap_index, lane_positions)
+    size = 8 * len(lane_positions)
+    offset = int.from_bytes(_LANE_OFFSET * len(lane_positions), "little")  # 2**63 in every lane
+    expand = getter(list(map(operator.mul, accumulate(ink), ink)))
+    window_taps = range(len(pool_taps))
+    values_all, maxes_all, pooled_all, outs = [], [], [], []
+    for w, b in zip(w_rows, biases):
+        z, scale = _lane_dots(lanes, w, offset, size)
+        values = [z[t * m : (t + 1) * m] for t in window_taps]  # window taps x M (integers)
+        maxes = window_max(values)
+        pooled = [b if b > 0.0 else 0.0]  # relu(0.0 + b), every background window's output
+        pooled += [v if v > 0.0 else 0.0 for v in map(operator.add, map(operator.mul, maxes, repeat(scale)), repeat(b))]
+        values_all.append(values)
+        maxes_all.append(maxes)
+        pooled_all.append(pooled)
+        outs.append(expand(pooled))  # (N*Q,)
+    data = _batch_major(outs, n)
+    # the taps' values at each window tap: lane t*M + i holds window i's tap t
+    lane_rows = list(zip(*[range(t * m, (t + 1) * m) for t in window_taps]))
+    cache = (n, tap_values, pool_taps, ink, ink_windows, values_all, maxes_all, pooled_all, outs, lane_rows, len(tap_index[0]))
+    return data, cache
+
+
+#: One 64-bit lane holding 2**63, little-endian (see conv_relu_pool_bytes).
+_LANE_OFFSET = (1 << 63).to_bytes(8, "little")
+
+
+def _ink_windows(pixels, tap_index, pool_taps):
+    """Whether each pool window reads a nonzero pixel through any of its taps' patches (N*Q bools).
+
+    Without padding, window tap t's patch starts a fixed distance after the
+    window's first patch, and kernel tap k a fixed distance after the patch's
+    start, so one bitset dilation over the window's whole input footprint
+    answers it (see :func:`nonzero_near`).
+    """
+    origins = tap_index[0]
+    first = pool_taps[0][0]
+    window_offsets = [origins[idx[0]] - origins[first] for idx in pool_taps]
+    kernel_offsets = [idx[first] - origins[first] for idx in tap_index]
+    offsets = sorted({a + b for a in window_offsets for b in kernel_offsets})
+    return list(map(bool, _near(pixels, offsets, gather(origins, pool_taps[0]))))  # ORed pixels: any byte
+
+
+def _pixel_lanes(pixels, source, tap_index, positions):
+    """For each kernel tap: its pixels at ``positions`` as one int of 64-bit lanes, and its float values there."""
+    pick = getter(positions)
+    size = 8 * len(positions)
+    lanes, values = [], []
+    for idx in tap_index:
+        tap = getter(pick(idx))
+        buf = bytearray(size)
+        buf[::8] = bytes(tap(pixels))  # each pixel in the low byte of its lane
+        lanes.append(int.from_bytes(buf, "little"))
+        values.append(tap(source))
+    return lanes, values
+
+
+def _lane_dots(lanes, w, offset, size):
+    """Every lane's ``dot(w, pixels)`` in fixed point: ``(z, scale)``, the exact integer dot
+    products as a list and the float that turns them into the conv outputs (``z * scale``)."""
+    s = 61 - math.frexp(255.0 * sum(map(abs, w)))[1]  # 255 * sum |W_t| < 2**61 (+ rounding)
+    acc = offset
+    for v, lane in zip(w, lanes):
+        if v:
+            acc += round(math.ldexp(v, s)) * lane
+    z = array("q", (acc ^ offset).to_bytes(size, "little"))  # flip each lane's top bit: signed lanes
+    if sys.byteorder == "big":
+        z.byteswap()
+    return z.tolist(), math.ldexp(1 / 255, -s)  # pixel = byte / 255
 
 
 def _any_of(flags):
@@ -369,12 +521,14 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
     gradient and the input gradient need them all, the background ones
     sending theirs to their first tap (four tied zeros).
     """
-    n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs = cache
+    n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs, lane_rows, map_size = cache
     f_count = len(outs)
     q = len(outs[0]) // n
     fq = f_count * q
     pick_live = getter(ink_windows)
     live_rows = gather(windows, ink_windows)  # (M, window taps): positions in the map
+    if lane_rows is None:  # the taps cover the whole map: read them by position
+        lane_rows = live_rows
     background = None
     dw, db, g_maps = [], [], []
     for f in range(f_count):
@@ -386,11 +540,15 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
         db.append(sum(compress(gf, outs[f])))
         gm = list(compress(pick_live(gf), passed))
         tied = zip(*[compress(v, passed) for v in values_all[f]])
-        winner_tap = map(tuple.index, tied, compress(maxes_all[f], passed))
-        winners = list(map(operator.getitem, compress(live_rows, passed), winner_tap))  # in the (N*P) map
-        dw += [dot(gm, gather(tap, winners)) for tap in taps]
+        winner_tap = list(map(tuple.index, tied, compress(maxes_all[f], passed)))
+        winner_lanes = list(map(operator.getitem, compress(lane_rows, passed), winner_tap))  # where taps hold them
+        dw += [dot(gm, gather(tap, winner_lanes)) for tap in taps]
         if input_grad:
-            gz = [0.0] * len(taps[0])
+            if lane_rows is live_rows:
+                winners = winner_lanes
+            else:
+                winners = list(map(operator.getitem, compress(live_rows, passed), winner_tap))  # in the (N*P) map
+            gz = [0.0] * map_size
             add_into(gz, winners, gm)
             if pooled[0]:  # relu(b) > 0: the background windows pass too
                 if background is None:  # the background windows, and their first taps' positions

@@ -70,11 +70,17 @@ class ConvReLUPool:
         conv._check_input(x)
         n = x.rows
         self._cache = self._deferred = None  # let the last batch's go before this one's is built
-        taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
         pool_taps, _ = self._map_pool._batch_taps(n)
         biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
-        live = conv.live_patches(x)
-        data, self._cache = kernels.conv_relu_pool(taps, conv.weight.row_lists(), biases, pool_taps, n, live)
+        w_rows = conv.weight.row_lists()
+        pixels = None if any(conv._pads()) else kernels.pixel_bytes(x.data)
+        if pixels is not None:  # 8-bit images: integer arithmetic (see kernels.conv_relu_pool_bytes)
+            tap_index = conv._batch_taps(n)
+            data, self._cache = kernels.conv_relu_pool_bytes(pixels, x.data, tap_index, w_rows, biases, pool_taps, n)
+        else:
+            taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
+            live = conv.live_patches(x)
+            data, self._cache = kernels.conv_relu_pool(taps, w_rows, biases, pool_taps, n, live)
         self._n = n
         return Matrix.from_flat(data, n, len(data) // n)
 
