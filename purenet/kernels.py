@@ -39,6 +39,7 @@ import platform
 import sys
 from array import array
 from itertools import accumulate, compress, repeat
+from typing import NamedTuple, Optional
 
 # The kernel names are listed once, in kernels_pypy.__all__: both backends
 # define exactly those (tests/test_kernels.py checks they agree).
@@ -320,6 +321,23 @@ def window_winners(values, maxes, windows):
 _SHORT_PATCH = 16
 
 
+class _ConvPoolCache(NamedTuple):
+    """What :func:`conv_relu_pool_grad` needs of a :func:`conv_relu_pool` (or ``_bytes``) batch."""
+
+    n: int
+    taps: list  # K sequences the weight gradient reads: each tap's input, by position or by lane
+    tap_unit: float  # what the taps' values are in (255.0: bytes, pixel = byte / 255)
+    pool_taps: list
+    ink: list  # per window (N*Q): whether it pooled any patch with ink
+    ink_windows: list  # the M windows with ink
+    values_all: list  # per filter, window taps x M conv outputs (integers on the bytes path)
+    maxes_all: list  # per filter, the M windows' maxima
+    pooled_all: list  # per filter, [relu(b)] + the M windows' outputs
+    outs: list  # per filter, its N*Q outputs
+    lanes: Optional[tuple]  # bytes path: (each window's taps' lanes, each lane's position in the map)
+    map_size: int  # N*P, one filter's conv map
+
+
 def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
 
@@ -370,8 +388,9 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
         pooled_all.append(pooled)
         outs.append(expand(pooled))  # (N*Q,)
     data = _batch_major(outs, n)
-    # the taps' values at each window tap: straight from the full (N*P) taps, by position
-    cache = (n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs, None, len(taps[0]))
+    cache = _ConvPoolCache(
+        n, taps, 1.0, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs, None, len(taps[0])
+    )
     return data, cache
 
 
@@ -379,46 +398,46 @@ def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n
     """:func:`conv_relu_pool` for an input of 8-bit pixels, its dot products done as integer SIMD.
 
     pixels: the input as bytes, ``source[i] == pixels[i] / 255`` (from
-    :func:`pixel_bytes`); source: the input as floats (the weight gradient
-    reads it); tap_index: K lists of N*P indices into both, the input each
-    kernel tap sees at each conv output position (no padding); the rest as
-    :func:`conv_relu_pool`, whose output and cache format this returns (the
-    same values within ~1e-15 of the weights' size, see below).
+    :func:`pixel_bytes`); source: the same input as floats; tap_index: K
+    lists of N*P indices into both, the input each kernel tap sees at each
+    conv output position (no padding); the rest as :func:`conv_relu_pool`,
+    whose output and cache this returns (the same values within ~1e-15 of
+    the filters' size, see below).
 
     Why: a first-layer 3x3 convolution is ~62,000 nine-term dot products per
     MNIST batch of 32 (8 filters), each bounded by the ~150 ns of a C call
     rather than by its 9 multiply-adds. Python's big integers are the one
     standard-library type whose single operations run long loops over
-    arbitrary data, so the products are packed into them, many at once:
+    arbitrary data, so the products are packed into them, thousands at once:
 
     - lanes: one conv output position per 64-bit lane of a Python int, and
       one such int per kernel tap t holding the pixel (0..255) that tap sees
       at each lane's position. Only the positions the pooling reads in the
       windows with ink get a lane, window tap after window tap (about a
-      third of all positions on MNIST; the other windows pool four blank
+      third of all positions on MNIST; the other windows pool blank
       patches and output ``relu(b)``, as in :func:`conv_relu_pool`);
     - fixed point: filter f's weights become integers ``W_t = round(w_t *
-      2**s)``, the power of two chosen so that ``255 * sum_t |W_t| < 2**62``
-      (s is ~50: rounding changes a weight by at most ``2**-(s+1)``, an error
-      of ~1e-15 of the filter's size in each output);
+      2**s)``, the power of two chosen so that ``255 * sum_t |W_t|`` stays
+      below ``2**61`` (s is ~50: rounding moves a weight by at most
+      ``2**-(s+1)``, which changes an output by ~1e-15 of the filter's size);
     - then ``acc = sum_t W_t * lanes_t`` is ONE multiplication and addition
-      of long integers per tap: each lane of ``acc`` is that position's dot
-      product ``sum_t W_t * pixel_t``, exactly, because no lane overflows
+      of long integers per tap, and each lane of ``acc`` is that position's
+      dot product ``sum_t W_t * pixel_t``, exactly, as no lane overflows
       into the next. Negative lanes borrow from their neighbours; adding
       ``2**63`` to every lane first keeps each one in ``[0, 2**64)``, so the
       integer's 64-bit chunks are the lanes, and flipping each chunk's top
       bit (one XOR) leaves them as signed 64-bit values, which
       ``int.to_bytes`` and ``array('q')`` read back in one go;
-    - the conv output is ``acc_lane * 2**-s / 255`` (pixel = byte / 255),
-      and max pooling works on the integers (scaling by a positive number
-      keeps the order), so only the pooled maxima become floats.
+    - max pooling compares the integers (the conv output is ``lane * 2**-s /
+      255``: a positive scale keeps the order), so only the pooled maxima
+      become floats.
 
-    Per filter that is 9 long multiplications instead of ~8,000 calls:
-    about 2.5x less time for the products (measured on real batches). The
-    blank patches inside windows with ink give exactly 0, as in the float
-    path; ties between equal patches stay ties, so the winners are the same
-    (only two patches whose float dot products differ by less than ~1e-15
-    could be ordered differently).
+    Per filter that is 9 long multiplications instead of ~8,000 calls,
+    about 2.5x less time (measured on real batches). The blank patches
+    inside windows with ink give exactly 0, as in the float path; equal
+    patches give equal integers, so ties stay ties (only two patches whose
+    float dot products differ by less than ~1e-15 could be ordered
+    differently).
     """
     if not all(math.isfinite(255.0 * sum(map(abs, w))) for w in w_rows):  # no fixed point for inf/NaN
         return conv_relu_pool([gather(source, idx) for idx in tap_index], w_rows, biases, pool_taps, n)
@@ -429,26 +448,28 @@ def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n
     lane_positions = []  # window tap after window tap: M conv positions each
     for idx in pool_taps:
         lane_positions += pick(idx)
-    lanes, tap_values = _pixel_lanes(pixels, source, tap_index, lane_positions)
+    lanes, lane_pixels = _pixel_lanes(pixels, tap_index, lane_positions)
     size = 8 * len(lane_positions)
     offset = int.from_bytes(_LANE_OFFSET * len(lane_positions), "little")  # 2**63 in every lane
-    expand = getter(list(map(operator.mul, accumulate(ink), ink)))
     window_taps = range(len(pool_taps))
+    expand = getter(list(map(operator.mul, accumulate(ink), ink)))
     values_all, maxes_all, pooled_all, outs = [], [], [], []
     for w, b in zip(w_rows, biases):
         z, scale = _lane_dots(lanes, w, offset, size)
         values = [z[t * m : (t + 1) * m] for t in window_taps]  # window taps x M (integers)
         maxes = window_max(values)
         pooled = [b if b > 0.0 else 0.0]  # relu(0.0 + b), every background window's output
-        pooled += [v if v > 0.0 else 0.0 for v in map(operator.add, map(operator.mul, maxes, repeat(scale)), repeat(b))]
+        pooled += [v if v > 0.0 else 0.0 for v in map(operator.add, map(operator.mul, repeat(scale), maxes), repeat(b))]
         values_all.append(values)
         maxes_all.append(maxes)
         pooled_all.append(pooled)
         outs.append(expand(pooled))  # (N*Q,)
     data = _batch_major(outs, n)
-    # the taps' values at each window tap: lane t*M + i holds window i's tap t
-    lane_rows = list(zip(*[range(t * m, (t + 1) * m) for t in window_taps]))
-    cache = (n, tap_values, pool_taps, ink, ink_windows, values_all, maxes_all, pooled_all, outs, lane_rows, len(tap_index[0]))
+    lane_rows = list(zip(*[range(t * m, (t + 1) * m) for t in window_taps]))  # window i's tap t: lane t*M + i
+    cache = _ConvPoolCache(
+        n, lane_pixels, 255.0, pool_taps, ink, ink_windows, values_all, maxes_all, pooled_all, outs,
+        (lane_rows, lane_positions), len(tap_index[0]),
+    )
     return data, cache
 
 
@@ -472,23 +493,28 @@ def _ink_windows(pixels, tap_index, pool_taps):
     return list(map(bool, _near(pixels, offsets, gather(origins, pool_taps[0]))))  # ORed pixels: any byte
 
 
-def _pixel_lanes(pixels, source, tap_index, positions):
-    """For each kernel tap: its pixels at ``positions`` as one int of 64-bit lanes, and its float values there."""
-    pick = getter(positions)
+def _pixel_lanes(pixels, tap_index, positions):
+    """For each kernel tap, its pixels at the conv ``positions``: one int of 64-bit lanes, and as bytes.
+
+    Without padding, kernel tap k reads a fixed distance after tap 0, so one
+    gather (of the patches' first pixels) serves every tap, applied to the
+    pixels shifted by that distance.
+    """
+    origins = tap_index[0]
+    at = getter(gather(origins, positions))  # each position's first pixel
     size = 8 * len(positions)
     lanes, values = [], []
     for idx in tap_index:
-        tap = getter(pick(idx))
+        values.append(bytes(at(pixels[idx[0] - origins[0] :])))
         buf = bytearray(size)
-        buf[::8] = bytes(tap(pixels))  # each pixel in the low byte of its lane
+        buf[::8] = values[-1]  # each pixel in the low byte of its lane
         lanes.append(int.from_bytes(buf, "little"))
-        values.append(tap(source))
     return lanes, values
 
 
 def _lane_dots(lanes, w, offset, size):
     """Every lane's ``dot(w, pixels)`` in fixed point: ``(z, scale)``, the exact integer dot
-    products as a list and the float that turns them into the conv outputs (``z * scale``)."""
+    products as a list and the float that turns them into the conv outputs (``scale * z``)."""
     s = 61 - math.frexp(255.0 * sum(map(abs, w)))[1]  # 255 * sum |W_t| < 2**61 (+ rounding)
     acc = offset
     for v, lane in zip(w, lanes):
@@ -521,14 +547,13 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
     gradient and the input gradient need them all, the background ones
     sending theirs to their first tap (four tied zeros).
     """
-    n, taps, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs, lane_rows, map_size = cache
+    n, taps, unit, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs, lanes, map_size = cache
     f_count = len(outs)
     q = len(outs[0]) // n
     fq = f_count * q
     pick_live = getter(ink_windows)
-    live_rows = gather(windows, ink_windows)  # (M, window taps): positions in the map
-    if lane_rows is None:  # the taps cover the whole map: read them by position
-        lane_rows = live_rows
+    if lanes is None:
+        live_rows = gather(windows, ink_windows)  # (M, window taps): positions in the map
     background = None
     dw, db, g_maps = [], [], []
     for f in range(f_count):
@@ -540,14 +565,17 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
         db.append(sum(compress(gf, outs[f])))
         gm = list(compress(pick_live(gf), passed))
         tied = zip(*[compress(v, passed) for v in values_all[f]])
-        winner_tap = list(map(tuple.index, tied, compress(maxes_all[f], passed)))
-        winner_lanes = list(map(operator.getitem, compress(lane_rows, passed), winner_tap))  # where taps hold them
-        dw += [dot(gm, gather(tap, winner_lanes)) for tap in taps]
+        winner_tap = map(tuple.index, tied, compress(maxes_all[f], passed))  # each window's first maximum
+        if lanes is None:  # the taps hold every position of the map
+            winners = list(map(operator.getitem, compress(live_rows, passed), winner_tap))  # in the (N*P) map
+            at = winners
+        else:  # the taps hold the lanes of conv_relu_pool_bytes
+            lane_rows, lane_positions = lanes
+            at = list(map(operator.getitem, compress(lane_rows, passed), winner_tap))
+            winners = gather(lane_positions, at) if input_grad else None
+        pick = getter(at)
+        dw += [dot(gm, pick(tap)) / unit for tap in taps]
         if input_grad:
-            if lane_rows is live_rows:
-                winners = winner_lanes
-            else:
-                winners = list(map(operator.getitem, compress(live_rows, passed), winner_tap))  # in the (N*P) map
             gz = [0.0] * map_size
             add_into(gz, winners, gm)
             if pooled[0]:  # relu(b) > 0: the background windows pass too
@@ -567,7 +595,7 @@ def conv_relu_pool_ink(cache):
     ``relu(b_f)``. out: the batch's output (flat ``(N, F*Q)``) with those
     blank windows' values replaced by 0.0.
     """
-    n, live_window, pooled_all = cache[0], cache[3], cache[7]
+    n, live_window, pooled_all = cache.n, cache.ink, cache.pooled_all
     expand = getter(list(map(operator.mul, accumulate(live_window), live_window)))
     outs = []
     for pooled in pooled_all:
