@@ -531,7 +531,7 @@ def _any_of(flags):
     return list(map(any, zip(*flags))) if len(flags) > 1 else list(map(bool, flags[0]))
 
 
-def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
+def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad, passed=None):
     """Backward of :func:`conv_relu_pool` for the output gradient ``grad`` (flat ``(N, F*Q)``).
 
     windows: per pool window, the positions of its taps in a filter's map
@@ -546,6 +546,11 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
     windows with ink (a background window's winner reads zeros); the bias
     gradient and the input gradient need them all, the background ones
     sending theirs to their first tap (four tied zeros).
+
+    passed: instead of ``grad`` (then unused), per filter the gradients of
+    just the windows :func:`conv_relu_pool_ink` lists, in its order; the bias
+    gradient then leaves out the background windows (the caller adds their
+    share), and ``input_grad`` must be False.
     """
     n, taps, unit, pool_taps, live_window, ink_windows, values_all, maxes_all, pooled_all, outs, lanes, map_size = cache
     f_count = len(outs)
@@ -557,21 +562,25 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
     background = None
     dw, db, g_maps = [], [], []
     for f in range(f_count):
-        gf = []
-        for s in range(f * q, n * fq, fq):
-            gf += grad[s : s + q]
         pooled = pooled_all[f]
-        passed = pooled[1:]  # truthy where the ReLU let a live window through
-        db.append(sum(compress(gf, outs[f])))
-        gm = list(compress(pick_live(gf), passed))
-        tied = zip(*[compress(v, passed) for v in values_all[f]])
-        winner_tap = map(tuple.index, tied, compress(maxes_all[f], passed))  # each window's first maximum
+        through = pooled[1:]  # truthy where the ReLU let a live window through
+        if passed is None:
+            gf = []
+            for s in range(f * q, n * fq, fq):
+                gf += grad[s : s + q]
+            db.append(sum(compress(gf, outs[f])))
+            gm = list(compress(pick_live(gf), through))
+        else:
+            gm = passed[f]
+            db.append(sum(gm))
+        tied = zip(*[compress(v, through) for v in values_all[f]])
+        winner_tap = map(tuple.index, tied, compress(maxes_all[f], through))  # each window's first maximum
         if lanes is None:  # the taps hold every position of the map
-            winners = list(map(operator.getitem, compress(live_rows, passed), winner_tap))  # in the (N*P) map
+            winners = list(map(operator.getitem, compress(live_rows, through), winner_tap))  # in the (N*P) map
             at = winners
         else:  # the taps hold the lanes of conv_relu_pool_bytes
             lane_rows, lane_positions = lanes
-            at = list(map(operator.getitem, compress(lane_rows, passed), winner_tap))
+            at = list(map(operator.getitem, compress(lane_rows, through), winner_tap))
             winners = gather(lane_positions, at) if input_grad else None
         pick = getter(at)
         dw += [dot(gm, pick(tap)) / unit for tap in taps]
@@ -588,21 +597,24 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
 
 
 def conv_relu_pool_ink(cache):
-    """The windows with ink of a :func:`conv_relu_pool` batch: ``(flags, out)``, or None.
+    """The windows with ink of a :func:`conv_relu_pool` batch that passed the ReLU: ``(flags, samples, windows)``, or None.
 
-    flags: N*Q truth values, one per window (the same for every filter); the
-    other windows pooled only blank patches, so their output is exactly
-    ``relu(b_f)``. out: the batch's output (flat ``(N, F*Q)``) with those
-    blank windows' values replaced by 0.0.
+    flags: N*Q truth values, one per window (the same for every filter): with
+    ink or not; the other windows pooled only blank patches, so their output
+    is exactly ``relu(b_f)``. samples, windows: per filter, for each window
+    with ink whose output passed the ReLU, in order, its sample (0..N-1) and
+    its window in that sample's map (0..Q-1): where the output gradient
+    matters to :func:`conv_relu_pool_grad` (see its ``passed`` argument).
     """
-    n, live_window, pooled_all = cache.n, cache.ink, cache.pooled_all
-    expand = getter(list(map(operator.mul, accumulate(live_window), live_window)))
-    outs = []
-    for pooled in pooled_all:
-        background, pooled[0] = pooled[0], 0.0
-        outs.append(expand(pooled))
-        pooled[0] = background
-    return live_window, _batch_major(outs, n)
+    q = len(cache.ink) // cache.n
+    ink_samples = [w // q for w in cache.ink_windows]
+    ink_within = [w % q for w in cache.ink_windows]
+    samples, windows = [], []
+    for pooled in cache.pooled_all:
+        passed = pooled[1:]
+        samples.append(list(compress(ink_samples, passed)))
+        windows.append(list(compress(ink_within, passed)))
+    return cache.ink, samples, windows
 
 
 def _batch_major(outs, n):

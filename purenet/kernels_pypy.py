@@ -601,12 +601,16 @@ def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n
     return conv_relu_pool(taps, w_rows, biases, pool_taps, n)
 
 
-def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
+def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad, passed=None):
     """Backward of :func:`conv_relu_pool`: ``(dw, db, g_maps)`` as the CPython kernel.
 
     Only windows whose output passed the ReLU carry a gradient, to their
-    winner alone. ``windows`` is unused: forward kept the winners.
+    winner alone. ``windows`` is unused: forward kept the winners. ``passed``
+    must be None: it lists windows of :func:`conv_relu_pool_ink`, which
+    returns None here.
     """
+    if passed is not None:
+        raise ValueError("conv_relu_pool_grad: expected passed=None on this backend; Received: a list.")
     n, taps, winners = cache
     f_count = len(winners)
     q = len(winners[0]) // n

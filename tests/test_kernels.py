@@ -442,29 +442,36 @@ def test_training_steps_agree_across_backends(monkeypatch, layers):
 
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv_relu_pool_ink(k, case):
-    """The windows with ink (some nonzero input in a tap of the window) and the output
-    with the blank ones zeroed, or None on a backend that does not separate them."""
+    """The windows with ink (some nonzero input in a tap of the window) and, per filter, those
+    of them that passed the ReLU, or None on a backend that does not separate them. Their
+    gradients alone, handed to conv_relu_pool_grad as ``passed``, give the weight gradient
+    of the whole output gradient and its bias gradient without the blank windows."""
     n = case[1]
-    taps, w_rows, biases, pool_taps, windows = conv_case(*case)
+    taps, w_rows, biases, pool_taps, pool_windows = conv_case(*case)
     out, cache = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n)
     ink = k.conv_relu_pool_ink(cache)
     if k is kernels_pypy:
         assert ink is None
         return
-    flags, out_ink = ink
+    flags, samples, windows = ink
     live = [any(t[p] for t in taps) for p in range(len(taps[0]))]
     want_flags = [any(live[idx[w]] for idx in pool_taps) for w in range(len(pool_taps[0]))]
     assert [bool(v) for v in flags] == want_flags
     q = len(pool_taps[0]) // n
     f_count = len(w_rows)
-    for i, (v, v_ink) in enumerate(zip(out, out_ink)):
-        s, rest = divmod(i, f_count * q)
-        assert v_ink == (v if want_flags[s * q + rest % q] else 0.0)
-    # the cache is left intact: the backward still sees the blank windows' relu(b)
+    for f in range(f_count):
+        want = [(s, j) for s in range(n) for j in range(q) if want_flags[s * q + j] and out[(s * f_count + f) * q + j] > 0.0]
+        assert list(zip(samples[f], windows[f])) == want
+    rng = random.Random(case[0])
+    grad = [rng.uniform(-1, 1) for _ in range(len(out))]
+    ink_grad = [g if want_flags[(i // (f_count * q)) * q + i % q] else 0.0 for i, g in enumerate(grad)]
+    passed = [[grad[(s * f_count + f) * q + j] for s, j in zip(samples[f], windows[f])] for f in range(f_count)]
+    got = k.conv_relu_pool_grad(cache, None, pool_windows, False, False, passed)
+    # the cache is left intact: a fresh one gives the same gradients
     _, fresh = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n)
-    grad = [1.0] * len(out)
-    after = k.conv_relu_pool_grad(cache, grad, windows, False, True)
-    assert after == k.conv_relu_pool_grad(fresh, grad, windows, False, True)
+    want = k.conv_relu_pool_grad(fresh, ink_grad, pool_windows, False, False)
+    assert got[0] == want[0] and got[2] is None
+    assert all(close(a, b, sum(map(abs, grad))) for a, b in zip(got[1], want[1]))
 
 
 def test_nonzero_near(k):
