@@ -101,11 +101,11 @@ def matmul_nt_sparse_a(a_rows, b_rows):
     n = len(b_rows)
     extend = out.extend
     for a in a_rows:
-        nz = list(compress(range(len(a)), a))
-        if len(nz) * 2 > len(a) or len(nz) < 2:
+        zeros = a.count(0.0)  # (a C loop: cheaper than listing the nonzeros of a dense row)
+        if zeros * 2 < len(a) or len(a) - zeros < 2:
             extend(map(dot, repeat(a, n), b_rows))
             continue
-        pick = getter(nz)
+        pick = getter(list(compress(range(len(a)), a)))
         extend(map(dot, repeat(pick(a), n), map(pick, b_rows)))
     return out
 
