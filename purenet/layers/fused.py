@@ -15,12 +15,18 @@ weight gradient is a dot product over the winners' patches alone instead of
 over every output position.
 
 The loops are :func:`purenet.kernels.conv_relu_pool` and
-:func:`purenet.kernels.conv_relu_pool_grad` (one version per backend).
+:func:`purenet.kernels.conv_relu_pool_grad` (one version per backend). When
+the input is 8-bit images (every value exactly ``byte / 255``, as
+:mod:`purenet.datasets` delivers them) and the convolution has no padding,
+the forward is :func:`purenet.kernels.conv_relu_pool_bytes` instead: the
+same numbers (within ~1e-15 of the filters' size) computed as integer SIMD
+in Python's big integers, thousands of dot products per operation.
 ``GatedDense`` gives the same gradients as the plain Dense layer wherever
 anything downstream reads them (see its docstring). Right after the model's
-first block it also leaves out the windows the block found blank (no ink in
-any patch) and hands the block their summed share of its bias gradient
-instead (:meth:`GatedDense.defer_to`).
+first block it computes only the gradients the block reads, hands them to
+it per filter, and replaces the windows the block found blank (no ink in
+any patch) by their summed share of its bias gradient
+(:meth:`GatedDense.defer_to`).
 
 Shape:
     input ``(N, C*H*W)``, output ``(N, F*PH*PW)``, as the pool's output.
