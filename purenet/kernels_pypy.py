@@ -64,12 +64,14 @@ __all__ = [
     "gather",
     "getter",
     "nonzero_near",
+    "pixel_bytes",
     "add_into",
     "add_lists",
     "zeroed",
     "window_max",
     "window_winners",
     "conv_relu_pool",
+    "conv_relu_pool_bytes",
     "conv_relu_pool_grad",
     "conv_relu_pool_ink",
     "sgd_step",
@@ -468,6 +470,12 @@ def nonzero_near(data, offsets, positions):
     return None
 
 
+def pixel_bytes(data):
+    """None: the float loops here are fast already (the CPython kernel packs
+    8-bit pixels into big integers, which the JIT would not speed up)."""
+    return None
+
+
 def add_into(target, indices, values):
     """Scatter-add: ``target[i] += v`` for each pair (repeated indices add up)."""
     if type(indices) is not list:
@@ -586,12 +594,23 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     return data, (n, taps, winners)
 
 
-def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad):
+def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n):
+    """:func:`conv_relu_pool` of the taps gathered from ``source`` (``pixels`` is unused:
+    the CPython kernel's integer arithmetic would not pay here)."""
+    taps = [[source[i] for i in idx] for idx in tap_index]
+    return conv_relu_pool(taps, w_rows, biases, pool_taps, n)
+
+
+def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad, passed=None):
     """Backward of :func:`conv_relu_pool`: ``(dw, db, g_maps)`` as the CPython kernel.
 
     Only windows whose output passed the ReLU carry a gradient, to their
-    winner alone. ``windows`` is unused: forward kept the winners.
+    winner alone. ``windows`` is unused: forward kept the winners. ``passed``
+    must be None: it lists windows of :func:`conv_relu_pool_ink`, which
+    returns None here.
     """
+    if passed is not None:
+        raise ValueError("conv_relu_pool_grad: expected passed=None on this backend; Received: a list.")
     n, taps, winners = cache
     f_count = len(winners)
     q = len(winners[0]) // n

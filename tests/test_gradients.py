@@ -678,13 +678,15 @@ def test_dense_after_a_relu_is_gated_in_the_training_path():
         assert p.grad.allclose(manual[name], rtol=1e-10, atol=1e-12), name
 
 
+@pytest.mark.parametrize("pixels", [False, True])
 @pytest.mark.parametrize("input_grad", [False, True])
-def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad):
-    """A GatedDense right after the first fused conv block computes its input gradient
-    only at windows with ink and hands the block the blank windows' share of the
-    bias gradient (filled in per window when an input gradient is asked for): the
-    gradients are still those of the layer-by-layer path, with positive conv
-    biases (blank windows pass the ReLU) and negative ones (they do not)."""
+def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad, pixels):
+    """A GatedDense right after the first fused conv block computes only the gradients
+    the block reads (its windows with ink that passed the ReLU) and hands the block the
+    blank windows' share of the bias gradient (the whole input gradient is filled in
+    when one is asked for): the gradients are still those of the layer-by-layer path,
+    with positive conv biases (blank windows pass the ReLU) and negative ones (they do
+    not), and with 8-bit images (byte / 255: the block computes on integers)."""
     from purenet.layers import fused
 
     model = pn.Sequential(
@@ -700,7 +702,8 @@ def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad):
     for _ in range(4):
         image = [0.0] * 100
         for i, j in ink:
-            image[i * 10 + j] = rng.random() if rng.random() < 0.6 else 0.0
+            value = rng.randrange(1, 256) / 255 if pixels else rng.random()
+            image[i * 10 + j] = value if rng.random() < 0.6 else 0.0
         rows.append(image)
     x, labels, loss = Matrix(rows), [0, 2, 1, 2], pn.CrossEntropy()
     model.zero_grad()

@@ -442,29 +442,36 @@ def test_training_steps_agree_across_backends(monkeypatch, layers):
 
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv_relu_pool_ink(k, case):
-    """The windows with ink (some nonzero input in a tap of the window) and the output
-    with the blank ones zeroed, or None on a backend that does not separate them."""
+    """The windows with ink (some nonzero input in a tap of the window) and, per filter, those
+    of them that passed the ReLU, or None on a backend that does not separate them. Their
+    gradients alone, handed to conv_relu_pool_grad as ``passed``, give the weight gradient
+    of the whole output gradient and its bias gradient without the blank windows."""
     n = case[1]
-    taps, w_rows, biases, pool_taps, windows = conv_case(*case)
+    taps, w_rows, biases, pool_taps, pool_windows = conv_case(*case)
     out, cache = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n)
     ink = k.conv_relu_pool_ink(cache)
     if k is kernels_pypy:
         assert ink is None
         return
-    flags, out_ink = ink
+    flags, samples, windows = ink
     live = [any(t[p] for t in taps) for p in range(len(taps[0]))]
     want_flags = [any(live[idx[w]] for idx in pool_taps) for w in range(len(pool_taps[0]))]
     assert [bool(v) for v in flags] == want_flags
     q = len(pool_taps[0]) // n
     f_count = len(w_rows)
-    for i, (v, v_ink) in enumerate(zip(out, out_ink)):
-        s, rest = divmod(i, f_count * q)
-        assert v_ink == (v if want_flags[s * q + rest % q] else 0.0)
-    # the cache is left intact: the backward still sees the blank windows' relu(b)
+    for f in range(f_count):
+        want = [(s, j) for s in range(n) for j in range(q) if want_flags[s * q + j] and out[(s * f_count + f) * q + j] > 0.0]
+        assert list(zip(samples[f], windows[f])) == want
+    rng = random.Random(case[0])
+    grad = [rng.uniform(-1, 1) for _ in range(len(out))]
+    ink_grad = [g if want_flags[(i // (f_count * q)) * q + i % q] else 0.0 for i, g in enumerate(grad)]
+    passed = [[grad[(s * f_count + f) * q + j] for s, j in zip(samples[f], windows[f])] for f in range(f_count)]
+    got = k.conv_relu_pool_grad(cache, None, pool_windows, False, False, passed)
+    # the cache is left intact: a fresh one gives the same gradients
     _, fresh = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n)
-    grad = [1.0] * len(out)
-    after = k.conv_relu_pool_grad(cache, grad, windows, False, True)
-    assert after == k.conv_relu_pool_grad(fresh, grad, windows, False, True)
+    want = k.conv_relu_pool_grad(fresh, ink_grad, pool_windows, False, False)
+    assert got[0] == want[0] and got[2] is None
+    assert all(close(a, b, sum(map(abs, grad))) for a, b in zip(got[1], want[1]))
 
 
 def test_nonzero_near(k):
@@ -491,3 +498,90 @@ def test_conv_relu_pool_with_live_patches_given(k, case):
     grad = [1.0] * len(out)
     given = k.conv_relu_pool_grad(cache, grad, windows, False, True)
     assert given == k.conv_relu_pool_grad(want_cache, grad, windows, False, True)
+
+
+# -------------------------------------- 8-bit pixels: the integer conv path
+def test_pixel_bytes(k):
+    rng = random.Random(12)
+    pixels = bytes(rng.choice([0, 0, 0, 1, 37, 128, 254, 255]) for _ in range(300))
+    data = [b / 255 for b in pixels]
+    got = k.pixel_bytes(data)
+    if k is kernels_pypy:
+        assert got is None
+        return
+    assert got == pixels
+    for odd in (0.5, 1.5, -1 / 255, float("nan")):  # not a byte / 255
+        assert k.pixel_bytes(data[:10] + [odd] + data[10:]) is None
+
+
+def pixel_case(seed, n, channels, filters, size, pool, stride, zeros=0.75):
+    """8-bit images (as bytes and as byte / 255 floats), a real Conv2D's tap index
+    lists (3x3, no padding) and pool tables over its (1, size-2, size-2) maps."""
+    rng = random.Random(seed)
+    pixels = bytes(0 if rng.random() < zeros else rng.randrange(1, 256) for _ in range(n * channels * size * size))
+    conv = pn.Conv2D(filters, 3)
+    conv.build((channels, size, size), random.Random(seed))
+    biases = [rng.uniform(-0.3, 0.5) for _ in range(filters)]
+    mp = MaxPool2D(pool, stride)
+    mp.build((1, size - 2, size - 2), random.Random(0))
+    pool_taps, windows = mp._batch_taps(n)
+    return pixels, [b / 255 for b in pixels], conv._batch_taps(n), conv.weight.row_lists(), biases, pool_taps, windows
+
+
+@pytest.mark.parametrize("case", CONV_CASES + [(8, 3, 1, 4, 10, 2, None, 1.0)])  # + all blank
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_conv_relu_pool_bytes_matches_the_float_kernel(k, case, input_grad):
+    """The integer path gives the float path's outputs and gradients, within 1e-12 of their scale."""
+    n = case[1]
+    pixels, source, tap_index, w_rows, biases, pool_taps, windows = pixel_case(*case)
+    out, cache = k.conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n)
+    taps = [tuple(source[i] for i in idx) for idx in tap_index]
+    want, want_cache = k.conv_relu_pool(taps, w_rows, biases, pool_taps, n)
+    scale = max(1.0, max(abs(v) for v in want))
+    assert len(out) == len(want)
+    assert all(close(a, b, scale) for a, b in zip(out, want))
+    assert [a > 0.0 for a in out] == [b > 0.0 for b in want]
+    rng = random.Random(case[0] + 7)
+    grad = [rng.uniform(-1, 1) for _ in range(len(out))]
+    overlapping = case[6] is not None and case[6] < case[5]
+    got = k.conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad)
+    ref = k.conv_relu_pool_grad(want_cache, grad, windows, overlapping, input_grad)
+    g_scale = sum(map(abs, grad)) * scale
+    assert all(close(a, b, g_scale) for a, b in zip(got[0], ref[0]))  # dw
+    assert all(close(a, b, g_scale) for a, b in zip(got[1], ref[1]))  # db
+    if input_grad:
+        assert all(close(a, b, g_scale) for got_map, ref_map in zip(got[2], ref[2]) for a, b in zip(got_map, ref_map))
+    else:
+        assert got[2] is None
+    if k is kernels:  # the windows with ink are found from the pixels alone
+        assert k.conv_relu_pool_ink(cache)[0] == [bool(v) for v in k.conv_relu_pool_ink(want_cache)[0]]
+
+
+def test_conv_relu_pool_bytes_with_weights_too_large_for_fixed_point(k):
+    """Weights whose fixed-point form would overflow (or inf): the float path's results."""
+    pixels, source, tap_index, w_rows, biases, pool_taps, _ = pixel_case(9, 2, 1, 3, 6, 2, None)
+    taps = [tuple(source[i] for i in idx) for idx in tap_index]
+    for big in (1e307, float("inf")):
+        w = [list(row) for row in w_rows]
+        w[1][4] = big
+        out, _ = k.conv_relu_pool_bytes(pixels, source, tap_index, w, biases, pool_taps, 2)
+        want, _ = k.conv_relu_pool(taps, w, biases, pool_taps, 2)
+        assert repr(list(out)) == repr(list(want))
+
+
+def test_training_on_8bit_images_matches_the_float_path(monkeypatch):
+    """A model trained on byte / 255 images (the integer conv path on CPython) ends with
+    the weights of the same training with that path turned off, within 1e-12."""
+    rng = random.Random(21)
+    x = [[0.0 if rng.random() < 0.7 else rng.randrange(1, 256) / 255 for _ in range(144)] for _ in range(6)]
+    y = [0, 1, 2, 1, 0, 2]
+    results = []
+    for pixel_bytes in (kernels.pixel_bytes, lambda data: None):
+        with monkeypatch.context() as m:
+            m.setattr(kernels, "pixel_bytes", pixel_bytes)
+            model = pn.Sequential([pn.Conv2D(4, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(), pn.Dense(3), pn.Softmax()],
+                                  input_shape=(1, 12, 12), seed=3)
+            losses = [model.train_on_batch(x, y, optimizer=pn.SGD(0.1)) for _ in range(4)]
+            results.append(losses + [v for p in model.parameters() for v in p.data])
+    assert len(results[0]) == len(results[1])
+    assert all(abs(a - b) <= 1e-12 * max(1.0, abs(b)) for a, b in zip(*results))

@@ -344,6 +344,33 @@ def test_training_steps_match_torch(opt_name):
             assert_close(p, tstate[name], what=f"step {step} {name}")
 
 
+def test_training_on_8bit_images_matches_torch():
+    """Images of byte / 255 values, as purenet.datasets delivers them: the first block
+    then computes on integers (kernels.conv_relu_pool_bytes on CPython) and hands
+    the Dense gradient straight to it; still PyTorch's numbers within 1e-10."""
+    rng = random.Random(8)
+    model = pn.Sequential(
+        [pn.Conv2D(4, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(), pn.Dense(3), pn.Softmax()],
+        input_shape=(1, 12, 12),
+        seed=4,
+    )
+    randomize(model, rng, scale=0.3)  # biases of both signs: blank windows pass for some filters
+    tmodel = to_torch(model)
+    opt, topt = pn.SGD(0.2), torch.optim.SGD(tmodel.parameters(), lr=0.2)
+    for step in range(4):
+        x = Matrix.from_flat([0.0 if rng.random() < 0.7 else rng.randrange(1, 256) / 255 for _ in range(6 * 144)], 6, 144)
+        labels = [rng.randrange(3) for _ in range(6)]
+        value = model.train_on_batch(x, labels, loss=pn.CrossEntropy(), optimizer=opt)
+        topt.zero_grad()
+        tvalue = F.cross_entropy(tmodel[:-1](as_tensor(x, (6, 1, 12, 12))), torch.tensor(labels))
+        tvalue.backward()
+        topt.step()
+        assert value == pytest.approx(tvalue.item(), rel=TOL, abs=TOL)
+        tstate = tmodel.state_dict()
+        for name, p in model.named_parameters():
+            assert_close(p, tstate[name], what=f"step {step} {name}")
+
+
 # ------------------------------------------------------------ state dicts
 
 

@@ -15,12 +15,18 @@ weight gradient is a dot product over the winners' patches alone instead of
 over every output position.
 
 The loops are :func:`purenet.kernels.conv_relu_pool` and
-:func:`purenet.kernels.conv_relu_pool_grad` (one version per backend).
+:func:`purenet.kernels.conv_relu_pool_grad` (one version per backend). When
+the input is 8-bit images (every value exactly ``byte / 255``, as
+:mod:`purenet.datasets` delivers them) and the convolution has no padding,
+the forward is :func:`purenet.kernels.conv_relu_pool_bytes` instead: the
+same numbers (within ~1e-15 of the filters' size) computed as integer SIMD
+in Python's big integers, thousands of dot products per operation.
 ``GatedDense`` gives the same gradients as the plain Dense layer wherever
 anything downstream reads them (see its docstring). Right after the model's
-first block it also leaves out the windows the block found blank (no ink in
-any patch) and hands the block their summed share of its bias gradient
-instead (:meth:`GatedDense.defer_to`).
+first block it computes only the gradients the block reads, hands them to
+it per filter, and replaces the windows the block found blank (no ink in
+any patch) by their summed share of its bias gradient
+(:meth:`GatedDense.defer_to`).
 
 Shape:
     input ``(N, C*H*W)``, output ``(N, F*PH*PW)``, as the pool's output.
@@ -70,11 +76,17 @@ class ConvReLUPool:
         conv._check_input(x)
         n = x.rows
         self._cache = self._deferred = None  # let the last batch's go before this one's is built
-        taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
         pool_taps, _ = self._map_pool._batch_taps(n)
         biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
-        live = conv.live_patches(x)
-        data, self._cache = kernels.conv_relu_pool(taps, conv.weight.row_lists(), biases, pool_taps, n, live)
+        w_rows = conv.weight.row_lists()
+        pixels = None if any(conv._pads()) else kernels.pixel_bytes(x.data)
+        if pixels is not None:  # 8-bit images: integer arithmetic (see kernels.conv_relu_pool_bytes)
+            tap_index = conv._batch_taps(n)
+            data, self._cache = kernels.conv_relu_pool_bytes(pixels, x.data, tap_index, w_rows, biases, pool_taps, n)
+        else:
+            taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
+            live = conv.live_patches(x)
+            data, self._cache = kernels.conv_relu_pool(taps, w_rows, biases, pool_taps, n, live)
         self._n = n
         return Matrix.from_flat(data, n, len(data) // n)
 
@@ -85,14 +97,14 @@ class ConvReLUPool:
             raise ValueError(f"ConvReLUPool.backward expects a gradient of shape {expected}; Received: {grad.shape}.")
         _, windows_idx = self._map_pool._batch_taps(n)
         overlapping = self.pool.strides[0] < self.pool.pool[0] or self.pool.strides[1] < self.pool.pool[1]
-        blank_share = None
+        passed = blank_share = None
         deferred, self._deferred = self._deferred, None
-        if deferred is not None and deferred[0] is grad:  # GatedDense left the blank windows out
-            _, blank_share, fill_in = deferred
-            if input_grad:  # the input gradient needs each blank window's own gradient
+        if deferred is not None and deferred[0] is grad:  # GatedDense computed only the gradients needed here
+            _, passed, blank_share, fill_in = deferred
+            if input_grad:  # the input gradient needs every window's own gradient
                 fill_in()
-                blank_share = None
-        dw, db, g_maps = kernels.conv_relu_pool_grad(self._cache, grad.data, windows_idx, overlapping, input_grad)
+                passed = blank_share = None
+        dw, db, g_maps = kernels.conv_relu_pool_grad(self._cache, grad.data, windows_idx, overlapping, input_grad, passed)
         if blank_share is not None:
             db = list(map(operator.add, db, blank_share))
         conv.weight.accumulate(dw)
@@ -131,17 +143,19 @@ class GatedDense:
         return self.dense.forward(x, training)
 
     def defer_to(self, block: ConvReLUPool) -> None:
-        """Feed on ``block``, the model's first step, so computing only its ink windows' gradients.
+        """Feed on ``block``, the model's first step, computing only the gradients it reads.
 
-        A blank window's pooled output is ``relu(b_f)`` in every sample, and its
-        gradient reaches nothing but the bias gradient of filter f, as a sum
-        (the block, first, sends no gradient to its input). So the input
-        gradient is computed only at the windows with ink, and ``block`` gets
-        the blank windows' per-filter sums instead. With ``U`` outputs and
-        ``Q`` windows per filter map, that sum for filter f is
-        ``sum_u dot(W[u, f's windows], E[u])`` with
-        ``E[u, j] = sum_n dY[n, u] * blank[n, j]``: a ``(U, N) @ (N, Q)``
-        product, instead of a dot product per blank window and sample.
+        The block, first, sends no gradient to its input: it needs its output
+        gradient only at the windows whose output passed its ReLU, for the
+        weight and bias gradients. Of those, a window with ink gets its own
+        gradient, a dot product of ``dY[n]`` with a column of W, handed to the
+        block as one list per filter (no ``(N, D)`` matrix of mostly zeros is
+        built, scattered and picked from again). A blank window's output is
+        ``relu(b_f)`` in every sample, and its gradient reaches nothing but the
+        bias gradient of filter f, as a sum: with ``U`` outputs and ``Q``
+        windows per filter map, that sum is ``sum_u dot(W[u, f's windows],
+        E[u])`` with ``E[u, j] = sum_n dY[n, u] * blank[n, j]``, a ``(U, N) @
+        (N, Q)`` product, instead of a dot product per blank window and sample.
         """
         self.block = block
 
@@ -154,7 +168,11 @@ class GatedDense:
         return self._backward_ink(grad, ink)
 
     def _backward_ink(self, grad: Matrix, ink) -> Matrix:
-        """:meth:`backward` with the blank windows' gradients deferred to the block (see defer_to)."""
+        """:meth:`backward` with the block's gradients handed to it directly (see defer_to).
+
+        Returns a placeholder input gradient (zeros) that the block recognises;
+        it is filled in only if the block needs its own input gradient.
+        """
         dense, block = self.dense, self.block
         x_rows = dense._x_rows
         n = len(x_rows)
@@ -164,14 +182,15 @@ class GatedDense:
         dense.weight.accumulate(dw)
         if dense.use_bias:
             dense.bias.accumulate(db)
-        flags, x_ink = ink
+        flags, samples, windows = ink
         d = len(x_rows[0])
         q = len(flags) // n  # windows per filter map
         w_rows = dense.weight.row_lists()  # (U, D)
-        w_cols = kernels.transpose(w_rows)
-        x_ink_rows = kernels.rows_of(x_ink, n, d)
-        dx = kernels.matmul_nt_where(g_rows, w_cols, x_ink_rows)
-        out = Matrix.from_flat(dx, n, d)
+        w_cols = kernels.transpose(w_rows)  # (D, U): column f*Q + j is filter f's window j
+        passed = [
+            list(map(kernels.dot, kernels.gather(g_rows, rows), kernels.gather(w_cols[s : s + q], cols)))
+            for s, rows, cols in zip(range(0, d, q), samples, windows)
+        ]
         blank = kernels.rows_of([0.0 if v else 1.0 for v in flags], n, q)  # (N, Q)
         e = kernels.rows_of(kernels.matmul_nt(kernels.transpose(g_rows), kernels.transpose(blank)), len(w_rows), q)
         conv = block.conv
@@ -180,12 +199,12 @@ class GatedDense:
             sum(map(kernels.dot, (w[s : s + q] for w in w_rows), e)) if b > 0.0 else 0.0
             for s, b in zip(range(0, d, q), biases)
         ]
+        out = Matrix.from_flat([0.0] * (n * d), n, d)
 
-        def fill_in():  # the blank windows' own gradients, where the ReLU let them through
-            blank_rows = [list(map(operator.sub, x, i)) for x, i in zip(x_rows, x_ink_rows)]
-            out.data[:] = kernels.add_lists(dx, kernels.matmul_nt_where(g_rows, w_cols, blank_rows))
+        def fill_in():  # the whole input gradient, where the input is nonzero
+            out.data[:] = kernels.matmul_nt_where(g_rows, w_cols, x_rows)
 
-        block._deferred = (out, share, fill_in)
+        block._deferred = (out, passed, share, fill_in)
         return out
 
 
