@@ -52,6 +52,7 @@ class ConvReLUPool:
         self._map_pool.build((1,) + conv.output_shape[1:], random.Random(0))
         self.output_shape = pool.output_shape
         self._deferred = None  # set by a GatedDense that left the blank windows out (see GatedDense.defer_to)
+        self._prepared = None  # (x, taps, live) from prepare
 
     @staticmethod
     def matches(layers, i) -> bool:
@@ -65,15 +66,27 @@ class ConvReLUPool:
     def parameters(self) -> List[Parameter]:
         return self.conv.parameters()
 
-    def forward(self, x: Matrix, training: bool = False) -> Matrix:
+    def prepare(self, x: Matrix) -> None:
+        """Do now what the next :meth:`forward` of this very ``x`` needs from ``x`` alone
+        (the im2col taps and which patches have ink; no weights): a data-parallel
+        worker calls it for its next shard while it waits for the new weights."""
         conv = self.conv
         conv._check_input(x)
+        self._prepared = (x, conv.gather_taps(x), conv.live_patches(x))
+
+    def forward(self, x: Matrix, training: bool = False) -> Matrix:
+        conv = self.conv
         n = x.rows
         self._cache = self._deferred = None  # let the last batch's go before this one's is built
-        taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] is x:
+            _, taps, live = prepared
+        else:
+            conv._check_input(x)
+            taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
+            live = conv.live_patches(x)
         pool_taps, _ = self._map_pool._batch_taps(n)
         biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
-        live = conv.live_patches(x)
         data, self._cache = kernels.conv_relu_pool(taps, conv.weight.row_lists(), biases, pool_taps, n, live)
         self._n = n
         return Matrix.from_flat(data, n, len(data) // n)
