@@ -33,7 +33,7 @@ a child, so where "fork" is missing (Windows) ``workers > 1`` raises an
 error that says so instead.
 
 Where the time goes: one step with two processes (cnn-small, batch 32, on
-CPython 3.13: ~44 ms in one process), in order::
+CPython 3.13: ~45 ms in one process), in order::
 
     parent: encode + send weights | its 16 samples ......... | add the worker's gradients | optimizer step
     worker: decode weights | its 16 samples ....... | encode + send gradients | prepare its next shard
@@ -59,14 +59,18 @@ shorter; it would leave the worker no idle time to prepare the next shard
 in; and every process's optimizer state and hyperparameters (users change
 ``optimizer.lr`` between epochs) would have to stay in step bit for bit.
 Why the shards are even: one image costs ~1.4 ms on cnn-small, more than
-the parent's extra serial part, so moving one to the worker would make it
-the slower of the two.
+the parent's extra serial part, so moving one to the worker makes the
+parent wait for it instead (15/17 did, ~4.6 ms per step, in a replay of
+measured CPU times).
 
-When it pays: on CPython a step is long beside the serial part: two
-processes train cnn-small ~1.8x and lenet ~1.95x as fast as one, at batch
-32, given two idle cores. PyPy's steps are ~10x shorter, so the fixed
-costs weigh more: about 1.4x at batch 32, 1.65-1.8x at batch 128 (figures
-from ``benchmarks/workers.py``; re-measure with it).
+When it pays: on CPython a step is long beside the serial part. Two
+processes trained cnn-small 1.70x and lenet 1.96x as fast as one at batch
+32 on two idle cores before the worker prepared its next shard (the parent
+then waited ~1.4 ms per step for its reply, now ~0.1); one process doing
+the parent's part of a step takes 1/1.85-1.97 of a serial step, which
+bounds the ratio. PyPy's steps are ~10x shorter, so the fixed costs weigh
+more: about 1.2-1.4x at batch 32, 1.5-1.8x at batch 128. Measure with
+``benchmarks/workers.py`` on a quiet machine.
 
 What this is not: a general process pool. It knows one job, one batch's
 gradients, and stops its processes when training ends, fails or is
