@@ -245,7 +245,9 @@ class Workers:
         return value, correct
 
     def _run(self, n, local, payload) -> Tuple[float, int]:
-        """Send the workers their shards, compute the first one here, gather and sum."""
+        """Send the workers their shards, compute the first one here, gather and sum.
+        ``local(stop)``: this process's shard (rows, targets, classes); ``payload(k, start, stop)``:
+        the header fields and byte parts that tell worker ``k`` its shard."""
         model, loss = self.model, self.loss
         params = model.parameters()
         bounds = split(n, self.workers)
