@@ -158,6 +158,7 @@ class Workers:
         self.model, self.loss, self.workers = model, loss, workers
         self._inputs, self._targets = inputs, targets
         self._dropouts = _dropouts(model)
+        self._prepared = None  # (indices, shard): this process's next shard, made while waiting for a worker
         self._conns: list = []
         self._procs: list = []
         context = multiprocessing.get_context("fork")
@@ -209,14 +210,21 @@ class Workers:
         upcoming_bounds = split(len(upcoming), self.workers)
 
         def local(stop):
-            idx = indices[:stop]
-            return inputs.batch(idx), targets.batch(idx), targets.classes(idx)
+            idx, (mine, shard) = indices[:stop], self._prepared or (None, None)
+            self._prepared = None
+            return shard if mine == idx else _batch(idx, inputs, targets)
 
         def payload(k, start, stop):
             after = upcoming[slice(*upcoming_bounds[k])]
             return {"kind": "indices"}, [array("q", indices[start:stop]).tobytes(), array("q", after).tobytes()]
 
-        return self._run(len(indices), local, payload)
+        def prepare():
+            mine = upcoming[: upcoming_bounds[0][1]]
+            if mine:
+                self._prepared = (mine, _batch(mine, inputs, targets))
+                _prepare(self.model, self._prepared[1][0])
+
+        return self._run(len(indices), local, payload, prepare)
 
     def train_on_batch(self, x, y, optimizer) -> Tuple[float, int]:
         """One optimisation step on the batch ``(x, y)`` (rows and targets, as
@@ -244,10 +252,12 @@ class Workers:
         optimizer.step(model.parameters())
         return value, correct
 
-    def _run(self, n, local, payload) -> Tuple[float, int]:
+    def _run(self, n, local, payload, prepare=None) -> Tuple[float, int]:
         """Send the workers their shards, compute the first one here, gather and sum.
         ``local(stop)``: this process's shard (rows, targets, classes); ``payload(k, start, stop)``:
-        the header fields and byte parts that tell worker ``k`` its shard."""
+        the header fields and byte parts that tell worker ``k`` its shard; ``prepare()``, if
+        given, prepares this process's next shard: called when a worker's reply is not there
+        yet, rather than just waiting for it."""
         model, loss = self.model, self.loss
         params = model.parameters()
         bounds = split(n, self.workers)
@@ -268,6 +278,9 @@ class Workers:
         for layer in self._dropouts:  # the draws of the other shards, as a serial step makes them
             _skip(layer, (n - stop) * shape_size(layer.input_shape))
         for k, rows in busy:
+            if prepare is not None and not self._conns[k].poll():
+                prepare()
+                prepare = None
             reply, grads = self._receive(k)
             total += reply["loss"] * rows
             correct += reply["correct"]

@@ -14,6 +14,7 @@ the speed-up).
 import contextlib
 import importlib.util
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
 import random
@@ -265,9 +266,13 @@ def test_train_on_batch_steps_like_the_model(digits):
     assert par.optimizer is opt2
 
 
-def test_the_announced_next_shard_is_used_only_for_that_batch(digits):
+@pytest.mark.parametrize("parent_waits", [False, True])
+def test_the_announced_next_shard_is_used_only_for_that_batch(digits, monkeypatch, parent_waits):
     """The workers prepare the shard of the batch announced as upcoming while the parent
-    steps; a different batch (a stale preparation) must still get its own gradients."""
+    steps, and so does the parent when a worker's reply is not there yet (forced here);
+    a different batch (a stale preparation) must still get its own gradients."""
+    if parent_waits:
+        monkeypatch.setattr(multiprocessing.connection.Connection, "poll", lambda self, timeout=0.0: False)
     x, y = digits
     a, b, c = list(range(0, 16)), list(range(16, 32)), list(range(40, 56))
     twin, model = build("cnn-small", seed=4), build("cnn-small", seed=4)
