@@ -44,12 +44,14 @@ step: that needs the new weights. So ``fit`` announces each next batch
 (``upcoming``) and the worker spends that time on the part of its next
 shard that needs no weights: cutting the samples out (bytes to floats) and
 the first conv block's im2col taps and ink patches
-(``ConvReLUPool.prepare``), ~1.5 ms for 16 images. Its reply is then ready
-before the parent needs it, and a step lasts as long as the parent's part.
-What is left between that and half a serial step: the serial part itself,
-and that a shard of 16 costs a little more than half of 32 (each kernel
-call has fixed costs, e.g. the Dense weight gradient's 13,520 dot products
-whatever their length).
+(``ConvReLUPool.prepare``), ~1.5 ms for 16 images. Its reply is then
+usually ready before the parent needs it, and a step lasts as long as the
+parent's part. Shards differ in ink, though, so about one step in five the
+worker's half still takes longer: the parent then prepares its own next
+shard the same way instead of just waiting. What is left between that and
+half a serial step: the serial part itself, and that a shard of 16 costs a
+little more than half of 32 (each kernel call has fixed costs, e.g. the
+Dense weight gradient's 13,520 dot products whatever their length).
 
 Why the parent ships the weights instead of an all-reduce (each process
 adds every process's gradients and runs the optimizer itself): that puts
@@ -64,13 +66,12 @@ parent wait for it instead (15/17 did, ~4.6 ms per step, in a replay of
 measured CPU times).
 
 When it pays: on CPython a step is long beside the serial part. Two
-processes trained cnn-small 1.70x and lenet 1.96x as fast as one at batch
-32 on two idle cores before the worker prepared its next shard (the parent
-then waited ~1.4 ms per step for its reply, now ~0.1); one process doing
-the parent's part of a step takes 1/1.85-1.97 of a serial step, which
-bounds the ratio. PyPy's steps are ~10x shorter, so the fixed costs weigh
-more: about 1.2-1.4x at batch 32, 1.5-1.8x at batch 128. Measure with
-``benchmarks/workers.py`` on a quiet machine.
+processes train cnn-small ~1.85-1.9x and lenet ~2x as fast as one at batch
+32 (1.70x and 1.96x before the workers prepared their next shards), given
+two idle cores. PyPy's steps are ~10x shorter, so the fixed costs weigh
+more: ~1.3x at batch 32, ~1.7x at batch 128. Figures from
+``benchmarks/workers.py`` on a shared machine, under SCHED_FIFO; see
+docs/performance.md, and re-measure on a quiet one.
 
 What this is not: a general process pool. It knows one job, one batch's
 gradients, and stops its processes when training ends, fails or is
