@@ -394,15 +394,17 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     return data, cache
 
 
-def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n):
+def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n, lanes=None):
     """:func:`conv_relu_pool` for an input of 8-bit pixels, its dot products done as integer SIMD.
 
     pixels: the input as bytes, ``source[i] == pixels[i] / 255`` (from
     :func:`pixel_bytes`); source: the same input as floats; tap_index: K
     lists of N*P indices into both, the input each kernel tap sees at each
-    conv output position (no padding); the rest as :func:`conv_relu_pool`,
-    whose output and cache this returns (the same values within ~1e-15 of
-    the filters' size, see below).
+    conv output position (no padding); lanes: :func:`byte_lanes` of the
+    same input if already made (a data-parallel worker makes them while it
+    waits for weights); the rest as :func:`conv_relu_pool`, whose output and
+    cache this returns (the same values within ~1e-15 of the filters' size,
+    see below).
 
     Why: a first-layer 3x3 convolution is ~62,000 nine-term dot products per
     MNIST batch of 32 (8 filters), each bounded by the ~150 ns of a C call
@@ -442,14 +444,9 @@ def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n
     """
     if not all(math.isfinite(255.0 * sum(map(abs, w))) for w in w_rows):  # no fixed point for inf/NaN
         return conv_relu_pool([gather(source, idx) for idx in tap_index], w_rows, biases, pool_taps, n)
-    ink = _ink_windows(pixels, tap_index, pool_taps)
-    ink_windows = list(compress(range(len(ink)), ink))  # the M windows with ink
-    pick = getter(ink_windows)
+    ink, ink_windows, lane_positions, lanes, lane_pixels, offset = lanes or byte_lanes(pixels, tap_index, pool_taps)
     window_taps = len(pool_taps)
-    lane_positions = list(chain.from_iterable(zip(*[pick(idx) for idx in pool_taps])))  # window after window
-    lanes, lane_pixels = _pixel_lanes(pixels, tap_index, lane_positions)
     size = 8 * len(lane_positions)
-    offset = int.from_bytes(_LANE_OFFSET * len(lane_positions), "little")  # 2**63 in every lane
     expand = getter(list(map(operator.mul, accumulate(ink), ink)))
     values_all, maxes_all, pooled_all, outs = [], [], [], []
     for w, b in zip(w_rows, biases):
@@ -467,6 +464,24 @@ def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n
         (window_taps, lane_positions), len(tap_index[0]),
     )
     return data, cache
+
+
+def byte_lanes(pixels, tap_index, pool_taps):
+    """The half of :func:`conv_relu_pool_bytes` that needs no weights, for ``lanes=``.
+
+    Returns ``(ink, ink_windows, lane_positions, lanes, lane_pixels, offset)``:
+    whether each pool window has ink, the indices of those that do, the conv
+    positions given a lane (window after window), each kernel tap's pixels
+    at them as one int of 64-bit lanes and as bytes, and the int with
+    ``2**63`` in every lane.
+    """
+    ink = _ink_windows(pixels, tap_index, pool_taps)
+    ink_windows = list(compress(range(len(ink)), ink))  # the M windows with ink
+    pick = getter(ink_windows)
+    lane_positions = list(chain.from_iterable(zip(*[pick(idx) for idx in pool_taps])))  # window after window
+    lanes, lane_pixels = _pixel_lanes(pixels, tap_index, lane_positions)
+    offset = int.from_bytes(_LANE_OFFSET * len(lane_positions), "little")  # 2**63 in every lane
+    return ink, ink_windows, lane_positions, lanes, lane_pixels, offset
 
 
 #: One 64-bit lane holding 2**63, little-endian (see conv_relu_pool_bytes).

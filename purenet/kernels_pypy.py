@@ -72,6 +72,7 @@ __all__ = [
     "window_winners",
     "conv_relu_pool",
     "conv_relu_pool_bytes",
+    "byte_lanes",
     "conv_relu_pool_grad",
     "conv_relu_pool_ink",
     "sgd_step",
@@ -594,9 +595,14 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     return data, (n, taps, winners)
 
 
-def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n):
-    """:func:`conv_relu_pool` of the taps gathered from ``source`` (``pixels`` is unused:
-    the CPython kernel's integer arithmetic would not pay here)."""
+def byte_lanes(pixels, tap_index, pool_taps):
+    """None: nothing to prepare (see :func:`conv_relu_pool_bytes`)."""
+    return None
+
+
+def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n, lanes=None):
+    """:func:`conv_relu_pool` of the taps gathered from ``source`` (``pixels`` and ``lanes``
+    are unused: the CPython kernel's integer arithmetic would not pay here)."""
     taps = [[source[i] for i in idx] for idx in tap_index]
     return conv_relu_pool(taps, w_rows, biases, pool_taps, n)
 

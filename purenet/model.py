@@ -254,7 +254,7 @@ class Sequential:
             isinstance(last, Sigmoid) and type(loss) is BinaryCrossEntropy and not loss.from_logits
         )
 
-    def _loss_and_grad(self, x: Matrix, y, loss: Loss, training: bool, input_grad: bool = False):
+    def _loss_and_grad(self, x: Matrix, y, loss: Loss, training: bool, input_grad: bool = False, grad_scale: float = 1.0):
         """Forward, loss, backward for one batch; returns (loss, outputs, input gradient).
 
         Runs the model's steps: its layers, with each Conv2D-ReLU-MaxPool2D run
@@ -263,6 +263,11 @@ class Sequential:
         loss is taken from the logits: its gradient ``p - y`` is then exact
         even for confidently wrong predictions. The outputs returned are the
         logits in that case (same argmax as the probabilities).
+
+        ``grad_scale`` multiplies the gradients (not the loss returned), by
+        scaling the loss gradient before the backward pass: its ``N x outputs``
+        values rather than every parameter's. :mod:`purenet.parallel` uses it
+        to make a shard's gradients its share of the whole batch's mean.
         """
         fused = self._fused(loss)
         steps = self._steps[:-1] if fused else self._steps
@@ -270,7 +275,10 @@ class Sequential:
         for step in steps:
             out = step.forward(out, training)
         value = loss.forward_logits(out, y) if fused else loss.forward(out, y)
-        return value, out, _backward(steps, loss.backward(), input_grad)
+        grad = loss.backward()
+        if grad_scale != 1.0:
+            grad = grad * grad_scale
+        return value, out, _backward(steps, grad, input_grad)
 
     def train_on_batch(self, x, y, loss: Optional[Loss] = None, optimizer: Optional[Optimizer] = None) -> float:
         """One optimisation step on one batch; returns the batch's loss before the step."""
@@ -344,7 +352,7 @@ class Sequential:
         params = self.parameters()
         fused = self._fused(loss)
 
-        def one_process(idx):  # this process computes the whole batch
+        def one_process(idx, upcoming):  # this process computes the whole batch (upcoming: for workers only)
             yb = targets.batch(idx)
             for p in params:
                 p.zero_grad()
@@ -368,7 +376,7 @@ class Sequential:
                 total, correct = 0.0, 0
                 for b, s in enumerate(range(0, n, batch_size)):
                     idx = order[s : s + batch_size]
-                    value, hits = gradients(idx)
+                    value, hits = gradients(idx, order[s + batch_size : s + 2 * batch_size])
                     if not math.isfinite(value):
                         raise FloatingPointError(
                             f"the loss became {value} at epoch {epoch}, batch {b + 1}: training diverged "

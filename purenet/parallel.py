@@ -10,12 +10,14 @@ lives only in the parent. Each step the parent sends every worker the
 current weights, so no optimizer state is ever shipped.
 
 Same result as one process: the loss is a mean over the batch, so the
-serial gradient is ``sum_i g_i / N``. A shard of ``n`` samples yields the
-mean over its own samples, ``sum_i g_i / n``; scaling that by ``n / N``
-before summing gives the serial gradient up to rounding (a few units in the
-last place), and the loss and accuracy the same way. Weights after many
-steps agree with a serial run to ~1e-14, not bit for bit: floating-point
-sums depend on their order. ``Dropout`` draws its masks in the serial order:
+serial gradient is ``sum_i g_i / N``. A shard of ``n`` samples scales its
+loss gradient by ``n / N`` before its backward pass (``grad_scale`` of
+``Sequential._loss_and_grad``: ``n x outputs`` values, not every
+parameter's gradient), so its parameter gradients are its share of the
+batch's mean and the parent only adds them up. That is the serial gradient
+up to rounding (a few units in the last place); weights after many steps
+agree with a serial run to ~1e-14, not bit for bit: floating-point sums
+depend on their order. ``Dropout`` draws its masks in the serial order:
 each process starts from the parent's generator state and skips the draws
 of the shards before its own, and the parent then skips the rest, so masks,
 weights and the generator state all match the serial run. Other layers that
@@ -30,14 +32,46 @@ start methods ("spawn", "forkserver") pickle the process object to start
 a child, so where "fork" is missing (Windows) ``workers > 1`` raises an
 error that says so instead.
 
-When it pays: each step costs the parent one encoding of the weights and
-one pass adding each worker's gradients, and halves the batch each process
-runs (slightly less efficient per sample). On CPython a step is long beside
-that: two processes train cnn-small and lenet ~1.8x as fast as one, at
-batch 32, given two idle cores. PyPy's steps are ~10x shorter, so the fixed
-costs weigh more: about 1.4x at batch 32, 1.65-1.8x at batch 128 (figures
-from ``benchmarks/workers.py`` on a loaded machine, estimated from CPU time
-for idle cores; re-measure with it).
+Where the time goes: one step with two processes (cnn-small, batch 32, on
+CPython 3.13: ~45 ms in one process), in order::
+
+    parent: encode + send weights | its 16 samples ......... | add the worker's gradients | optimizer step
+    worker: decode weights | its 16 samples ....... | encode + send gradients | prepare its next shard
+
+The parent's serial part (~1.5 ms here: the add, the optimizer step,
+encoding the weights) is time in which the worker cannot start the next
+step: that needs the new weights. So ``fit`` announces each next batch
+(``upcoming``) and the worker spends that time on the part of its next
+shard that needs no weights: cutting the samples out (bytes to floats) and
+the first conv block's im2col taps and ink patches
+(``ConvReLUPool.prepare``), ~1.5 ms for 16 images. Its reply is then
+usually ready before the parent needs it, and a step lasts as long as the
+parent's part. Shards differ in ink, though, so about one step in five the
+worker's half still takes longer: the parent then prepares its own next
+shard the same way instead of just waiting. What is left between that and
+half a serial step: the serial part itself, and that a shard of 16 costs a
+little more than half of 32 (each kernel call has fixed costs, e.g. the
+Dense weight gradient's 13,520 dot products whatever their length).
+
+Why the parent ships the weights instead of an all-reduce (each process
+adds every process's gradients and runs the optimizer itself): that puts
+the same serial work (decoding and adding gradients, the optimizer step) on
+every process's path instead of the parent's only, so a step would be no
+shorter; it would leave the worker no idle time to prepare the next shard
+in; and every process's optimizer state and hyperparameters (users change
+``optimizer.lr`` between epochs) would have to stay in step bit for bit.
+Why the shards are even: one image costs ~1.4 ms on cnn-small, more than
+the parent's extra serial part, so moving one to the worker makes the
+parent wait for it instead (15/17 did, ~4.6 ms per step, in a replay of
+measured CPU times).
+
+When it pays: on CPython a step is long beside the serial part. Two
+processes train cnn-small ~1.85-1.9x and lenet ~2x as fast as one at batch
+32 (1.70x and 1.96x before the workers prepared their next shards), given
+two idle cores. PyPy's steps are ~10x shorter, so the fixed costs weigh
+more: ~1.3x at batch 32, ~1.7x at batch 128. Figures from
+``benchmarks/workers.py`` on a shared machine, under SCHED_FIFO; see
+docs/performance.md, and re-measure on a quiet one.
 
 What this is not: a general process pool. It knows one job, one batch's
 gradients, and stops its processes when training ends, fails or is
@@ -55,7 +89,7 @@ from itertools import repeat
 from multiprocessing.connection import wait
 from typing import List, Optional, Sequence, Tuple
 
-from . import rngstate
+from . import kernels, rngstate
 from .inputs import Inputs, Targets, as_inputs, as_targets
 from .layers import Dropout
 from .layers.base import shape_size
@@ -125,6 +159,7 @@ class Workers:
         self.model, self.loss, self.workers = model, loss, workers
         self._inputs, self._targets = inputs, targets
         self._dropouts = _dropouts(model)
+        self._prepared = None  # (indices, shard): this process's next shard, made while waiting for a worker
         self._conns: list = []
         self._procs: list = []
         context = multiprocessing.get_context("fork")
@@ -163,23 +198,34 @@ class Workers:
         self._conns, self._procs = [], []
 
     # ------------------------------------------------------------- the step
-    def gradients(self, indices: Sequence[int]) -> Tuple[float, int]:
+    def gradients(self, indices: Sequence[int], upcoming: Sequence[int] = ()) -> Tuple[float, int]:
         """The gradients of the batch ``indices`` of ``fit``'s samples, summed into each
         parameter's ``.grad`` (replacing what was there); returns the batch's mean loss
-        and how many of its samples were classified right. The optimizer step is the caller's."""
+        and how many of its samples were classified right. The optimizer step is the caller's.
+        ``upcoming``: the next batch's indices, if known: the workers prepare their shards
+        of it while the parent finishes this step."""
         inputs, targets = self._inputs, self._targets
         if inputs is None or targets is None:
             raise RuntimeError("Workers.gradients needs the inputs and targets given when the workers started.")
-        indices = list(indices)
+        indices, upcoming = list(indices), list(upcoming)
+        upcoming_bounds = split(len(upcoming), self.workers)
 
         def local(stop):
-            idx = indices[:stop]
-            return inputs.batch(idx), targets.batch(idx), targets.classes(idx)
+            idx, (mine, shard) = indices[:stop], self._prepared or (None, None)
+            self._prepared = None
+            return shard if mine == idx else _batch(idx, inputs, targets)
 
-        def payload(start, stop):
-            return {"kind": "indices"}, [array("q", indices[start:stop]).tobytes()]
+        def payload(k, start, stop):
+            after = upcoming[slice(*upcoming_bounds[k])]
+            return {"kind": "indices"}, [array("q", indices[start:stop]).tobytes(), array("q", after).tobytes()]
 
-        return self._run(len(indices), local, payload)
+        def prepare():
+            mine = upcoming[: upcoming_bounds[0][1]]
+            if mine:
+                self._prepared = (mine, _batch(mine, inputs, targets))
+                _prepare(self.model, self._prepared[1][0])
+
+        return self._run(len(indices), local, payload, prepare)
 
     def train_on_batch(self, x, y, optimizer) -> Tuple[float, int]:
         """One optimisation step on the batch ``(x, y)`` (rows and targets, as
@@ -196,7 +242,7 @@ class Workers:
         def local(stop):
             return inputs.range(0, stop), targets.range(0, stop), targets.classes(range(stop))
 
-        def payload(start, stop):
+        def payload(k, start, stop):
             x_bytes = array("d", rows[start * features : stop * features]).tobytes()
             if targets.labels is not None:
                 return {"kind": "rows", "labels": True}, [x_bytes, array("q", targets.labels[start:stop]).tobytes()]
@@ -207,35 +253,39 @@ class Workers:
         optimizer.step(model.parameters())
         return value, correct
 
-    def _run(self, n, local, payload) -> Tuple[float, int]:
-        """Send the workers their shards, compute the first one here, gather and sum."""
+    def _run(self, n, local, payload, prepare=None) -> Tuple[float, int]:
+        """Send the workers their shards, compute the first one here, gather and sum.
+        ``local(stop)``: this process's shard (rows, targets, classes); ``payload(k, start, stop)``:
+        the header fields and byte parts that tell worker ``k`` its shard; ``prepare()``, if
+        given, prepares this process's next shard: called when a worker's reply is not there
+        yet, rather than just waiting for it."""
         model, loss = self.model, self.loss
         params = model.parameters()
         bounds = split(n, self.workers)
         weights = b"".join(array("d", p.data).tobytes() for p in params)
         rngs = [rngstate.to_json(layer.rng.getstate()) for layer in self._dropouts]
         busy = []
-        for k, (start, stop) in enumerate(bounds[1:]):
+        for k, (start, stop) in enumerate(bounds[1:], 1):
             if start == stop:  # a batch smaller than the number of processes
                 continue
-            header, parts = payload(start, stop)
-            header.update(start=start, stop=stop, total=n, rngs=rngs)
-            self._send(k, [json.dumps(header).encode(), weights] + parts)
-            busy.append((k, stop - start))
+            header, parts = payload(k, start, stop)
+            header.update(start=start, stop=stop, total=n, rngs=rngs, parts=len(parts))
+            self._send(k - 1, [json.dumps(header).encode(), weights] + parts)
+            busy.append((k - 1, stop - start))
         stop = bounds[0][1]
         x, y, classes = local(stop)
-        # this shard's scale is applied while the first worker's gradients are added: one pass fewer
-        scale = stop / n
-        value, correct = shard_gradients(model, loss, x, y, classes, 1.0 if busy else scale)
+        value, correct = shard_gradients(model, loss, x, y, classes, stop / n)
         total = value * stop
         for layer in self._dropouts:  # the draws of the other shards, as a serial step makes them
             _skip(layer, (n - stop) * shape_size(layer.input_shape))
         for k, rows in busy:
+            if prepare is not None and not self._conns[k].poll():
+                prepare()
+                prepare = None
             reply, grads = self._receive(k)
             total += reply["loss"] * rows
             correct += reply["correct"]
-            _add_gradients(params, grads, scale)
-            scale = 1.0
+            _add_gradients(params, grads)
         return total / n, correct
 
     # ------------------------------------------------------------- the pipes
@@ -270,29 +320,21 @@ class Workers:
 def shard_gradients(model: Sequential, loss, x: Matrix, y, classes: List[int], scale: float) -> Tuple[float, int]:
     """Forward and backward over one shard, leaving ``scale`` times its mean-loss gradients
     in the parameters' ``.grad``; returns the shard's mean loss and correct count."""
-    params = model.parameters()
-    for p in params:
+    for p in model.parameters():
         p.zero_grad()
-    value, out, _ = model._loss_and_grad(x, y, loss, training=True)
-    if scale != 1.0:
-        for p in params:
-            p.grad.data = [g * scale for g in p.grad.data]
+    value, out, _ = model._loss_and_grad(x, y, loss, training=True, grad_scale=scale)
     return value, _count_correct(out, classes, model._fused(loss))
 
 
 # Decoding: array slices go straight into the list operations; ``list(a)`` is
 # several times faster than ``a.tolist()`` on PyPy and no slower on CPython.
-def _add_gradients(params, payload: bytes, scale: float) -> None:
-    """``.grad = scale * .grad + payload`` for each parameter (the payload's values in order)."""
+def _add_gradients(params, payload: bytes) -> None:
+    """``.grad += payload`` for each parameter (the payload's values in order)."""
     values = _floats(payload)
     offset = 0
     for p in params:
         size = len(p.data)
-        part = values[offset : offset + size]
-        if scale == 1.0:
-            p.accumulate(list(part))
-        else:
-            p.grad.data = [g * scale + v for g, v in zip(p.grad.data, part)]
+        p.grad.data = kernels.add_lists(p.grad.data, values[offset : offset + size])
         offset += size
 
 
@@ -342,15 +384,21 @@ def _serve(conn, inherited, model: Sequential, loss, inputs: Optional[Inputs], t
         c.close()
     params = model.parameters()
     dropouts = [layer for layer in model.layers if type(layer) is Dropout and layer.rate > 0.0]
+    prepared = None  # (indices, shard): the next shard, made while the parent stepped
     while True:
         try:
             header = json.loads(conn.recv_bytes())
             _set_weights(params, conn.recv_bytes())
-            parts = [conn.recv_bytes() for _ in range(1 if header["kind"] == "indices" else 2)]
+            parts = [conn.recv_bytes() for _ in range(header["parts"])]
         except (EOFError, OSError):
             return
         try:
-            x, y, classes = _shard(header, parts, model, inputs, targets)
+            if header["kind"] == "indices":
+                idx = _ints(parts[0])
+                x, y, classes = prepared[1] if prepared is not None and prepared[0] == idx else _batch(idx, inputs, targets)
+            else:
+                x, y, classes = _rows(header, parts, model)
+            prepared = None
             for layer, state in zip(dropouts, header["rngs"]):
                 layer.rng.setstate(rngstate.from_json(state))
                 _skip(layer, header["start"] * shape_size(layer.input_shape))
@@ -366,20 +414,38 @@ def _serve(conn, inherited, model: Sequential, loss, inputs: Optional[Inputs], t
                 conn.send_bytes(grads)
         except OSError:
             return
+        upcoming = _ints(parts[1]) if header["kind"] == "indices" else []
+        if upcoming and grads is not None:  # while the parent adds the gradients and steps
+            try:
+                prepared = (upcoming, _batch(upcoming, inputs, targets))
+                _prepare(model, prepared[1][0])
+            except Exception:  # the next request computes it again, and reports what fails
+                prepared = None
 
 
-def _shard(header: dict, parts: List[bytes], model: Sequential, inputs, targets):
-    """The shard's rows, targets and classes, from the inherited samples or the bytes sent."""
-    if header["kind"] == "indices":
-        idx = array("q")
-        idx.frombytes(parts[0])
-        idx = list(idx)
-        return inputs.batch(idx), targets.batch(idx), targets.classes(idx)
+def _prepare(model: Sequential, x: Matrix) -> None:
+    """Let the model's first step do what it can with ``x`` before the weights are known."""
+    first = model._steps[0]
+    if hasattr(first, "prepare"):
+        first.prepare(x)
+
+
+def _ints(payload: bytes) -> List[int]:
+    values = array("q")
+    values.frombytes(payload)
+    return list(values)
+
+
+def _batch(idx: List[int], inputs: Inputs, targets: Targets):
+    """The rows, targets and classes of the inherited samples ``idx``."""
+    return inputs.batch(idx), targets.batch(idx), targets.classes(idx)
+
+
+def _rows(header: dict, parts: List[bytes], model: Sequential):
+    """The shard's rows, targets and classes, from the bytes sent."""
     rows = header["stop"] - header["start"]
     if header["labels"]:
-        labels = array("q")
-        labels.frombytes(parts[1])
-        shard = Targets(list(labels), rows)
+        shard = Targets(_ints(parts[1]), rows)
     else:
         shard = Targets(Matrix.from_flat(list(_floats(parts[1])), rows, header["cols"]), rows)
     x = Matrix.from_flat(list(_floats(parts[0])), rows, model.in_features)

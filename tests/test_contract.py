@@ -126,6 +126,20 @@ def test_layer_contract(name, i, make, shape):
         assert [p.shape for p in clone.parameters()] == [p.shape for p in params]
 
 
+def test_accumulate_adds_to_zeroed_and_to_earlier_gradients():
+    p = Parameter.from_flat([0.5, -0.5, 2.0], 1, 3)
+    p.zero_grad()
+    first = [1.0, -2.0, 0.25]
+    p.accumulate(first)  # into zeros: a copy of the values
+    first[0] = 99.0
+    assert p.grad.data == [1.0, -2.0, 0.25]
+    p.accumulate([0.5, 0.0, -0.25])
+    assert p.grad.data == [1.5, -2.0, 0.0]
+    p.accumulate([-1.5, 2.0, 0.0])  # all zeros again, not through zero_grad
+    p.accumulate([3.0, 1.0, 1.0])
+    assert p.grad.data == [3.0, 1.0, 1.0]
+
+
 def test_same_seed_same_weights_and_rebuild_resets():
     for name, configs in CONFIGS.items():
         for make, shape in configs:

@@ -14,6 +14,7 @@ the speed-up).
 import contextlib
 import importlib.util
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
 import random
@@ -23,9 +24,10 @@ import signal
 import pytest
 
 import purenet as pn
-from purenet import cli, parallel
+from purenet import cli, kernels, parallel
 from purenet.architectures import build
 from purenet.layers import Layer
+from purenet.matrix import Matrix
 
 pytestmark = pytest.mark.skipif(
     "fork" not in multiprocessing.get_all_start_methods(), reason="parallel training needs the fork start method"
@@ -263,6 +265,63 @@ def test_train_on_batch_steps_like_the_model(digits):
             assert correct == right
     assert_close(weights(serial), weights(par), "weights")
     assert par.optimizer is opt2
+
+
+@pytest.mark.parametrize("parent_waits", [False, True])
+def test_the_announced_next_shard_is_used_only_for_that_batch(digits, monkeypatch, parent_waits):
+    """The workers prepare the shard of the batch announced as upcoming while the parent
+    steps, and so does the parent when a worker's reply is not there yet (forced here);
+    a different batch (a stale preparation) must still get its own gradients."""
+    if parent_waits:
+        monkeypatch.setattr(multiprocessing.connection.Connection, "poll", lambda self, timeout=0.0: False)
+    x, y = digits
+    a, b, c = list(range(0, 16)), list(range(16, 32)), list(range(40, 56))
+    twin, model = build("cnn-small", seed=4), build("cnn-small", seed=4)
+    loss = pn.CrossEntropy()
+    with parallel.Workers(model, loss, 2, *_checked(model, x, y)) as pool:
+        for idx, upcoming in ((a, b), (b, b), (c, a), (b, ())):  # used, then b announced but c asked for
+            value, correct = pool.gradients(idx, upcoming)
+            twin.zero_grad()
+            expected, out, _ = twin._loss_and_grad(x.take(idx).to_matrix(), [y[i] for i in idx], loss, training=True)
+            assert abs(value - expected) <= TOLERANCE
+            assert correct == sum(p == y[i] for p, i in zip(out.argmax(axis=1), idx))
+            assert_close([p.grad.data for p in model.parameters()], [p.grad.data for p in twin.parameters()], "gradients")
+
+
+def _checked(model, x, y):
+    from purenet.inputs import as_inputs, as_targets
+
+    inputs = as_inputs(x, model.in_features)
+    return inputs, as_targets(y, len(inputs), model.out_features)
+
+
+def test_grad_scale_scales_the_gradients_not_the_loss(digits):
+    x, labels = digits[0][:6].to_matrix(), digits[1][:6]
+    model, loss = build("lenet", seed=5), pn.CrossEntropy()
+    results = []
+    for scale in (1.0, 0.375):
+        model.zero_grad()
+        value, _, _ = model._loss_and_grad(x, labels, loss, training=True, grad_scale=scale)
+        results.append((value, [list(p.grad.data) for p in model.parameters()]))
+    (v1, g1), (v2, g2) = results
+    assert v1 == v2
+    assert_close([[0.375 * g for g in gs] for gs in g1], g2, "scaled gradients")
+    assert max(abs(g) for gs in g1 for g in gs) > 1e-3
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.7])  # 8-bit images (the integer path), and normalised ones
+def test_a_prepared_conv_block_forwards_as_an_unprepared_one(digits, scale):
+    model = build("cnn-small", seed=6)
+    block = model._steps[0]
+    x, other = (Matrix.from_flat([v * scale for v in m.data], *m.shape)
+                for m in (digits[0][:5].to_matrix(), digits[0][5:10].to_matrix()))
+    assert (kernels.pixel_bytes(x.data) is None) == (scale != 1.0)
+    plain = block.forward(x, True).data
+    block.prepare(x)
+    assert block.forward(x, True).data == plain
+    block.prepare(x)  # prepared for x, asked for other: other's output
+    assert block.forward(other, True).data == build("cnn-small", seed=6)._steps[0].forward(other, True).data
+    assert block.forward(x, True).data == plain  # and nothing stale is left behind
 
 
 def test_bad_worker_counts_and_platforms(digits, monkeypatch):

@@ -58,6 +58,7 @@ class ConvReLUPool:
         self._map_pool.build((1,) + conv.output_shape[1:], random.Random(0))
         self.output_shape = pool.output_shape
         self._deferred = None  # set by a GatedDense that left the blank windows out (see GatedDense.defer_to)
+        self._prepared = None  # (x, pixels, lanes, taps, live) from prepare
 
     @staticmethod
     def matches(layers, i) -> bool:
@@ -71,21 +72,38 @@ class ConvReLUPool:
     def parameters(self) -> List[Parameter]:
         return self.conv.parameters()
 
-    def forward(self, x: Matrix, training: bool = False) -> Matrix:
+    def prepare(self, x: Matrix) -> None:
+        """Do now what the next :meth:`forward` of this very ``x`` needs from ``x`` alone
+        (no weights): a data-parallel worker calls it for its next shard while it
+        waits for the new weights. For 8-bit images that is recovering the bytes
+        and packing each tap's pixels into integer lanes (``kernels.byte_lanes``),
+        otherwise the im2col taps and which patches have ink."""
         conv = self.conv
         conv._check_input(x)
         n = x.rows
+        pixels = None if any(conv._pads()) else kernels.pixel_bytes(x.data)
+        if pixels is not None:  # 8-bit images: integer arithmetic (see kernels.conv_relu_pool_bytes)
+            pool_taps, _ = self._map_pool._batch_taps(n)
+            lanes = kernels.byte_lanes(pixels, conv._batch_taps(n), pool_taps)
+            self._prepared = (x, pixels, lanes, None, None)
+        else:
+            self._prepared = (x, None, None, conv.gather_taps(x), conv.live_patches(x))
+
+    def forward(self, x: Matrix, training: bool = False) -> Matrix:
+        conv = self.conv
+        n = x.rows
         self._cache = self._deferred = None  # let the last batch's go before this one's is built
+        if self._prepared is None or self._prepared[0] is not x:
+            self.prepare(x)
+        (_, pixels, lanes, taps, live), self._prepared = self._prepared, None
         pool_taps, _ = self._map_pool._batch_taps(n)
         biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
         w_rows = conv.weight.row_lists()
-        pixels = None if any(conv._pads()) else kernels.pixel_bytes(x.data)
-        if pixels is not None:  # 8-bit images: integer arithmetic (see kernels.conv_relu_pool_bytes)
+        if pixels is not None:
             tap_index = conv._batch_taps(n)
-            data, self._cache = kernels.conv_relu_pool_bytes(pixels, x.data, tap_index, w_rows, biases, pool_taps, n)
+            data, self._cache = kernels.conv_relu_pool_bytes(
+                pixels, x.data, tap_index, w_rows, biases, pool_taps, n, lanes)
         else:
-            taps = conv.gather_taps(x)  # K x (N*P): im2col, one sequence per tap
-            live = conv.live_patches(x)
             data, self._cache = kernels.conv_relu_pool(taps, w_rows, biases, pool_taps, n, live)
         self._n = n
         return Matrix.from_flat(data, n, len(data) // n)
