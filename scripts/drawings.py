@@ -350,19 +350,24 @@ class Drawing(NamedTuple):
     height: int = HEIGHT
 
 
-def generate(n: int, seed: int, split: str = "all") -> Iterator[Drawing]:
-    """``n`` drawings, digits in turn (0, 1, ..., 9, 0, ...), each from a random template of ``split``."""
+def generate(n: int, seed: int, split: str = "all", spread: float = 1.0) -> Iterator[Drawing]:
+    """``n`` drawings, digits in turn (0, 1, ..., 9, 0, ...), each from a random template of ``split``.
+
+    ``spread`` widens the proportions, aspect, slant and rotation ranges of
+    the module notes (their bounds times ``spread``; 1 is the variation the
+    figures are measured with, training may use more).
+    """
     rng = random.Random(seed)
     by_digit = templates(split)
     for i in range(n):
         digit = i % 10
-        yield draw(rng.choice(by_digit[digit]), rng)
+        yield draw(rng.choice(by_digit[digit]), rng, spread)
 
 
-def draw(template: Template, rng: random.Random) -> Drawing:
+def draw(template: Template, rng: random.Random, spread: float = 1.0) -> Drawing:
     """One drawing of ``template`` with the random variation of the module notes."""
-    paths = [_displace(path, rng) for path in template.strokes]
-    paths = _affine(paths, rng)
+    paths = [_displace(path, rng, spread) for path in template.strokes]
+    paths = _affine(paths, rng, spread)
     paths = _place(paths, rng)
     wobble = _Wobble(rng, _height(paths))
     speed = math.exp(rng.uniform(math.log(1.5), math.log(10.0)))
@@ -371,11 +376,11 @@ def draw(template: Template, rng: random.Random) -> Drawing:
     return Drawing(template.digit, template.name, recorded, pen)
 
 
-def _displace(path: Path, rng: random.Random) -> Path:
+def _displace(path: Path, rng: random.Random, spread: float) -> Path:
     """A smooth random displacement field, up to ~5% of the height, applied to the template."""
     waves = []
     for _ in range(2):
-        amp = rng.uniform(0.01, 0.035)
+        amp = rng.uniform(0.01, 0.035) * spread
         fx, fy = rng.uniform(-1.5, 1.5), rng.uniform(-1.5, 1.5)
         waves.append((amp, fx, fy, rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi)))
     out = []
@@ -389,11 +394,11 @@ def _displace(path: Path, rng: random.Random) -> Path:
     return out
 
 
-def _affine(paths: List[Path], rng: random.Random) -> List[Path]:
+def _affine(paths: List[Path], rng: random.Random, spread: float) -> List[Path]:
     """Aspect, slant and rotation about the middle of the template box."""
-    aspect = math.exp(rng.uniform(math.log(0.7), math.log(1.4)))
-    slant = rng.uniform(-0.2, 0.45)  # x moves right by slant * (height above the middle)
-    angle = math.radians(rng.uniform(-20.0, 20.0))
+    aspect = math.exp(rng.uniform(math.log(0.7) * spread, math.log(1.4) * spread))
+    slant = rng.uniform(-0.2 * spread, 0.45 * spread)  # x moves right by slant * (height above the middle)
+    angle = math.radians(rng.uniform(-20.0 * spread, 20.0 * spread))
     c, s = math.cos(angle), math.sin(angle)
     out = []
     for path in paths:

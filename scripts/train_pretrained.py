@@ -56,6 +56,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--drawings", type=float, default=0.0,
                         help="fraction of each epoch's images that are fresh synthetic drawings (0 <= f < 1)")
+    parser.add_argument("--drawing-spread", type=float, default=1.0,
+                        help="their variation ranges (aspect, slant, rotation, proportions) times this")
     parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if not 0.0 <= args.drawings < 1.0:
@@ -73,7 +75,7 @@ def main(argv=None):
     for epoch in range(1, args.epochs + 1):
         optimizer.lr = args.lr * args.decay ** (epoch - 1)
         drawn_at = time.time()
-        xe, ye = with_drawings(x, y, extra, seed=drawing_seed(args.seed, epoch))
+        xe, ye = with_drawings(x, y, extra, seed=drawing_seed(args.seed, epoch), spread=args.drawing_spread)
         drawing_time = time.time() - drawn_at
         n = len(xe)
         order = list(range(n))
@@ -108,13 +110,13 @@ def drawing_seed(seed: int, epoch: int) -> int:
     return 1_000_000 * (seed + 1) + epoch
 
 
-def with_drawings(x: ImageSet, y: list, count: int, seed: int):
+def with_drawings(x: ImageSet, y: list, count: int, seed: int, spread: float = 1.0):
     """MNIST's images and labels followed by ``count`` drawings of the dev templates, as bytes."""
     if count == 0:
         return x, y
     pixels = bytearray(x.data)
     labels = list(y)
-    for d in drawings.generate(count, seed, split="dev"):
+    for d in drawings.generate(count, seed, split="dev", spread=spread):
         pixels.extend(round(v * 255.0) for v in to_input(d.strokes, d.width, d.height, d.pen_width))
         labels.append(d.digit)
     return ImageSet(bytes(pixels), image_shape=x.image_shape), labels
