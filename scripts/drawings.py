@@ -286,28 +286,34 @@ def _training_templates(add) -> None:
 
     # 5: a rising bar, a big belly, the bar drawn from the left
     add(5, "rising-bar", "dev",
-        stroke(line((0.06, 0.04), (0.04, 0.45), (0.05, 0.52)), arc(0.28, 0.7, 0.3, 0.28, -140, 150)), line((0.06, 0.04), (0.56, -0.04)))
+        stroke(line((0.06, 0.04), (0.04, 0.45), (0.05, 0.52)), arc(0.28, 0.7, 0.3, 0.28, -140, 150)),
+        line((0.06, 0.04), (0.56, -0.04)))
     add(5, "big-belly", "dev", stroke(
         line((0.55, 0.0), (0.1, 0.0), (0.1, 0.36)), arc(0.28, 0.65, 0.33, 0.33, -120, 150)))
     add(5, "bar-from-left", "dev",
         line((0.04, 0.0), (0.58, 0.0)),
-        stroke(line((0.05, 0.0), (0.03, 0.42)), curve((0.03, 0.42), (0.4, 0.42), (0.58, 0.68), (0.4, 0.95), (0.02, 0.9))))
+        stroke(line((0.05, 0.0), (0.03, 0.42)),
+               curve((0.03, 0.42), (0.4, 0.42), (0.58, 0.68), (0.4, 0.95), (0.02, 0.9))))
 
     # 6: a straight back and big loop, a loop closing high, a loop drawn the other way
     add(6, "big-loop", "dev", stroke(line((0.42, 0.0), (0.06, 0.6)), arc(0.3, 0.7, 0.28, 0.3, 200, -150)))
     add(6, "loop-closing-high", "dev", stroke(
         curve((0.55, 0.02), (0.2, 0.2), (0.02, 0.6), (0.2, 0.98), (0.5, 0.9), (0.55, 0.65), (0.3, 0.48), (0.05, 0.55))))
-    add(6, "long-tail", "dev", stroke(curve((0.6, 0.0), (0.3, 0.1), (0.1, 0.4), (0.05, 0.78)), arc(0.28, 0.8, 0.24, 0.2, 180, -160)))
+    add(6, "long-tail", "dev", stroke(
+        curve((0.6, 0.0), (0.3, 0.1), (0.1, 0.4), (0.05, 0.78)), arc(0.28, 0.8, 0.24, 0.2, 180, -160)))
 
     # 7: narrow, with a rising or wavy bar, in two strokes, with a bent stem, crossbar and serif
     add(7, "narrow", "dev", line((0.0, 0.0), (0.36, 0.0), (0.24, 1.0)))
     add(7, "narrow-curved", "dev", stroke(line((0.0, 0.02), (0.38, 0.0)), curve((0.38, 0.0), (0.3, 0.5), (0.26, 1.0))))
     add(7, "rising-bar", "dev", line((0.0, 0.1), (0.6, 0.0), (0.22, 1.0)))
-    add(7, "wavy-bar", "dev", stroke(curve((0.0, 0.05), (0.15, 0.0), (0.35, 0.05), (0.6, 0.0)), line((0.6, 0.0), (0.18, 1.0))))
+    add(7, "wavy-bar", "dev", stroke(
+        curve((0.0, 0.05), (0.15, 0.0), (0.35, 0.05), (0.6, 0.0)), line((0.6, 0.0), (0.18, 1.0))))
     add(7, "two-strokes", "dev", line((0.0, 0.0), (0.6, 0.0)), line((0.58, 0.0), (0.2, 1.0)))
     add(7, "bent-stem", "dev", line((0.0, 0.0), (0.6, 0.0), (0.35, 0.5), (0.3, 1.0)))
-    add(7, "serif-crossbar", "dev", line((0.0, 0.14), (0.02, 0.0), (0.6, 0.0), (0.22, 1.0)), line((0.18, 0.5), (0.55, 0.5)))
-    add(7, "bowed-stem", "dev", stroke(line((0.0, 0.0), (0.6, 0.02)), curve((0.6, 0.02), (0.4, 0.35), (0.3, 0.7), (0.35, 1.0))))
+    add(7, "serif-crossbar", "dev",
+        line((0.0, 0.14), (0.02, 0.0), (0.6, 0.0), (0.22, 1.0)), line((0.18, 0.5), (0.55, 0.5)))
+    add(7, "bowed-stem", "dev", stroke(
+        line((0.0, 0.0), (0.6, 0.02)), curve((0.6, 0.02), (0.4, 0.35), (0.3, 0.7), (0.35, 1.0))))
 
     # 8: one stroke the other way, a big top circle, crossing loops
     add(8, "one-stroke-reversed", "dev", curve(

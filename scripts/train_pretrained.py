@@ -94,9 +94,9 @@ def main(argv=None):
         history["val_accuracy"].append(test["accuracy"])
         model.history = {k: list(v) for k, v in history.items()}
         print(
-            f"epoch {epoch}/{args.epochs} lr {optimizer.lr:.4f} {len(x)} + {extra} drawn ({drawing_time:.0f}s) {train_time:.0f}s ({n / train_time:.0f} samples/s) "
-            f"loss {total / n:.4f} train acc {train['accuracy']:.4f} test loss {test['loss']:.4f} "
-            f"test acc {test['accuracy']:.4f}",
+            f"epoch {epoch}/{args.epochs} lr {optimizer.lr:.4f} {len(x)} + {extra} drawn ({drawing_time:.0f}s) "
+            f"{train_time:.0f}s ({n / train_time:.0f} samples/s) loss {total / n:.4f} "
+            f"train acc {train['accuracy']:.4f} test loss {test['loss']:.4f} test acc {test['accuracy']:.4f}",
             flush=True,
         )
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
