@@ -134,9 +134,8 @@ def _spline(points: Sequence[Point], step: float) -> List[Point]:
     ext = [_mirror(pts[1], pts[0])] + pts + [_mirror(pts[-2], pts[-1])]
     out = [pts[0]]
     for i in range(1, len(ext) - 2):
-        p0, p1, p2, p3 = ext[i - 1 : i + 3]
-        n = max(1, math.ceil(_dist(p1, p2) / step))
-        out.extend(_catmull_rom(p0, p1, p2, p3, k / n) for k in range(1, n + 1))
+        n = max(1, math.ceil(_dist(ext[i], ext[i + 1]) / step))
+        out.extend(_catmull_rom(*ext[i - 1 : i + 3], n))
     return out
 
 
@@ -148,21 +147,24 @@ def _dist(a: Point, b: Point) -> float:
     return math.hypot(b[0] - a[0], b[1] - a[1])
 
 
-def _catmull_rom(p0: Point, p1: Point, p2: Point, p3: Point, u: float) -> Point:
-    """The point at fraction ``u`` of the way from p1 to p2 (Barry-Goldman, alpha 0.5)."""
+def _catmull_rom(p0: Point, p1: Point, p2: Point, p3: Point, n: int) -> List[Point]:
+    """``n`` points evenly spaced in the curve's parameter from p1 (excluded) to p2
+    (Barry-Goldman's pyramid, alpha 0.5: no cusps or self-loops within a segment)."""
     t0 = 0.0
     t1 = t0 + max(_dist(p0, p1), 1e-9) ** 0.5
     t2 = t1 + max(_dist(p1, p2), 1e-9) ** 0.5
     t3 = t2 + max(_dist(p2, p3), 1e-9) ** 0.5
-    t = t1 + u * (t2 - t1)
 
-    def lerp(a: Point, b: Point, ta: float, tb: float) -> Point:
+    def lerp(a: Point, b: Point, ta: float, tb: float, t: float) -> Point:
         wa, wb = (tb - t) / (tb - ta), (t - ta) / (tb - ta)
         return wa * a[0] + wb * b[0], wa * a[1] + wb * b[1]
 
-    a1, a2, a3 = lerp(p0, p1, t0, t1), lerp(p1, p2, t1, t2), lerp(p2, p3, t2, t3)
-    b1, b2 = lerp(a1, a2, t0, t2), lerp(a2, a3, t1, t3)
-    return lerp(b1, b2, t1, t2)
+    out = []
+    for k in range(1, n + 1):
+        t = t1 + (t2 - t1) * k / n
+        a1, a2, a3 = lerp(p0, p1, t0, t1, t), lerp(p1, p2, t1, t2, t), lerp(p2, p3, t2, t3, t)
+        out.append(lerp(lerp(a1, a2, t0, t2, t), lerp(a2, a3, t1, t3, t), t1, t2, t))
+    return out
 
 
 def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float,
@@ -175,8 +177,8 @@ def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float,
     grows the radius steadily, to ``1 + drift`` times at the end: a hand
     coming back to where it started is rarely on the same line.
 
-        >>> [(round(x, 3), round(y, 3)) for x, y in arc(0, 0, 1, 1, 270, 360)]
-        [(0.0, -1.0), (0.5, -0.866), (0.866, -0.5), (1.0, 0.0)]
+        >>> [(round(x, 3), round(y, 3)) for x, y in arc(0, 0, 1, 1, 0, 90)]  # right to bottom: clockwise
+        [(1.0, 0.0), (0.866, 0.5), (0.5, 0.866), (0.0, 1.0)]
     """
     n = max(1, math.ceil(abs(end - start) / 30.0))
     ct, st = math.cos(math.radians(tilt)), math.sin(math.radians(tilt))
@@ -455,15 +457,15 @@ def _posed(paths: List[List[Point]], pose: Pose) -> List[List[Point]]:
 
 def _wobbled(path: List[Point], pose: Pose, rnd: random.Random) -> List[Point]:
     """``path`` with slow deviations: in x and in y, two sines of the arc length."""
-    waves = [(pose.wobble * rnd.uniform(0.4, 1.0), pose.height * rnd.uniform(0.7, 2.0),
-              rnd.uniform(0.0, 2.0 * math.pi)) for _ in range(4)]
+    waves = [(pose.wobble * rnd.uniform(0.4, 1.0), 2.0 * math.pi / (pose.height * rnd.uniform(0.7, 2.0)),
+              rnd.uniform(0.0, 2.0 * math.pi)) for _ in range(4)]  # (amplitude, 2 pi / wavelength, phase)
+    (a1, k1, p1), (a2, k2, p2), (a3, k3, p3), (a4, k4, p4) = waves  # two for x, two for y
+    sin = math.sin
     out, s = [], 0.0
     for i, (x, y) in enumerate(path):
         if i:
             s += _dist(path[i - 1], path[i])
-        dx = sum(a * math.sin(2.0 * math.pi * s / w + p) for a, w, p in waves[:2])
-        dy = sum(a * math.sin(2.0 * math.pi * s / w + p) for a, w, p in waves[2:])
-        out.append((x + dx, y + dy))
+        out.append((x + a1 * sin(k1 * s + p1) + a2 * sin(k2 * s + p2), y + a3 * sin(k3 * s + p3) + a4 * sin(k4 * s + p4)))
     return out
 
 
