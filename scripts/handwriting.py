@@ -32,6 +32,45 @@ How a drawing is made, in four steps:
    order and direction a hand draws it. Proportions are drawn at random
    per drawing: loop sizes, flag and bar lengths, where strokes meet,
    overshoot, undershoot and small gaps at joins.
+
+   The styles (:data:`STYLES`; each equally likely for its digit):
+
+   - 0: ``ccw``, ``cw`` (from the top, closing with a small overlap),
+     ``open-top`` (stops short of the start), ``slanted`` (a narrow oval
+     leaning 12-30 degrees), ``overlap`` (runs on 30-70 degrees, inside or
+     outside the start); anticlockwise twice as often when not named.
+   - 1: ``stroke`` (top down), ``flag`` (short, 0.1-0.18 of the height),
+     ``long-flag`` (0.2-0.3, steeper), ``flag-base`` (flag, then a base
+     drawn left to right), ``bottom-up`` (sometimes a short tick back down
+     at the top), ``curved`` (a bowed stem, with a flag or not).
+   - 2: ``plain`` (a round hump, a diagonal, a sharp corner, the base),
+     ``loop`` (a small loop where the diagonal meets the base), ``z-like``
+     (a flat top, a straight diagonal, a wavy base).
+   - 3: ``round`` (two round bowls meeting at a cusp), ``flat-top`` (a bar,
+     a diagonal to the middle, the lower bowl), ``pointed`` (the bowls run
+     straight into a cusp that sticks out to the left).
+   - 4: ``open`` (an upright arm and the bar in one stroke, then the stem
+     crossing the bar), ``closed`` (the arm runs from the stem's top: a
+     triangle), each also ``-stem-first``; ``crossed`` (a slanted arm
+     stopping short of the stem, the bar running well across it).
+   - 5: the bar drawn first (one stroke) or last (a second stroke that may
+     start short of the stem or past it), with a ``round`` or a ``flat``
+     belly: ``bar-first-round``, ``bar-first-flat``, ``bar-last-round``,
+     ``bar-last-flat``.
+   - 6: ``curved`` (a curved back), ``straight`` (a straight back),
+     ``big-loop``, ``small-loop``.
+   - 7: ``plain``, ``crossbar`` (a second stroke across the stem),
+     ``curved`` (the stem becomes upright as it falls), ``serif`` (a short
+     tick down at the start of the bar).
+   - 8: ``one-stroke`` (from the top right, an S, back up through the
+     waist), ``cw-start`` (its mirror image), ``s-then-up`` (an S, then a
+     straight line back up), ``two-circles`` (two strokes), ``snowman`` (a
+     small head on a big body, one stroke).
+   - 9: ``stick`` (a loop drawn anticlockwise from its right side, then a
+     straight stem), ``curved-tail`` (the stem curls to the left),
+     ``cw-loop`` (the loop drawn clockwise from the top, running on into
+     the stem), ``separate`` (a closed loop, then the stem on its own).
+
 2. The pose (:class:`Pose`): height 40 to 265 px (log-uniform, so small
    digits are as common as big ones), width x0.72 to x1.38, slant -12 to
    +25 degrees (a shear; most hands lean right), rotation up to +-20
@@ -322,10 +361,11 @@ def _five(style: str, rnd: random.Random) -> List[Pen]:
 
 def _six(style: str, rnd: random.Random) -> List[Pen]:
     u = rnd.uniform
-    loop_top = u(0.28, 0.42) if style == "big-loop" else u(0.58, 0.68) if style == "small-loop" else u(0.42, 0.58)
+    # the loop's top; above 0.36 the back's rise gets too short and flat to tell a 6 from a sigma
+    loop_top = u(0.36, 0.46) if style == "big-loop" else u(0.58, 0.68) if style == "small-loop" else u(0.46, 0.58)
     r = (1.0 - loop_top) / 2.0
     cx, cy, rx = u(0.3, 0.34), loop_top + r, min(0.3, r * u(1.0, 1.35))  # a small loop is round, not flat
-    start = (u(0.44, 0.56), u(0.0, 0.06))
+    start = (u(0.4, 0.52), u(0.0, 0.05))
     loop = arc(cx, cy, rx, r, 180.0 - u(0.0, 20.0), -180.0 - u(0.0, 40.0), drift=u(-0.1, 0.06))
     if style == "straight":  # a straight back from the top to the loop
         return [Pen(*start).corner(*loop[0]).through(*loop[1:])]
@@ -335,10 +375,11 @@ def _six(style: str, rnd: random.Random) -> List[Pen]:
 
 def _seven(style: str, rnd: random.Random) -> List[Pen]:
     u = rnd.uniform
-    left, corner = (u(0.0, 0.04), u(0.0, 0.08)), (u(0.55, 0.65), u(-0.02, 0.03))
+    # the bar is long and about level even on a narrow 7, so that it never reads as a 1's flag
+    left, corner = (u(0.0, 0.04), u(-0.01, 0.05)), (u(0.6, 0.7), u(-0.02, 0.03))
     foot = (u(0.15, 0.3), 1.0)
     if style == "serif":  # a short tick down at the start of the bar
-        pen = Pen(left[0] + u(-0.02, 0.02), left[1] + u(0.1, 0.18)).corner(*left)
+        pen = Pen(left[0] + u(-0.02, 0.02), left[1] + u(0.06, 0.12)).corner(*left)
     else:
         pen = Pen(*left)
     pen.corner(*corner)
@@ -358,15 +399,13 @@ def _seven(style: str, rnd: random.Random) -> List[Pen]:
 def _eight(style: str, rnd: random.Random) -> List[Pen]:
     u = rnd.uniform
     waist = u(0.4, 0.5)  # where the loops meet
-    if style in ("two-circles", "snowman"):
-        if style == "snowman":
-            waist = u(0.35, 0.42)
+    if style == "snowman":  # a small head on a big body, in one stroke
+        return [_snowman(u(0.37, 0.44), rnd)]  # a smaller head closes up at 28 x 28
+    if style == "two-circles":  # one circle, then the other below it, each from its top
         head = arc(0.3, waist / 2.0, u(0.17, 0.22), waist / 2.0, 270.0, 270.0 + rnd.choice((-1, 1)) * u(360, 380))
-        body_start = u(250.0, 290.0)
-        body = arc(0.3, (1.0 + waist) / 2.0, u(0.24, 0.3), (1.0 - waist) / 2.0, body_start,
-                   body_start + rnd.choice((-1, 1)) * u(360, 380), drift=u(-0.05, 0.05))
-        if style == "snowman":  # one stroke: round the head, down into the body
-            return [Pen(*head[0]).through(*head[1:-1], *body)]
+        top = u(250.0, 290.0)
+        body = arc(0.3, (1.0 + waist) / 2.0, u(0.24, 0.3), (1.0 - waist) / 2.0, top,
+                   top + rnd.choice((-1, 1)) * u(360, 380), drift=u(-0.05, 0.05))
         return [Pen(*head[0]).through(*head[1:]), Pen(*body[0]).through(*body[1:])]
     top_w, low_w = u(0.18, 0.24), u(0.22, 0.3)
     lower = 1.0 - waist
@@ -384,6 +423,19 @@ def _eight(style: str, rnd: random.Random) -> List[Pen]:
     if pen_at:
         return [Pen(*path[0]).through(*path[1:pen_at]).corner(*path[pen_at]).through(*path[pen_at + 1:])]
     return [Pen(*path[0]).through(*path[1:])]
+
+
+def _snowman(waist: float, rnd: random.Random) -> Pen:
+    """An 8 of two circles in one stroke: from the top, half round the head, the
+    whole body the other way round, then the head's other half back to the top."""
+    u = rnd.uniform
+    sign = rnd.choice((-1, 1))  # -1: the head's left half first, anticlockwise
+    hx, hy, hr = u(0.17, 0.22), waist / 2.0, waist / 2.0
+    bx, by, br = u(0.24, 0.3), (1.0 + waist) / 2.0, (1.0 - waist) / 2.0
+    first = arc(0.3, hy, hx, hr, 270.0, 270.0 + sign * 180.0)
+    body = arc(0.3, by, bx, br, 270.0, 270.0 - sign * 360.0, drift=u(-0.04, 0.04))
+    second = arc(0.3, hy, hx, hr, 90.0, 90.0 + sign * u(170.0, 200.0))
+    return Pen(*first[0]).through(*first[1:], *body[1:], *second[1:])
 
 
 def _nine(style: str, rnd: random.Random) -> List[Pen]:
