@@ -40,7 +40,7 @@ How a drawing is made, in four steps:
      leaning 12-30 degrees), ``overlap`` (runs on 30-70 degrees, inside or
      outside the start); anticlockwise twice as often when not named.
    - 1: ``stroke`` (top down), ``flag`` (short, 0.1-0.18 of the height),
-     ``long-flag`` (0.2-0.3, steeper), ``flag-base`` (flag, then a base
+     ``long-flag`` (0.19-0.27, steeper), ``flag-base`` (a flag, then a short base
      drawn left to right), ``bottom-up`` (sometimes a short tick back down
      at the top), ``curved`` (a bowed stem, with a flag or not).
    - 2: ``plain`` (a round hump, a diagonal, a sharp corner, the base),
@@ -78,14 +78,15 @@ How a drawing is made, in four steps:
    stroke by at most 20 degrees to the left and 28 to the right.
 3. The hand: slow deviations along each stroke (in x and in y, two sines
    of the arc length each, wavelengths 0.7 to 2 times the digit's height,
-   amplitudes 0.1 to 1 px plus up to 1.2% of the height) make it wobble
-   the way a hand does; the drawing is then moved to
-   a random place where all of its ink is on the sheet (shrunk first if
-   the rotated digit would not fit).
+   amplitudes 0.4 to 1 times 0.2-0.8 px plus 0.3-1.2% of the height) make
+   it wobble the way a hand does, and move strokes a little apart where
+   they should meet; the drawing is then moved to a random place where all
+   of its ink is on the sheet (shrunk first if the rotated digit would not
+   fit).
 4. The mouse: points reported at a steady rate while the hand speeds up
    after pen-down, slows into corners and sharp curves and slows again
    before pen-up, so they are 1.5 to 12 px apart; each gets a little
-   jitter (0.2 to 0.8 px), is rounded to whole pixels, and repeats are
+   jitter (0.15 to 0.5 px), is rounded to whole pixels, and repeats are
    dropped as the app drops them.
 
 The pen width is 10 to 30 units (triangular around the app's 20).
@@ -140,8 +141,8 @@ class Pen:
 
         >>> seven = Pen(0.0, 0.0).corner(0.6, 0.0).through((0.2, 1.0))
         >>> path = seven.trace(0.1)
-        >>> path[0], path[-1]
-        ((0.0, 0.0), (0.2, 1.0))
+        >>> [(round(x, 6), round(y, 6)) for x, y in (path[0], path[-1])]
+        [(0.0, 0.0), (0.2, 1.0)]
     """
 
     def __init__(self, x: float, y: float):
@@ -257,21 +258,21 @@ def _zero(style: str, rnd: random.Random) -> List[Pen]:
 def _one(style: str, rnd: random.Random) -> List[Pen]:
     u = rnd.uniform
     top, bottom = (0.3, 0.0), (0.3 + u(-0.04, 0.04), 1.0)
-    bow = rnd.choice((-1, 1)) * u(0.035, 0.07) if style == "curved" else u(-0.015, 0.015)
+    bow = rnd.choice((-1, 1)) * u(0.025, 0.045) if style == "curved" else u(-0.015, 0.015)  # more reads as "("
     mid = ((top[0] + bottom[0]) / 2.0 + bow, 0.5)
     if style == "bottom-up":
         pen = Pen(*bottom).through(mid, top)
         if rnd.random() < 0.4:  # the pen comes back down a little at the top
             pen.corner(*top).through(_flag(top, u(0.06, 0.11), u(35.0, 60.0)))
         return [pen]
-    flag = {"stroke": 0.0, "flag": u(0.1, 0.18), "long-flag": u(0.2, 0.3), "flag-base": u(0.1, 0.22),
+    flag = {"stroke": 0.0, "flag": u(0.1, 0.18), "long-flag": u(0.19, 0.27), "flag-base": u(0.08, 0.16),
             "curved": rnd.choice((0.0, u(0.1, 0.18)))}[style]
     angle = u(40.0, 62.0) if style == "long-flag" else u(28.0, 58.0)  # degrees below the horizontal
     pen = Pen(*_flag(top, flag, angle)).corner(*top) if flag else Pen(*top)
     pens = [pen.through(mid, bottom)]
     if style == "flag-base":
         y = 1.0 + u(-0.01, 0.02)
-        left, right = bottom[0] - u(0.12, 0.22), bottom[0] + u(0.12, 0.22)
+        left, right = bottom[0] - u(0.08, 0.16), bottom[0] + u(0.08, 0.16)  # wider, with the flag, reads as a Z
         pens.append(Pen(left, y).through((right, y + u(-0.02, 0.02))))
     return pens
 
@@ -323,8 +324,9 @@ def _three(style: str, rnd: random.Random) -> List[Pen]:
 
 def _four(style: str, rnd: random.Random) -> List[Pen]:
     u = rnd.uniform
-    stem_x, bar_y = u(0.4, 0.5), u(0.56, 0.7)
-    bar = (u(0.0, 0.04), bar_y), (stem_x + u(0.1, 0.22), bar_y + u(-0.04, 0.02))
+    # the stem runs on well below the bar and the bar well past the stem: a short one of either reads as an A
+    stem_x, bar_y = u(0.4, 0.5), u(0.52, 0.66)
+    bar = (u(0.0, 0.04), bar_y), (stem_x + u(0.13, 0.24), bar_y + u(-0.04, 0.02))
     bottom = (stem_x + u(-0.05, 0.03), 1.0)
     if style.startswith("closed"):  # the arm runs from the stem's top down to the bar
         top = (stem_x + u(-0.02, 0.02), 0.0)
@@ -485,8 +487,8 @@ def random_pose(rnd: random.Random) -> Pose:
             break
     pen_width = rnd.triangular(10.0, 30.0, 20.0)
     speed = rnd.uniform(5.0, 12.0) * min(1.0, 0.45 + height / 200.0)  # small digits are drawn slower
-    wobble = rnd.uniform(0.3, 1.0) + height * rnd.uniform(0.003, 0.012)
-    return Pose(height, aspect, slant, rotation, pen_width, speed, wobble, rnd.uniform(0.2, 0.8))
+    wobble = rnd.uniform(0.2, 0.8) + height * rnd.uniform(0.003, 0.012)
+    return Pose(height, aspect, slant, rotation, pen_width, speed, wobble, rnd.uniform(0.15, 0.5))
 
 
 def _posed(paths: List[List[Point]], pose: Pose) -> List[List[Point]]:

@@ -3,6 +3,7 @@
     python scripts/handwriting_sheet.py OUT.png                     # 100 drawings, seed 0
     python scripts/handwriting_sheet.py OUT.png --n 60 --seed 3 --digit 4
     python scripts/handwriting_sheet.py OUT.png --digit 8 --style snowman
+    python scripts/handwriting_sheet.py OUT.png --digit 4 --each 8   # a row of 8 per style of 4
 
 Each cell shows one drawing twice: on the left the whole 280 x 280 sheet
 at a third of its size, the ink in gray with each stroke's path drawn over
@@ -75,10 +76,14 @@ def _cell(canvas: Canvas, x: int, y: int, s: Sample) -> None:
     canvas.text(x, y + max(THUMB, 28 * ZOOM) + 3, f"{s.digit} {s.style}", BLACK, 1 if len(s.style) > 18 else 2)
 
 
-def _samples(n: int, seed: int, digit, style: str):
+def _samples(n: int, seed: int, digit, style: str, each: int):
+    rnd = random.Random(seed)
+    if each:  # a row of `each` drawings per style
+        digits = range(10) if digit is None else [digit]
+        return [draw(d, rnd, name) for d in digits for name in STYLES[d] if name == (style or name)
+                for _ in range(each)]
     if digit is None:
         return list(generate(n, seed))
-    rnd = random.Random(seed)
     return [draw(digit, rnd, style) for _ in range(n)]
 
 
@@ -89,11 +94,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--digit", type=int, choices=range(10), help="only this digit (styles at random)")
     parser.add_argument("--style", default="", help="only this style (needs --digit)")
+    parser.add_argument("--each", type=int, default=0,
+                        help="instead of --n: this many drawings of every style (of --digit), a row per style")
     parser.add_argument("--columns", type=int, default=10)
     args = parser.parse_args(argv)
+    columns = args.each or args.columns
     if args.style and (args.digit is None or args.style not in STYLES[args.digit]):
         parser.error(f"--style must be one of the styles of --digit: {STYLES.get(args.digit, 'give --digit')}")
-    write_png(args.out, sheet(_samples(args.n, args.seed, args.digit, args.style), args.columns).to_image())
+    samples = _samples(args.n, args.seed, args.digit, args.style, args.each)
+    write_png(args.out, sheet(samples, columns).to_image())
     print(f"wrote {args.out}")
     return 0
 
