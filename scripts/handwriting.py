@@ -129,7 +129,7 @@ class Pose(NamedTuple):
     rotation: float  # degrees, positive turns it clockwise on screen
     pen_width: float  # px
     speed: float  # px between mouse events at full speed
-    wobble: float  # px, amplitude of each of the slow deviations
+    wobble: float  # px, the largest amplitude of the slow deviations (each is 0.4 to 1 times it)
     jitter: float  # px, standard deviation of the per-point noise
 
 
@@ -456,7 +456,8 @@ def _nine(style: str, rnd: random.Random) -> List[Pen]:
         return [Pen(*loop[0]).through(*loop[1:]), Pen(*top).through(foot)]
     pen = Pen(*loop[0]).through(*loop[1:-1]).corner(*loop[-1])
     if style == "curved-tail":
-        return [pen.through((stem_x - u(0.0, 0.04), 0.75), (stem_x - u(0.14, 0.2), 0.98), (u(0.08, 0.16), u(0.9, 0.96)))]
+        tail = [(stem_x - u(0.0, 0.04), 0.75), (stem_x - u(0.14, 0.2), 0.98), (u(0.08, 0.16), u(0.9, 0.96))]
+        return [pen.through(*tail)]
     return [pen.through(((loop[-1][0] + foot[0]) / 2.0 + u(-0.02, 0.02), 0.6), foot)]
 
 
@@ -519,7 +520,8 @@ def _wobbled(path: List[Point], pose: Pose, rnd: random.Random) -> List[Point]:
     for i, (x, y) in enumerate(path):
         if i:
             s += _dist(path[i - 1], path[i])
-        out.append((x + a1 * sin(k1 * s + p1) + a2 * sin(k2 * s + p2), y + a3 * sin(k3 * s + p3) + a4 * sin(k4 * s + p4)))
+        out.append((x + a1 * sin(k1 * s + p1) + a2 * sin(k2 * s + p2),
+                    y + a3 * sin(k3 * s + p3) + a4 * sin(k4 * s + p4)))
     return out
 
 
