@@ -15,6 +15,11 @@ The held-out templates are never trained on, but since the shipped model
 was trained on drawings they have been used (with other seeds) to choose
 between training runs; ``REPORT_SEED`` was used for nothing else. The
 ``dev`` templates are the model's training drawings.
+
+``--set handwriting`` reads the drawings of ``scripts/handwriting.py``
+instead: a second generator written without looking at the first one or at
+any model's answers, never used to train or choose a model (its reported
+figure uses ``HANDWRITING_SEED``; ``--split`` does not apply).
 """
 
 import argparse
@@ -35,9 +40,26 @@ from purenet.report import Canvas  # noqa: E402
 from purenet.io.png import write_png  # noqa: E402
 
 import drawings  # noqa: E402
+import handwriting  # noqa: E402
 
 DEFAULT_MODEL = os.path.join(HERE, "..", "purenet", "models", "lenet-mnist.safetensors")
 REPORT_SEED = 20261130
+HANDWRITING_SEED = 20261201
+SETS = ("drawings", "handwriting")
+
+
+def generate(which: str, n: int, seed: int, split: str = "held_out"):
+    """``n`` drawings of the set ``which`` (see the module notes), as a list."""
+    if which == "handwriting":
+        return list(handwriting.generate(n, seed))
+    if which == "drawings":
+        return list(drawings.generate(n, seed, split))
+    raise ValueError(f"generate: expected a set in {SETS}; Received: {which!r}.")
+
+
+def style(d) -> str:
+    """A drawing's way of writing its digit: a template of drawings.py or a style of handwriting.py."""
+    return d.template if hasattr(d, "template") else d.style
 
 
 def inputs(items):
@@ -79,7 +101,7 @@ def tally(items, predicted):
     per_digit = {d: [0, 0] for d in range(10)}
     per_template = {}
     for d, p in zip(items, predicted):
-        for table, key in ((per_digit, d.digit), (per_template, f"{d.digit} {d.template}")):
+        for table, key in ((per_digit, d.digit), (per_template, f"{d.digit} {style(d)}")):
             row = table.setdefault(key, [0, 0])
             row[0] += p == d.digit
             row[1] += 1
@@ -112,22 +134,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--n", type=int, default=1000, help="drawings (a multiple of 10: as many of each digit)")
-    parser.add_argument("--seed", type=int, default=REPORT_SEED)
-    parser.add_argument("--split", default="held_out", choices=drawings.SPLITS)
+    parser.add_argument("--set", default="drawings", choices=SETS, dest="which",
+                        help="drawings.py (default) or the independent handwriting.py")
+    parser.add_argument("--seed", type=int, help=f"default: {REPORT_SEED} (drawings), {HANDWRITING_SEED} (handwriting)")
+    parser.add_argument("--split", default="held_out", choices=drawings.SPLITS, help="drawings.py's templates")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--sheet", help="write a PNG of the misread drawings here")
     parser.add_argument("--timing", action="store_true", help="also time to_input against render + preprocess")
     args = parser.parse_args(argv)
 
     start = time.time()
-    items = list(drawings.generate(args.n, args.seed, args.split))
+    if args.seed is None:
+        args.seed = HANDWRITING_SEED if args.which == "handwriting" else REPORT_SEED
+    items = generate(args.which, args.n, args.seed, args.split)
+    source = "handwriting.py" if args.which == "handwriting" else f"{args.split} templates"
     x = inputs(items)
     model = pn.Sequential.load(args.model)
     predicted = model.predict_classes(x)
     per_digit, per_template = tally(items, predicted)
     correct = sum(c for c, _ in per_digit.values())
     low, high = wilson(correct, len(items))
-    print(f"{args.split} templates, seed {args.seed}, {len(items)} drawings, model {os.path.basename(args.model)}")
+    print(f"{source}, seed {args.seed}, {len(items)} drawings, model {os.path.basename(args.model)}")
     for d, (c, n) in per_digit.items():
         print(f"  digit {d}: {c}/{n} = {c / n:.1%}")
     for name, (c, n) in sorted(per_template.items()):
@@ -141,7 +168,8 @@ def main(argv=None):
     if args.json:
         result = {
             "model": os.path.basename(args.model),
-            "split": args.split,
+            "set": args.which,
+            "split": args.split if args.which == "drawings" else None,
             "seed": args.seed,
             "drawings": len(items),
             "correct": correct,

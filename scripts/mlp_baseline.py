@@ -8,7 +8,8 @@ ReLU, softmax cross-entropy, SGD with momentum 0.9, batch 64, 15 epochs
 with the learning rate decaying, on the 60,000 MNIST training images as
 they are (no augmentation), seeded. It prints its MNIST test accuracy and
 its accuracy on the drawings of ``scripts/eval_drawings.py`` (the same
-held-out templates and seed by default, through the same
+held-out templates and seed by default, or with ``--set handwriting`` the
+independent ``scripts/handwriting.py`` set, through the same
 ``purenet.app.strokes.to_input``). NumPy is used here only: a script, never
 imported by the package.
 """
@@ -81,7 +82,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "mnist"))
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=eval_drawings.REPORT_SEED)
+    parser.add_argument("--set", default="drawings", choices=eval_drawings.SETS, dest="which")
+    parser.add_argument("--seed", type=int, help="default: eval_drawings.py's for the set")
     parser.add_argument("--split", default="held_out", choices=drawings.SPLITS)
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
@@ -91,13 +93,16 @@ def main(argv=None):
     xt, yt = as_arrays("test", args.data)
     weights, biases = train(x, y, seed=0)
     mnist = float((predict(weights, biases, xt) == yt).mean())
-    items = list(drawings.generate(args.n, args.seed, args.split))
+    if args.seed is None:
+        args.seed = eval_drawings.HANDWRITING_SEED if args.which == "handwriting" else eval_drawings.REPORT_SEED
+    items = eval_drawings.generate(args.which, args.n, args.seed, args.split)
+    source = "handwriting.py drawings" if args.which == "handwriting" else f"{args.split} drawings"
     xd = np.asarray(eval_drawings.inputs(items).data, dtype=np.float32).reshape(len(items), -1)
     predicted = predict(weights, biases, xd).tolist()
     per_digit, _ = eval_drawings.tally(items, predicted)
     correct = sum(c for c, _ in per_digit.values())
     print(f"NumPy MLP 784-256-128-10: MNIST test {mnist:.2%}; "
-          f"{args.split} drawings (seed {args.seed}) {correct}/{len(items)} = {correct / len(items):.2%}; "
+          f"{source} (seed {args.seed}) {correct}/{len(items)} = {correct / len(items):.2%}; "
           f"{time.time() - start:.0f} s")
     print("  per digit: " + ", ".join(f"{d}: {c}/{n}" for d, (c, n) in per_digit.items()))
     if args.json:
@@ -105,7 +110,8 @@ def main(argv=None):
             json.dump({
                 "model": "NumPy MLP 784-256-128-10, MNIST training set, no augmentation",
                 "mnist_test_accuracy": round(mnist, 4),
-                "split": args.split,
+                "set": args.which,
+                "split": args.split if args.which == "drawings" else None,
                 "seed": args.seed,
                 "drawings": len(items),
                 "correct": correct,
