@@ -42,10 +42,9 @@ The parent's serial part (~2.2 ms of CPU here: the add ~0.7, the optimizer
 step ~1.3, encoding and sending the weights ~0.3) is time in which the
 worker cannot start the next step: that needs the new weights. So ``fit``
 announces each next batch (``upcoming``) and the worker spends that time
-on the part of its next
-shard that needs no weights: cutting the samples out (bytes to floats) and
-the first conv block's im2col taps and ink patches
-(``ConvReLUPool.prepare``), ~1.5 ms for 16 images. Its reply is then
+on the part of its next shard that needs no weights: cutting the samples
+out (bytes to floats) and the first conv block's integer lanes or im2col
+taps (``ConvReLUPool.prepare``), ~0.6-1 ms for 16 images. Its reply is then
 usually ready before the parent needs it, and a step lasts as long as the
 parent's part. Shards differ in ink, though, so about one step in five the
 worker's half still takes longer: the parent then prepares its own next
