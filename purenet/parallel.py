@@ -33,25 +33,28 @@ a child, so where "fork" is missing (Windows) ``workers > 1`` raises an
 error that says so instead.
 
 Where the time goes: one step with two processes (cnn-small, batch 32, on
-CPython 3.13: ~45 ms in one process), in order::
+CPython 3.13: ~30 ms in one process), in order::
 
     parent: encode + send weights | its 16 samples ......... | add the worker's gradients | optimizer step
     worker: decode weights | its 16 samples ....... | encode + send gradients | prepare its next shard
 
-The parent's serial part (~1.5 ms here: the add, the optimizer step,
-encoding the weights) is time in which the worker cannot start the next
-step: that needs the new weights. So ``fit`` announces each next batch
-(``upcoming``) and the worker spends that time on the part of its next
-shard that needs no weights: cutting the samples out (bytes to floats) and
-the first conv block's im2col taps and ink patches
-(``ConvReLUPool.prepare``), ~1.5 ms for 16 images. Its reply is then
+The parent's serial part (~2.2 ms of CPU here: the add ~0.7, the optimizer
+step ~1.3, encoding and sending the weights ~0.3) is time in which the
+worker cannot start the next step: that needs the new weights. So ``fit``
+announces each next batch (``upcoming``) and the worker spends that time
+on the part of its next shard that needs no weights: cutting the samples
+out (bytes to floats) and the first conv block's integer lanes or im2col
+taps (``ConvReLUPool.prepare``), ~0.6-1 ms for 16 images. Its reply is then
 usually ready before the parent needs it, and a step lasts as long as the
 parent's part. Shards differ in ink, though, so about one step in five the
 worker's half still takes longer: the parent then prepares its own next
 shard the same way instead of just waiting. What is left between that and
-half a serial step: the serial part itself, and that a shard of 16 costs a
-little more than half of 32 (each kernel call has fixed costs, e.g. the
-Dense weight gradient's 13,520 dot products whatever their length).
+half a serial step: the serial part itself, and that a shard of 16 costs
+more than half of 32 (~17 ms of CPU against ~31: each kernel call has
+fixed costs, e.g. the Dense weight gradient's dot products, 13,520 less
+the blank windows' whatever their length, ~3.3 ms at 16 rows and ~4.7 at
+32). A step thus lasts about serial part + shard of 16, ~1.7x shorter
+than one process's; the garbage collector takes ~1% of it.
 
 Why the parent ships the weights instead of an all-reduce (each process
 adds every process's gradients and runs the optimizer itself): that puts
@@ -60,15 +63,18 @@ every process's path instead of the parent's only, so a step would be no
 shorter; it would leave the worker no idle time to prepare the next shard
 in; and every process's optimizer state and hyperparameters (users change
 ``optimizer.lr`` between epochs) would have to stay in step bit for bit.
-Why the shards are even: one image costs ~1.4 ms on cnn-small, more than
-the parent's extra serial part, so moving one to the worker makes the
-parent wait for it instead (15/17 did, ~4.6 ms per step, in a replay of
-measured CPU times).
+Why the shards are even: the worker waits through the serial part for the
+new weights, so a step lasts the serial part plus the longer shard either
+way; moving one image (~0.9 ms on cnn-small) to the worker makes the
+parent wait for it instead (15/17 measured no faster, 1.63x against 1.61x
+for 16/16 in one run).
 
 When it pays: on CPython a step is long beside the serial part. Two
-processes train cnn-small ~1.85-1.9x and lenet ~2x as fast as one at batch
-32 (1.70x and 1.96x before the workers prepared their next shards), given
-two idle cores. PyPy's steps are ~10x shorter, so the fixed costs weigh
+processes train cnn-small ~1.7x and lenet ~1.9x as fast as one at batch
+32, given two idle cores (cnn-small: 1,066 -> 1,788 samples/s on a quiet
+machine, since its first convolution became integer SIMD and its step
+~30 ms instead of ~53, which made the fixed costs above weigh more; it was
+1.84-1.93x before). PyPy's steps are ~10x shorter, so the fixed costs weigh
 more: ~1.3x at batch 32, ~1.7x at batch 128. Figures from
 ``benchmarks/workers.py`` on a shared machine, under SCHED_FIFO; see
 docs/performance.md, and re-measure on a quiet one.

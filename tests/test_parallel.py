@@ -315,7 +315,8 @@ def test_a_prepared_conv_block_forwards_as_an_unprepared_one(digits, scale):
     block = model._steps[0]
     x, other = (Matrix.from_flat([v * scale for v in m.data], *m.shape)
                 for m in (digits[0][:5].to_matrix(), digits[0][5:10].to_matrix()))
-    assert (kernels.pixel_bytes(x.data) is None) == (scale != 1.0)
+    integer_path = scale == 1.0 and kernels.BACKEND == "cpython"  # PyPy's kernels have no integer path
+    assert (kernels.pixel_bytes(x.data) is None) == (not integer_path)
     plain = block.forward(x, True).data
     block.prepare(x)
     assert block.forward(x, True).data == plain

@@ -34,6 +34,7 @@ Shape:
 
 import operator
 import random
+from itertools import compress
 from typing import List, Optional
 
 from .. import kernels
@@ -196,13 +197,16 @@ class GatedDense:
         n = len(x_rows)
         dense._check_grad(grad, n)
         g_rows = grad.row_lists()
-        dw, db, _ = kernels.dense_grad(g_rows, x_rows, None, dense.use_bias)
-        dense.weight.accumulate(dw)
-        if dense.use_bias:
-            dense.bias.accumulate(db)
         flags, samples, windows = ink
         d = len(x_rows[0])
         q = len(flags) // n  # windows per filter map
+        conv = block.conv
+        biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
+        g_cols = kernels.transpose(g_rows)  # (U, N)
+        sums = [sum(c) for c in g_cols]  # dY's column sums: the bias gradient
+        dense.weight.accumulate(_weight_grad(g_cols, x_rows, sums, flags, q, biases))
+        if dense.use_bias:
+            dense.bias.accumulate(sums)
         w_rows = dense.weight.row_lists()  # (U, D)
         w_cols = kernels.transpose(w_rows)  # (D, U): column f*Q + j is filter f's window j
         passed = [
@@ -210,9 +214,7 @@ class GatedDense:
             for s, rows, cols in zip(range(0, d, q), samples, windows)
         ]
         blank = kernels.rows_of([0.0 if v else 1.0 for v in flags], n, q)  # (N, Q)
-        e = kernels.rows_of(kernels.matmul_nt(kernels.transpose(g_rows), kernels.transpose(blank)), len(w_rows), q)
-        conv = block.conv
-        biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
+        e = kernels.rows_of(kernels.matmul_nt(g_cols, kernels.transpose(blank)), len(w_rows), q)
         share = [  # blank windows pass the ReLU only where relu(b_f) > 0
             sum(map(kernels.dot, (w[s : s + q] for w in w_rows), e)) if b > 0.0 else 0.0
             for s, b in zip(range(0, d, q), biases)
@@ -224,6 +226,36 @@ class GatedDense:
 
         block._deferred = (out, passed, share, fill_in)
         return out
+
+
+def _weight_grad(g_cols, x_rows, sums, flags, q: int, biases) -> list:
+    """``dW = dY^T X`` flat ``(U, D)``, with dot products only for the windows with ink.
+
+    ``X`` is the first block's output: ``(N, F*Q)``, column ``f*Q + j`` filter
+    f's window j. A window blank in every sample (``flags``: ink per sample
+    and window) holds exactly ``relu(b_f)`` in every row, so its column of dW
+    is ``relu(b_f)`` times dY's column sums (``sums``): no dot product of N
+    terms needed. On MNIST that is ~8% of the 13,520 dot products of
+    cnn-small at 32 rows and ~14% at the 16 rows of a two-process shard,
+    where these dot products (their count fixed, their length the shard's)
+    weigh the most: ~0.2 ms of ~3.3.
+    """
+    inked = [any(flags[j::q]) for j in range(q)]  # flags[s*q + j]: sample s, window j
+    if all(inked):
+        return kernels.matmul_nt_skip_zero(g_cols, kernels.transpose(x_rows))
+    mask = inked * len(biases)  # per column of X
+    live = list(compress(kernels.transpose(x_rows), mask))
+    dots = kernels.matmul_nt_skip_zero(g_cols, live)  # (U, L)
+    width = len(live)
+    # each column's place in a row of [its L dot products] + [F blank-column values]
+    rank = iter(range(width))
+    index = [next(rank) if m else width + c // q for c, m in enumerate(mask)]
+    order = operator.itemgetter(*index) if len(index) > 1 else lambda row: (row[index[0]],)
+    relu_b = [b if b > 0.0 else 0.0 for b in biases]
+    out = []
+    for u, s in enumerate(sums):
+        out += order(dots[u * width : (u + 1) * width] + [r * s for r in relu_b])
+    return out
 
 
 def plan(layers) -> list:
