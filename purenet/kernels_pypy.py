@@ -361,16 +361,18 @@ def dense_grad(g_rows, x_rows, w_rows, use_bias, gated=False):
     return dw, db, dx
 
 
-def _tap_products(w_rows, taps):
-    """F lists: ``sum_t w[f][t] * taps[t][p]`` for every position p.
+def _tap_products(w_rows, taps, at=None):
+    """F lists: ``sum_t w[f][t] * taps[t][p]`` for every position p (or every p in ``at``, in order).
 
     Tap-major, so every inner loop is a long branch-free pass over the
     whole batch, and four taps per pass: each output is loaded and stored
-    once per four multiply-adds (still added in tap order). Skipping the
-    blank patches, as the CPython kernel does, measured slower here:
-    finding them costs more than the multiplications it saves.
+    once per four multiply-adds (still added in tap order). Testing each
+    patch for ink in here measured slower than multiplying them all; the
+    caller passes ``at`` instead, the positions worth computing.
     """
-    count = len(taps[0]) if taps else 0
+    if at is None:
+        at = list(range(len(taps[0]) if taps else 0))
+    count = len(at)
     maps = [[0.0] * count for _ in w_rows]
     k = len(taps)
     k4 = k - k % 4
@@ -379,17 +381,54 @@ def _tap_products(w_rows, taps):
         for t in range(0, k4, 4):
             c0, c1, c2, c3 = taps[t], taps[t + 1], taps[t + 2], taps[t + 3]
             w0, w1, w2, w3 = w[t], w[t + 1], w[t + 2], w[t + 3]
-            for p in range(count):
-                v = z[p]
+            for j in range(count):
+                p = at[j]
+                v = z[j]
                 v += w0 * c0[p]
                 v += w1 * c1[p]
                 v += w2 * c2[p]
                 v += w3 * c3[p]
-                z[p] = v
+                z[j] = v
         for t in range(k4, k):
             c0, w0 = taps[t], w[t]
-            for p in range(count):
-                z[p] += w0 * c0[p]
+            for j in range(count):
+                z[j] += w0 * c0[at[j]]
+    return maps
+
+
+def _source_products(w_rows, source, tap0, offsets, at):
+    """:func:`_tap_products` of an unpadded convolution's input read in place.
+
+    Tap t of position p is ``source[tap0[p] + offsets[t]]`` (no im2col copy:
+    nine copies of an MNIST batch are 1.5 MB of lists that live until
+    backward, and the PyPy GC's copying them cost more than the gathering).
+    The same products, added in the same order, as :func:`_tap_products`
+    of the gathered taps.
+    """
+    count = len(at)
+    bases = [0] * count
+    for j in range(count):
+        bases[j] = tap0[at[j]]
+    maps = [[0.0] * count for _ in w_rows]
+    k = len(offsets)
+    k4 = k - k % 4
+    for f in range(len(w_rows)):
+        w, z = w_rows[f], maps[f]
+        for t in range(0, k4, 4):
+            o0, o1, o2, o3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
+            w0, w1, w2, w3 = w[t], w[t + 1], w[t + 2], w[t + 3]
+            for j in range(count):
+                b = bases[j]
+                v = z[j]
+                v += w0 * source[b + o0]
+                v += w1 * source[b + o1]
+                v += w2 * source[b + o2]
+                v += w3 * source[b + o3]
+                z[j] = v
+        for t in range(k4, k):
+            o0, w0 = offsets[t], w[t]
+            for j in range(count):
+                z[j] += w0 * source[bases[j] + o0]
     return maps
 
 
@@ -476,19 +515,37 @@ def nonzero_near(data, offsets, positions):
     Returns a list.
     """
     ink = [i for i in range(len(data)) if data[i] != 0.0]
-    near = [0] * len(data)
+    near = bytearray(len(data))  # flags: a bytearray is one raw block the GC never scans
     for o in offsets:  # offset-major: long loops over the ink
         for i in ink:
             j = i - o
             if j >= 0:
                 near[j] = 1
-    return [near[p] for p in positions]
+    out = bytearray(len(positions))
+    for k in range(len(positions)):
+        out[k] = near[positions[k]]
+    return out
 
 
 def pixel_bytes(data):
-    """None: the float loops here are fast already (the CPython kernel packs
-    8-bit pixels into big integers, which the JIT would not speed up)."""
-    return None
+    """``bytes(v * 255 for v in data)`` if every value is exactly ``k / 255`` (k in 0..255), else None.
+
+    The same contract as the CPython kernel, for a different reason: the
+    bytes are not for integer arithmetic here but to take the path of
+    :func:`conv_relu_pool_bytes`, which reads the image directly instead of
+    an im2col copy of it. One pass of float arithmetic instead of the
+    CPython kernel's dict lookups (the nearest byte, then checked exactly).
+    """
+    out = bytearray(len(data))
+    for i in range(len(data)):
+        v = data[i]
+        if not 0.0 <= v <= 1.0:  # also NaN
+            return None
+        k = int(v * 255.0 + 0.5)
+        if k / 255 != v:
+            return None
+        out[i] = k
+    return bytes(out)
 
 
 def add_into(target, indices, values):
@@ -562,7 +619,7 @@ def _ink_windows(pool_taps, live):
     count = len(pool_taps[0])
     if live is None:
         return list(range(count))
-    flags = [0] * count
+    flags = bytearray(count)
     for idx in pool_taps:
         for w in range(count):
             if live[idx[w]]:
@@ -578,10 +635,9 @@ def _pool_maps(maps, at, m):
     Ties go to the first tap in window order (``>`` never replaces an equal).
     """
     maxes, winners = [], []
-    taps_end = len(at) if m else 0  # no ink windows: nothing to pool
     for z in maps:
         best, win = z[:m], at[:m]
-        for off in range(m, taps_end, m):
+        for off in range(m, len(at), m or 1):  # (no ink windows: at is empty)
             for j in range(m):
                 v = z[off + j]
                 if v > best[j]:
@@ -598,33 +654,55 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
 
     Same arguments and output as the CPython kernel (see
     :mod:`purenet.layers.fused`). Only the pool windows with a ``live``
-    patch (:func:`nonzero_near`; all of them without ``live``) are computed:
-    a window of blank patches pools four exact zeros, so its output is
-    ``relu(b)`` (about half of an MNIST batch's windows). The patches those
-    windows read are gathered into short contiguous taps, tap after tap of
-    the window, so the convolution (:func:`_tap_products`) and the pooling
-    stay long branch-free loops; testing each patch inside the products
-    measured slower, and so did reading the taps through a position list.
-    The bias and ReLU are applied while writing the ``(N, F*Q)`` output.
-    The cache keeps the taps, ``live`` and each window's winner position,
-    or -1 where the ReLU stopped the window (no gradient).
+    patch (:func:`nonzero_near`; all of them without ``live``) are computed
+    (see :func:`_ink_windows_at`), tap-major through the positions they read
+    (:func:`_tap_products`). The cache keeps the taps and each window's
+    winner position, or -1 where the ReLU stopped the window (no gradient).
+    """
+    ink, at = _ink_windows_at(pool_taps, live)
+    maps = _tap_products(w_rows, taps, at)
+    data, winners = _pool_relu(maps, at, ink, biases, pool_taps, n)
+    return data, (n, taps, None, None, winners)
+
+
+def _ink_windows_at(pool_taps, live):
+    """The pool windows worth computing, and the positions they read.
+
+    Returns ``(ink, at)``: the windows with a live patch (all of them
+    without ``live``), and ``at[t*M + j]``, the position tap t of window
+    ``ink[j]`` reads. A window of blank patches pools four exact zeros (a
+    blank patch gives ``0.0 + w * 0.0 = 0.0`` whatever the sign of w), so its
+    output is ``relu(b)``: about half of an MNIST batch's windows. Testing
+    each patch inside the products measured slower than multiplying them all;
+    the flags of :func:`nonzero_near` are found from the ink pixels alone.
     """
     ink = _ink_windows(pool_taps, live)
-    at = []  # the positions the ink windows read: tap after tap of the window
-    for idx in pool_taps:
-        at += [idx[w] for w in ink]
-    patches = [[tap[p] for p in at] for tap in taps]
-    maps = _tap_products(w_rows, patches)  # F x len(at), without the bias
+    m = len(ink)
+    at = [0] * (len(pool_taps) * m)
+    for t in range(len(pool_taps)):
+        idx, base = pool_taps[t], t * m
+        for j in range(m):
+            at[base + j] = idx[ink[j]]
+    return ink, at
+
+
+def _pool_relu(maps, at, ink, biases, pool_taps, n):
+    """Pool the ink windows' conv outputs ``maps`` (F lists over ``at``), add the bias, ReLU.
+
+    Returns the flat ``(N, F*Q)`` output and, per filter, every window's
+    winner position, or -1 where the ReLU stopped it. The other windows'
+    output is ``relu(0.0 + b)``, their winner the first tap.
+    """
     maxes, winners = _pool_maps(maps, at, len(ink))
     windows = len(pool_taps[0])
     q = windows // n  # pooled positions per filter map
-    fq = len(w_rows) * q
+    fq = len(maps) * q
     out_at = [(w // q) * fq + w % q for w in ink]  # where ink window w's output goes, for filter 0
     data = [0.0] * (n * fq)
     all_winners = []
-    for f in range(len(w_rows)):
+    for f in range(len(maps)):
         best, win, b = maxes[f], winners[f], biases[f]
-        if b > 0.0:  # relu(0.0 + b): the background windows pass, their winner the first tap
+        if b > 0.0:  # the background windows pass too
             every = list(pool_taps[0])
             for dst in range(f * q, n * fq, fq):
                 for j in range(q):
@@ -641,7 +719,7 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
                 data[out_at[k] + shift] = 0.0
                 every[ink[k]] = -1
         all_winners.append(every)
-    return data, (n, taps, live, all_winners)
+    return data, all_winners
 
 
 def byte_lanes(pixels, tap_index, pool_taps):
@@ -650,10 +728,21 @@ def byte_lanes(pixels, tap_index, pool_taps):
 
 
 def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n, lanes=None):
-    """:func:`conv_relu_pool` of the taps gathered from ``source`` (``pixels`` and ``lanes``
-    are unused: the CPython kernel's integer arithmetic would not pay here)."""
-    taps = [[source[i] for i in idx] for idx in tap_index]
-    return conv_relu_pool(taps, w_rows, biases, pool_taps, n)
+    """:func:`conv_relu_pool` reading ``source`` in place, for an unpadded convolution.
+
+    tap_index: per tap, the index in ``source`` it reads at each position;
+    without padding, tap t reads at a fixed offset from tap 0 (which
+    :mod:`purenet.layers.fused` guarantees on this path). ``pixels`` (the
+    bytes of :func:`pixel_bytes`) only tell which patches have ink; the
+    products are the float ones of :func:`conv_relu_pool`, exactly, without
+    its im2col copy (:func:`_source_products`). ``lanes`` is unused.
+    """
+    tap0 = tap_index[0]
+    offsets = [idx[0] - tap0[0] for idx in tap_index] if tap0 else [0] * len(tap_index)
+    ink, at = _ink_windows_at(pool_taps, nonzero_near(pixels, offsets, tap0))
+    maps = _source_products(w_rows, source, tap0, offsets, at)
+    data, winners = _pool_relu(maps, at, ink, biases, pool_taps, n)
+    return data, (n, source, tap0, offsets, winners)
 
 
 def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad, passed=None):
@@ -666,42 +755,46 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad, passed=No
     """
     if passed is not None:
         raise ValueError("conv_relu_pool_grad: expected passed=None on this backend; Received: a list.")
-    n, taps, live, winners = cache
+    n, taps, tap0, offsets, winners = cache  # taps is the input itself with tap0 (see conv_relu_pool_bytes)
     f_count = len(winners)
     q = len(winners[0]) // n
-    p_total = len(taps[0])
+    p_total = len(taps[0]) if tap0 is None else len(tap0)
     fq = f_count * q
     dw, db, g_maps = [], [], []
     for f in range(f_count):
         win = winners[f]
-        gm, pos = [], []  # the passed windows' gradients and winner positions, in window order
-        src = 0
+        count = len(win) - win.count(-1)
+        gm, pos = [0.0] * count, [0] * count  # the live windows' gradients and winner positions, in window order
+        k = src = 0
         for dst in range(f * q, n * fq, fq):
             for j in range(q):
                 i = win[src + j]
                 if i >= 0:
-                    gm.append(grad[dst + j])
-                    pos.append(i)
+                    gm[k] = grad[dst + j]
+                    pos[k] = i
+                    k += 1
             src += q
-        count = len(gm)
+        if tap0 is None:
+            for t in range(len(taps)):
+                tap = taps[t]
+                total = 0.0
+                for k in range(count):
+                    total += gm[k] * tap[pos[k]]
+                dw.append(total)
+        else:
+            source, bases = taps, [0] * count
+            for k in range(count):
+                bases[k] = tap0[pos[k]]
+            for t in range(len(offsets)):
+                o = offsets[t]
+                total = 0.0
+                for k in range(count):
+                    total += gm[k] * source[bases[k] + o]
+                dw.append(total)
         total = 0.0
         for k in range(count):
             total += gm[k]
         db.append(total)
-        ink_gm, ink_pos = gm, pos
-        if live is not None:  # a blank winner adds exactly 0.0 to every dot product
-            ink_gm, ink_pos = [], []
-            for k in range(count):
-                if live[pos[k]]:
-                    ink_gm.append(gm[k])
-                    ink_pos.append(pos[k])
-        ink_count = len(ink_gm)
-        for t in range(len(taps)):
-            tap = taps[t]
-            total = 0.0
-            for k in range(ink_count):
-                total += ink_gm[k] * tap[ink_pos[k]]
-            dw.append(total)
         if input_grad:
             gz = [0.0] * p_total
             if overlapping:
