@@ -397,23 +397,28 @@ def _tap_products(w_rows, taps, at=None):
 
 
 def _source_products(w_rows, source, tap0, offsets, at):
-    """:func:`_tap_products` of an unpadded convolution's input read in place.
+    """:func:`_tap_products` of an unpadded convolution's input read in place, one map at a time.
 
     Tap t of position p is ``source[tap0[p] + offsets[t]]`` (no im2col copy:
     nine copies of an MNIST batch are 1.5 MB of lists that live until
     backward, and the PyPy GC's copying them cost more than the gathering).
     The same products, added in the same order, as :func:`_tap_products`
-    of the gathered taps.
+    of the gathered taps. Yields each filter's map in turn, in one list
+    refilled for the next filter: read it before asking for the next (fewer
+    large lists for the GC).
     """
     count = len(at)
     bases = [0] * count
     for j in range(count):
         bases[j] = tap0[at[j]]
-    maps = [[0.0] * count for _ in w_rows]
+    z = [0.0] * count
     k = len(offsets)
     k4 = k - k % 4
     for f in range(len(w_rows)):
-        w, z = w_rows[f], maps[f]
+        w = w_rows[f]
+        if f:
+            for j in range(count):
+                z[j] = 0.0
         for t in range(0, k4, 4):
             o0, o1, o2, o3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
             w0, w1, w2, w3 = w[t], w[t + 1], w[t + 2], w[t + 3]
@@ -429,7 +434,7 @@ def _source_products(w_rows, source, tap0, offsets, at):
             o0, w0 = offsets[t], w[t]
             for j in range(count):
                 z[j] += w0 * source[bases[j] + o0]
-    return maps
+        yield z
 
 
 def matmul_taps(w_rows, taps, biases):
@@ -630,7 +635,7 @@ def _ink_windows(pool_taps, live):
 def _pool_maps(maps, at, m):
     """Max pooling of the ink windows of each map: per map, the windows' maxima and winners.
 
-    maps: F lists of the conv outputs at ``at``, the positions the M ink
+    maps: F lists (or an iterator of them) of the conv outputs at ``at``, the positions the M ink
     windows read, tap after tap (``at[t*M + j]`` is tap t of window j).
     Ties go to the first tap in window order (``>`` never replaces an equal).
     """
@@ -687,7 +692,7 @@ def _ink_windows_at(pool_taps, live):
 
 
 def _pool_relu(maps, at, ink, biases, pool_taps, n):
-    """Pool the ink windows' conv outputs ``maps`` (F lists over ``at``), add the bias, ReLU.
+    """Pool the ink windows' conv outputs ``maps`` (F lists over ``at``, or an iterator), add the bias, ReLU.
 
     Returns the flat ``(N, F*Q)`` output and, per filter, every window's
     winner position, or -1 where the ReLU stopped it. The other windows'
@@ -696,11 +701,11 @@ def _pool_relu(maps, at, ink, biases, pool_taps, n):
     maxes, winners = _pool_maps(maps, at, len(ink))
     windows = len(pool_taps[0])
     q = windows // n  # pooled positions per filter map
-    fq = len(maps) * q
+    fq = len(maxes) * q
     out_at = [(w // q) * fq + w % q for w in ink]  # where ink window w's output goes, for filter 0
     data = [0.0] * (n * fq)
     all_winners = []
-    for f in range(len(maps)):
+    for f in range(len(maxes)):
         best, win, b = maxes[f], winners[f], biases[f]
         if b > 0.0:  # the background windows pass too
             every = list(pool_taps[0])
