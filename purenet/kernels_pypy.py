@@ -361,18 +361,16 @@ def dense_grad(g_rows, x_rows, w_rows, use_bias, gated=False):
     return dw, db, dx
 
 
-def _tap_products(w_rows, taps, at=None):
-    """F lists: ``sum_t w[f][t] * taps[t][p]`` for every position p (or every p in ``at``, in order).
+def _tap_products(w_rows, taps):
+    """F lists: ``sum_t w[f][t] * taps[t][p]`` for every position p.
 
     Tap-major, so every inner loop is a long branch-free pass over the
     whole batch, and four taps per pass: each output is loaded and stored
-    once per four multiply-adds (still added in tap order). Testing each
-    patch for ink in here measured slower than multiplying them all; the
-    caller passes ``at`` instead, the positions worth computing.
+    once per four multiply-adds (still added in tap order). Skipping the
+    blank patches, as the CPython kernel does, measured slower here:
+    finding them costs more than the multiplications it saves.
     """
-    if at is None:
-        at = list(range(len(taps[0]) if taps else 0))
-    count = len(at)
+    count = len(taps[0]) if taps else 0
     maps = [[0.0] * count for _ in w_rows]
     k = len(taps)
     k4 = k - k % 4
@@ -381,18 +379,17 @@ def _tap_products(w_rows, taps, at=None):
         for t in range(0, k4, 4):
             c0, c1, c2, c3 = taps[t], taps[t + 1], taps[t + 2], taps[t + 3]
             w0, w1, w2, w3 = w[t], w[t + 1], w[t + 2], w[t + 3]
-            for j in range(count):
-                p = at[j]
-                v = z[j]
+            for p in range(count):
+                v = z[p]
                 v += w0 * c0[p]
                 v += w1 * c1[p]
                 v += w2 * c2[p]
                 v += w3 * c3[p]
-                z[j] = v
+                z[p] = v
         for t in range(k4, k):
             c0, w0 = taps[t], w[t]
-            for j in range(count):
-                z[j] += w0 * c0[at[j]]
+            for p in range(count):
+                z[p] += w0 * c0[p]
     return maps
 
 
@@ -511,13 +508,19 @@ def getter(indices):
 
 
 def nonzero_near(data, offsets, positions):
+    """None: the loops here test the patches themselves (see the CPython kernel)."""
+    return None
+
+
+def _near_flags(data, offsets, positions):
     """For each p in positions: 1 if any ``data[p + o]`` (o in offsets, all >= 0) is nonzero, else 0.
 
-    Which patches of a convolution hold ink, from the ink alone: each nonzero
+    :func:`nonzero_near` for :func:`conv_relu_pool_bytes` (its 8-bit pixels): which
+    patches of a convolution hold ink, from the ink alone: each nonzero
     value marks the patch starts that read it (``i - o``), then the starts
     are read at ``positions``. An MNIST batch has ~5k inked pixels, so this
     is ~45k marks instead of testing 9 taps at each of ~22k patches.
-    Returns a list.
+    Returns a bytearray.
     """
     ink = [i for i in range(len(data)) if data[i] != 0.0]
     near = bytearray(len(data))  # flags: a bytearray is one raw block the GC never scans
@@ -653,20 +656,61 @@ def _pool_maps(maps, at, m):
     return maxes, winners
 
 
+def _pool_whole_maps(maps, pool_taps):
+    """Max pooling of each map: per map, the window maxima and the winners' positions.
+
+    pool_taps: per window tap, the position in the map each window reads.
+    Ties go to the first tap in window order (``>`` never replaces an equal).
+    """
+    first = pool_taps[0]
+    maxes, winners = [], []
+    for z in maps:
+        win = list(first)
+        best = [z[i] for i in first]
+        for t in range(1, len(pool_taps)):
+            idx = pool_taps[t]
+            for w in range(len(best)):
+                i = idx[w]
+                v = z[i]
+                if v > best[w]:
+                    best[w] = v
+                    win[w] = i
+        maxes.append(best)
+        winners.append(win)
+    return maxes, winners
+
+
 # ------------------------------------------- fused conv -> ReLU -> pool
 def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
 
     Same arguments and output as the CPython kernel (see
-    :mod:`purenet.layers.fused`). Only the pool windows with a ``live``
-    patch (:func:`nonzero_near`; all of them without ``live``) are computed
-    (see :func:`_ink_windows_at`), tap-major through the positions they read
-    (:func:`_tap_products`). The cache keeps the taps and each window's
-    winner position, or -1 where the ReLU stopped the window (no gradient).
+    :mod:`purenet.layers.fused`; ``live`` is ignored, and this backend's
+    :func:`nonzero_near` gives None: for a later layer's dense input,
+    skipping blank patches measured slower; :func:`conv_relu_pool_bytes`
+    does it, where it pays). The convolution is computed tap-major
+    (:func:`_tap_products`), each map is pooled keeping its winners'
+    positions, and the bias and ReLU are applied while writing the
+    ``(N, F*Q)`` output. The cache keeps the taps and each window's winner
+    position, or -1 where the ReLU stopped the window (no gradient).
     """
-    ink, at = _ink_windows_at(pool_taps, live)
-    maps = _tap_products(w_rows, taps, at)
-    data, winners = _pool_relu(maps, at, ink, biases, pool_taps, n)
+    maps = _tap_products(w_rows, taps)  # F x (N*P), without the bias
+    maxes, winners = _pool_whole_maps(maps, pool_taps)
+    f_count = len(maxes)
+    q = len(maxes[0]) // n  # pooled positions per filter map
+    fq = f_count * q
+    data = [0.0] * (n * fq)
+    for f in range(f_count):
+        best, win, b = maxes[f], winners[f], biases[f]
+        src = 0
+        for dst in range(f * q, n * fq, fq):  # sample by sample
+            for j in range(q):
+                v = best[src + j] + b
+                if v > 0.0:
+                    data[dst + j] = v
+                else:
+                    win[src + j] = -1
+            src += q
     return data, (n, taps, None, None, winners)
 
 
@@ -679,7 +723,7 @@ def _ink_windows_at(pool_taps, live):
     blank patch gives ``0.0 + w * 0.0 = 0.0`` whatever the sign of w), so its
     output is ``relu(b)``: about half of an MNIST batch's windows. Testing
     each patch inside the products measured slower than multiplying them all;
-    the flags of :func:`nonzero_near` are found from the ink pixels alone.
+    the flags of :func:`_near_flags` are found from the ink pixels alone.
     """
     ink = _ink_windows(pool_taps, live)
     m = len(ink)
@@ -744,7 +788,7 @@ def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n
     """
     tap0 = tap_index[0]
     offsets = [idx[0] - tap0[0] for idx in tap_index] if tap0 else [0] * len(tap_index)
-    ink, at = _ink_windows_at(pool_taps, nonzero_near(pixels, offsets, tap0))
+    ink, at = _ink_windows_at(pool_taps, _near_flags(pixels, offsets, tap0))
     maps = _source_products(w_rows, source, tap0, offsets, at)
     data, winners = _pool_relu(maps, at, ink, biases, pool_taps, n)
     return data, (n, source, tap0, offsets, winners)

@@ -480,6 +480,9 @@ def test_nonzero_near(k):
     offsets = [0, 1, 2, 10, 11, 12]
     positions = [rng.randrange(0, 200 - 12) for _ in range(60)] + [0, 187]
     got = k.nonzero_near(data, offsets, positions)
+    if k is kernels_pypy:  # None here; conv_relu_pool_bytes uses its own flags
+        assert got is None
+        got = k._near_flags(data, offsets, positions)
     assert list(got) == [int(any(data[p + o] for o in offsets)) for p in positions]
 
 
