@@ -619,27 +619,12 @@ def window_winners(values, maxes, windows):
     return out
 
 
-def _ink_windows(pool_taps, live):
-    """The pool windows (indices into ``pool_taps[t]``) that read a live patch, in order.
-
-    Every window when ``live`` is None (no flags: every patch may have ink).
-    """
-    count = len(pool_taps[0])
-    if live is None:
-        return list(range(count))
-    flags = bytearray(count)
-    for idx in pool_taps:
-        for w in range(count):
-            if live[idx[w]]:
-                flags[w] = 1
-    return [w for w in range(count) if flags[w]]
-
-
 def _pool_maps(maps, at, m):
     """Max pooling of the ink windows of each map: per map, the windows' maxima and winners.
 
-    maps: F lists (or an iterator of them) of the conv outputs at ``at``, the positions the M ink
-    windows read, tap after tap (``at[t*M + j]`` is tap t of window j).
+    maps: F lists (or an iterator of them) of the conv outputs at ``at``,
+    the positions the M ink windows read, tap after tap (``at[t*M + j]`` is
+    tap t of window j; see :func:`_ink_windows_at`).
     Ties go to the first tap in window order (``>`` never replaces an equal).
     """
     maxes, winners = [], []
@@ -717,15 +702,22 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
 def _ink_windows_at(pool_taps, live):
     """The pool windows worth computing, and the positions they read.
 
-    Returns ``(ink, at)``: the windows with a live patch (all of them
-    without ``live``), and ``at[t*M + j]``, the position tap t of window
-    ``ink[j]`` reads. A window of blank patches pools four exact zeros (a
-    blank patch gives ``0.0 + w * 0.0 = 0.0`` whatever the sign of w), so its
-    output is ``relu(b)``: about half of an MNIST batch's windows. Testing
-    each patch inside the products measured slower than multiplying them all;
-    the flags of :func:`_near_flags` are found from the ink pixels alone.
+    live: per position in a filter's map, whether its patch has ink (from
+    :func:`_near_flags`). Returns ``(ink, at)``: the windows (indices into
+    ``pool_taps[t]``, in order) with a live patch, and ``at[t*M + j]``, the
+    position tap t of window ``ink[j]`` reads. A window of blank patches
+    pools exact zeros (a blank patch gives ``0.0 + w * 0.0 = 0.0`` whatever
+    the sign of w), so its output is ``relu(b)``: about half of an MNIST
+    batch's windows. Testing each patch inside the products measured slower
+    than multiplying them all; the flags come from the ink pixels alone.
     """
-    ink = _ink_windows(pool_taps, live)
+    windows = len(pool_taps[0])
+    flags = bytearray(windows)
+    for idx in pool_taps:
+        for w in range(windows):
+            if live[idx[w]]:
+                flags[w] = 1
+    ink = [w for w in range(windows) if flags[w]]
     m = len(ink)
     at = [0] * (len(pool_taps) * m)
     for t in range(len(pool_taps)):
