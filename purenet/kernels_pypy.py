@@ -393,6 +393,47 @@ def _tap_products(w_rows, taps):
     return maps
 
 
+def _source_products(w_rows, source, tap0, offsets, at):
+    """:func:`_tap_products` of an unpadded convolution's input read in place, one map at a time.
+
+    Tap t of position p is ``source[tap0[p] + offsets[t]]`` (no im2col copy:
+    nine copies of an MNIST batch are 1.5 MB of lists that live until
+    backward, and the PyPy GC's copying them cost more than the gathering).
+    The same products, added in the same order, as :func:`_tap_products`
+    of the gathered taps. Yields each filter's map in turn, in one list
+    refilled for the next filter: read it before asking for the next (fewer
+    large lists for the GC).
+    """
+    count = len(at)
+    bases = [0] * count
+    for j in range(count):
+        bases[j] = tap0[at[j]]
+    z = [0.0] * count
+    k = len(offsets)
+    k4 = k - k % 4
+    for f in range(len(w_rows)):
+        w = w_rows[f]
+        if f:
+            for j in range(count):
+                z[j] = 0.0
+        for t in range(0, k4, 4):
+            o0, o1, o2, o3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
+            w0, w1, w2, w3 = w[t], w[t + 1], w[t + 2], w[t + 3]
+            for j in range(count):
+                b = bases[j]
+                v = z[j]
+                v += w0 * source[b + o0]
+                v += w1 * source[b + o1]
+                v += w2 * source[b + o2]
+                v += w3 * source[b + o3]
+                z[j] = v
+        for t in range(k4, k):
+            o0, w0 = offsets[t], w[t]
+            for j in range(count):
+                z[j] += w0 * source[bases[j] + o0]
+        yield z
+
+
 def matmul_taps(w_rows, taps, biases):
     """Convolution outputs from im2col data: ``matmul_sparse_rows(w_rows, transpose(taps), biases)``.
 
@@ -471,10 +512,48 @@ def nonzero_near(data, offsets, positions):
     return None
 
 
+def _near_flags(data, offsets, positions):
+    """For each p in positions: 1 if any ``data[p + o]`` (o in offsets, all >= 0) is nonzero, else 0.
+
+    :func:`nonzero_near` for :func:`conv_relu_pool_bytes` (its 8-bit pixels): which
+    patches of a convolution hold ink, from the ink alone: each nonzero
+    value marks the patch starts that read it (``i - o``), then the starts
+    are read at ``positions``. An MNIST batch has ~5k inked pixels, so this
+    is ~45k marks instead of testing 9 taps at each of ~22k patches.
+    Returns a bytearray.
+    """
+    ink = [i for i in range(len(data)) if data[i] != 0.0]
+    near = bytearray(len(data))  # flags: a bytearray is one raw block the GC never scans
+    for o in offsets:  # offset-major: long loops over the ink
+        for i in ink:
+            j = i - o
+            if j >= 0:
+                near[j] = 1
+    out = bytearray(len(positions))
+    for k in range(len(positions)):
+        out[k] = near[positions[k]]
+    return out
+
+
 def pixel_bytes(data):
-    """None: the float loops here are fast already (the CPython kernel packs
-    8-bit pixels into big integers, which the JIT would not speed up)."""
-    return None
+    """``bytes(v * 255 for v in data)`` if every value is exactly ``k / 255`` (k in 0..255), else None.
+
+    The same contract as the CPython kernel, for a different reason: the
+    bytes are not for integer arithmetic here but to take the path of
+    :func:`conv_relu_pool_bytes`, which reads the image directly instead of
+    an im2col copy of it. One pass of float arithmetic instead of the
+    CPython kernel's dict lookups (the nearest byte, then checked exactly).
+    """
+    out = bytearray(len(data))
+    for i in range(len(data)):
+        v = data[i]
+        if not 0.0 <= v <= 1.0:  # also NaN
+            return None
+        k = int(v * 255.0 + 0.5)
+        if k / 255 != v:
+            return None
+        out[i] = k
+    return bytes(out)
 
 
 def add_into(target, indices, values):
@@ -540,7 +619,29 @@ def window_winners(values, maxes, windows):
     return out
 
 
-def _pool_maps(maps, pool_taps):
+def _pool_maps(maps, at, m):
+    """Max pooling of the ink windows of each map: per map, the windows' maxima and winners.
+
+    maps: F lists (or an iterator of them) of the conv outputs at ``at``,
+    the positions the M ink windows read, tap after tap (``at[t*M + j]`` is
+    tap t of window j; see :func:`_ink_windows_at`).
+    Ties go to the first tap in window order (``>`` never replaces an equal).
+    """
+    maxes, winners = [], []
+    for z in maps:
+        best, win = z[:m], at[:m]
+        for off in range(m, len(at), m or 1):  # (no ink windows: at is empty)
+            for j in range(m):
+                v = z[off + j]
+                if v > best[j]:
+                    best[j] = v
+                    win[j] = at[off + j]
+        maxes.append(best)
+        winners.append(win)
+    return maxes, winners
+
+
+def _pool_whole_maps(maps, pool_taps):
     """Max pooling of each map: per map, the window maxima and the winners' positions.
 
     pool_taps: per window tap, the position in the map each window reads.
@@ -569,14 +670,17 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
     """Conv2D -> ReLU -> MaxPool2D in one pass: ``relu(max_window(conv) + b)``.
 
     Same arguments and output as the CPython kernel (see
-    :mod:`purenet.layers.fused`; ``live`` is ignored). The convolution is computed tap-major
+    :mod:`purenet.layers.fused`; ``live`` is ignored, and this backend's
+    :func:`nonzero_near` gives None: for a later layer's dense input,
+    skipping blank patches measured slower; :func:`conv_relu_pool_bytes`
+    does it, where it pays). The convolution is computed tap-major
     (:func:`_tap_products`), each map is pooled keeping its winners'
     positions, and the bias and ReLU are applied while writing the
     ``(N, F*Q)`` output. The cache keeps the taps and each window's winner
     position, or -1 where the ReLU stopped the window (no gradient).
     """
     maps = _tap_products(w_rows, taps)  # F x (N*P), without the bias
-    maxes, winners = _pool_maps(maps, pool_taps)
+    maxes, winners = _pool_whole_maps(maps, pool_taps)
     f_count = len(maxes)
     q = len(maxes[0]) // n  # pooled positions per filter map
     fq = f_count * q
@@ -592,7 +696,71 @@ def conv_relu_pool(taps, w_rows, biases, pool_taps, n, live=None):
                 else:
                     win[src + j] = -1
             src += q
-    return data, (n, taps, winners)
+    return data, (n, taps, None, None, winners)
+
+
+def _ink_windows_at(pool_taps, live):
+    """The pool windows worth computing, and the positions they read.
+
+    live: per position in a filter's map, whether its patch has ink (from
+    :func:`_near_flags`). Returns ``(ink, at)``: the windows (indices into
+    ``pool_taps[t]``, in order) with a live patch, and ``at[t*M + j]``, the
+    position tap t of window ``ink[j]`` reads. A window of blank patches
+    pools exact zeros (a blank patch gives ``0.0 + w * 0.0 = 0.0`` whatever
+    the sign of w), so its output is ``relu(b)``: about half of an MNIST
+    batch's windows. Testing each patch inside the products measured slower
+    than multiplying them all; the flags come from the ink pixels alone.
+    """
+    windows = len(pool_taps[0])
+    flags = bytearray(windows)
+    for idx in pool_taps:
+        for w in range(windows):
+            if live[idx[w]]:
+                flags[w] = 1
+    ink = [w for w in range(windows) if flags[w]]
+    m = len(ink)
+    at = [0] * (len(pool_taps) * m)
+    for t in range(len(pool_taps)):
+        idx, base = pool_taps[t], t * m
+        for j in range(m):
+            at[base + j] = idx[ink[j]]
+    return ink, at
+
+
+def _pool_relu(maps, at, ink, biases, pool_taps, n):
+    """Pool the ink windows' conv outputs ``maps`` (F lists over ``at``, or an iterator), add the bias, ReLU.
+
+    Returns the flat ``(N, F*Q)`` output and, per filter, every window's
+    winner position, or -1 where the ReLU stopped it. The other windows'
+    output is ``relu(0.0 + b)``, their winner the first tap.
+    """
+    maxes, winners = _pool_maps(maps, at, len(ink))
+    windows = len(pool_taps[0])
+    q = windows // n  # pooled positions per filter map
+    fq = len(maxes) * q
+    out_at = [(w // q) * fq + w % q for w in ink]  # where ink window w's output goes, for filter 0
+    data = [0.0] * (n * fq)
+    all_winners = []
+    for f in range(len(maxes)):
+        best, win, b = maxes[f], winners[f], biases[f]
+        if b > 0.0:  # the background windows pass too
+            every = list(pool_taps[0])
+            for dst in range(f * q, n * fq, fq):
+                for j in range(q):
+                    data[dst + j] = b
+        else:
+            every = [-1] * windows
+        shift = f * q
+        for k in range(len(ink)):
+            v = best[k] + b
+            if v > 0.0:
+                data[out_at[k] + shift] = v
+                every[ink[k]] = win[k]
+            else:
+                data[out_at[k] + shift] = 0.0
+                every[ink[k]] = -1
+        all_winners.append(every)
+    return data, all_winners
 
 
 def byte_lanes(pixels, tap_index, pool_taps):
@@ -601,10 +769,21 @@ def byte_lanes(pixels, tap_index, pool_taps):
 
 
 def conv_relu_pool_bytes(pixels, source, tap_index, w_rows, biases, pool_taps, n, lanes=None):
-    """:func:`conv_relu_pool` of the taps gathered from ``source`` (``pixels`` and ``lanes``
-    are unused: the CPython kernel's integer arithmetic would not pay here)."""
-    taps = [[source[i] for i in idx] for idx in tap_index]
-    return conv_relu_pool(taps, w_rows, biases, pool_taps, n)
+    """:func:`conv_relu_pool` reading ``source`` in place, for an unpadded convolution.
+
+    tap_index: per tap, the index in ``source`` it reads at each position;
+    without padding, tap t reads at a fixed offset from tap 0 (which
+    :mod:`purenet.layers.fused` guarantees on this path). ``pixels`` (the
+    bytes of :func:`pixel_bytes`) only tell which patches have ink; the
+    products are the float ones of :func:`conv_relu_pool`, exactly, without
+    its im2col copy (:func:`_source_products`). ``lanes`` is unused.
+    """
+    tap0 = tap_index[0]
+    offsets = [idx[0] - tap0[0] for idx in tap_index] if tap0 else [0] * len(tap_index)
+    ink, at = _ink_windows_at(pool_taps, _near_flags(pixels, offsets, tap0))
+    maps = _source_products(w_rows, source, tap0, offsets, at)
+    data, winners = _pool_relu(maps, at, ink, biases, pool_taps, n)
+    return data, (n, source, tap0, offsets, winners)
 
 
 def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad, passed=None):
@@ -617,30 +796,42 @@ def conv_relu_pool_grad(cache, grad, windows, overlapping, input_grad, passed=No
     """
     if passed is not None:
         raise ValueError("conv_relu_pool_grad: expected passed=None on this backend; Received: a list.")
-    n, taps, winners = cache
+    n, taps, tap0, offsets, winners = cache  # taps is the input itself with tap0 (see conv_relu_pool_bytes)
     f_count = len(winners)
     q = len(winners[0]) // n
-    p_total = len(taps[0])
+    p_total = len(taps[0]) if tap0 is None else len(tap0)
     fq = f_count * q
     dw, db, g_maps = [], [], []
     for f in range(f_count):
         win = winners[f]
-        gm, pos = [], []  # the live windows' gradients and winner positions, in window order
-        src = 0
+        count = len(win) - win.count(-1)
+        gm, pos = [0.0] * count, [0] * count  # the live windows' gradients and winner positions, in window order
+        k = src = 0
         for dst in range(f * q, n * fq, fq):
             for j in range(q):
                 i = win[src + j]
                 if i >= 0:
-                    gm.append(grad[dst + j])
-                    pos.append(i)
+                    gm[k] = grad[dst + j]
+                    pos[k] = i
+                    k += 1
             src += q
-        count = len(gm)
-        for t in range(len(taps)):
-            tap = taps[t]
-            total = 0.0
+        if tap0 is None:
+            for t in range(len(taps)):
+                tap = taps[t]
+                total = 0.0
+                for k in range(count):
+                    total += gm[k] * tap[pos[k]]
+                dw.append(total)
+        else:
+            source, bases = taps, [0] * count
             for k in range(count):
-                total += gm[k] * tap[pos[k]]
-            dw.append(total)
+                bases[k] = tap0[pos[k]]
+            for t in range(len(offsets)):
+                o = offsets[t]
+                total = 0.0
+                for k in range(count):
+                    total += gm[k] * source[bases[k] + o]
+                dw.append(total)
         total = 0.0
         for k in range(count):
             total += gm[k]

@@ -20,7 +20,9 @@ the input is 8-bit images (every value exactly ``byte / 255``, as
 :mod:`purenet.datasets` delivers them) and the convolution has no padding,
 the forward is :func:`purenet.kernels.conv_relu_pool_bytes` instead: the
 same numbers (within ~1e-15 of the filters' size) computed as integer SIMD
-in Python's big integers, thousands of dot products per operation.
+in Python's big integers, thousands of dot products per operation (on
+PyPy: the float products, exactly, read from the image in place and only
+for the windows with ink).
 ``GatedDense`` gives the same gradients as the plain Dense layer wherever
 anything downstream reads them (see its docstring). Right after the model's
 first block it computes only the gradients the block reads, hands them to
