@@ -333,15 +333,20 @@ def test_training_steps_match_torch(opt_name):
     for step in range(4):
         x = image_batch(rng, 5, (1, 6, 6), sparsity=0.3)
         labels = [rng.randrange(4) for _ in range(5)]
-        value = model.train_on_batch(x, labels, loss=pn.CrossEntropy(), optimizer=opt)
-        topt.zero_grad()
-        tvalue = F.cross_entropy(tmodel[:-1](as_tensor(x, (5, 1, 6, 6))), torch.tensor(labels))
-        tvalue.backward()
-        topt.step()
-        assert value == pytest.approx(tvalue.item(), rel=TOL, abs=TOL)
-        tstate = tmodel.state_dict()
-        for name, p in model.named_parameters():
-            assert_close(p, tstate[name], what=f"step {step} {name}")
+        step_both(model, tmodel, opt, topt, x, labels, (5, 1, 6, 6), step)
+
+
+def step_both(model, tmodel, opt, topt, x, labels, shape, step):
+    """One training step of the purenet model and of its torch copy: same loss, same weights after."""
+    value = model.train_on_batch(x, labels, loss=pn.CrossEntropy(), optimizer=opt)
+    topt.zero_grad()
+    tvalue = F.cross_entropy(tmodel[:-1](as_tensor(x, shape)), torch.tensor(labels))
+    tvalue.backward()
+    topt.step()
+    assert value == pytest.approx(tvalue.item(), rel=TOL, abs=TOL)
+    tstate = tmodel.state_dict()
+    for name, p in model.named_parameters():
+        assert_close(p, tstate[name], what=f"step {step} {name}")
 
 
 def test_training_on_8bit_images_matches_torch():
@@ -360,15 +365,7 @@ def test_training_on_8bit_images_matches_torch():
     for step in range(4):
         x = Matrix.from_flat([0.0 if rng.random() < 0.7 else rng.randrange(1, 256) / 255 for _ in range(6 * 144)], 6, 144)
         labels = [rng.randrange(3) for _ in range(6)]
-        value = model.train_on_batch(x, labels, loss=pn.CrossEntropy(), optimizer=opt)
-        topt.zero_grad()
-        tvalue = F.cross_entropy(tmodel[:-1](as_tensor(x, (6, 1, 12, 12))), torch.tensor(labels))
-        tvalue.backward()
-        topt.step()
-        assert value == pytest.approx(tvalue.item(), rel=TOL, abs=TOL)
-        tstate = tmodel.state_dict()
-        for name, p in model.named_parameters():
-            assert_close(p, tstate[name], what=f"step {step} {name}")
+        step_both(model, tmodel, opt, topt, x, labels, (6, 1, 12, 12), step)
 
 
 # ------------------------------------------------------------ state dicts
