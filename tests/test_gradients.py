@@ -665,15 +665,20 @@ def test_dense_after_a_relu_is_gated_in_the_training_path():
     assert not fused.GatedDense.matches([], model.layers[4])  # nothing before it: not gated
     rng = random.Random(2)
     x = Matrix.from_flat([rng.random() if rng.random() < 0.5 else 0.0 for _ in range(3 * 64)], 3, 64)
-    labels = [0, 2, 1]
+    assert_fused_gradients_are_the_layers(model, x, [0, 2, 1], input_grad=True)
+
+
+def assert_fused_gradients_are_the_layers(model, x, labels, input_grad):
+    """The fused training step's gradients (and input gradient, if asked) equal the layer-by-layer path's."""
     loss = pn.CrossEntropy()
     model.zero_grad()
     loss.forward(model.forward(x), labels)
     gx_manual = model.backward(loss.backward())
     manual = {name: p.grad.copy() for name, p in model.named_parameters()}
     model.zero_grad()
-    _, _, gx = model._loss_and_grad(x, labels, pn.CrossEntropy(), True, input_grad=True)
-    assert gx.allclose(gx_manual, rtol=1e-10, atol=1e-12)
+    _, _, gx = model._loss_and_grad(x, labels, pn.CrossEntropy(), True, input_grad=input_grad)
+    if input_grad:
+        assert gx.allclose(gx_manual, rtol=1e-10, atol=1e-12)
     for name, p in model.named_parameters():
         assert p.grad.allclose(manual[name], rtol=1e-10, atol=1e-12), name
 
@@ -705,14 +710,4 @@ def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad, pi
             value = rng.randrange(1, 256) / 255 if pixels else rng.random()
             image[i * 10 + j] = value if rng.random() < 0.6 else 0.0
         rows.append(image)
-    x, labels, loss = Matrix(rows), [0, 2, 1, 2], pn.CrossEntropy()
-    model.zero_grad()
-    loss.forward(model.forward(x), labels)
-    gx_manual = model.backward(loss.backward())
-    manual = {name: p.grad.copy() for name, p in model.named_parameters()}
-    model.zero_grad()
-    _, _, gx = model._loss_and_grad(x, labels, pn.CrossEntropy(), True, input_grad=input_grad)
-    if input_grad:
-        assert gx.allclose(gx_manual, rtol=1e-10, atol=1e-12)
-    for name, p in model.named_parameters():
-        assert p.grad.allclose(manual[name], rtol=1e-10, atol=1e-12), name
+    assert_fused_gradients_are_the_layers(model, Matrix(rows), [0, 2, 1, 2], input_grad)
