@@ -108,6 +108,26 @@ def tally(items, predicted):
     return per_digit, per_template
 
 
+def write_json(path, script, argv, args, items, per_digit, extra):
+    """Write a run's figures to ``path``: which drawings (``args.which``, ``.split``, ``.seed``),
+    how many were read right (overall and per digit), ``extra`` and the command that made them."""
+    correct = sum(c for c, _ in per_digit.values())
+    result = dict(extra)
+    result.update({
+        "set": args.which,
+        "split": args.split if args.which == "drawings" else None,
+        "seed": args.seed,
+        "drawings": len(items),
+        "correct": correct,
+        "accuracy": round(correct / len(items), 4),
+        "per_digit": {str(d): {"correct": c, "drawings": n} for d, (c, n) in per_digit.items()},
+        "command": f"python scripts/{script} " + " ".join(argv if argv is not None else sys.argv[1:]),
+    })
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+
+
 def sheet(items, predicted, path, cols=10):
     """A PNG of the drawings (canvas, shrunk 4x) beside what the network saw, the prediction in red."""
     cell_w, cell_h = 70 + 56 + 6, 74
@@ -166,22 +186,11 @@ def main(argv=None):
         print(f"to_input: median {fast:.1f} ms per drawing; render + preprocess: {slow:.1f} ms "
               f"({sys.implementation.name} {sys.version.split()[0]})")
     if args.json:
-        result = {
+        write_json(args.json, "eval_drawings.py", argv, args, items, per_digit, {
             "model": os.path.basename(args.model),
-            "set": args.which,
-            "split": args.split if args.which == "drawings" else None,
-            "seed": args.seed,
-            "drawings": len(items),
-            "correct": correct,
-            "accuracy": round(correct / len(items), 4),
             "interval95": [round(low, 4), round(high, 4)],
-            "per_digit": {str(d): {"correct": c, "drawings": n} for d, (c, n) in per_digit.items()},
             "per_template": {k: {"correct": c, "drawings": n} for k, (c, n) in sorted(per_template.items())},
-            "command": "python scripts/eval_drawings.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        }
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-            f.write("\n")
+        })
     if args.sheet:
         wrong = [(d, p) for d, p in zip(items, predicted) if p != d.digit]
         sheet([d for d, _ in wrong], [p for _, p in wrong], args.sheet)

@@ -15,7 +15,6 @@ imported by the package.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -106,20 +105,10 @@ def main(argv=None):
           f"{time.time() - start:.0f} s")
     print("  per digit: " + ", ".join(f"{d}: {c}/{n}" for d, (c, n) in per_digit.items()))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({
-                "model": "NumPy MLP 784-256-128-10, MNIST training set, no augmentation",
-                "mnist_test_accuracy": round(mnist, 4),
-                "set": args.which,
-                "split": args.split if args.which == "drawings" else None,
-                "seed": args.seed,
-                "drawings": len(items),
-                "correct": correct,
-                "accuracy": round(correct / len(items), 4),
-                "per_digit": {str(d): {"correct": c, "drawings": n} for d, (c, n) in per_digit.items()},
-                "command": "python scripts/mlp_baseline.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            }, f, indent=1)
-            f.write("\n")
+        eval_drawings.write_json(args.json, "mlp_baseline.py", argv, args, items, per_digit, {
+            "model": "NumPy MLP 784-256-128-10, MNIST training set, no augmentation",
+            "mnist_test_accuracy": round(mnist, 4),
+        })
     return 0
 
 
