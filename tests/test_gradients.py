@@ -711,3 +711,42 @@ def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad, pi
             image[i * 10 + j] = value if rng.random() < 0.6 else 0.0
         rows.append(image)
     assert_fused_gradients_are_the_layers(model, Matrix(rows), [0, 2, 1, 2], input_grad)
+
+
+def test_the_dense_weight_gradient_from_the_rows_of_several_shards():
+    """Data-parallel training hands a GatedDense's rows (input, output gradient, ink
+    flags) to ``on_rows`` instead of computing its weight gradient; ``weight_grad`` of
+    every shard's rows, concatenated, gives the whole batch's dW (blank windows, positive
+    and negative conv biases included). The PyPy backend keeps no ink flags: it refuses."""
+    from purenet import kernels
+
+    model = pn.Sequential(
+        [pn.Conv2D(4, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(), pn.Dense(3), pn.Softmax()],
+        input_shape=(1, 10, 10),
+        seed=5,
+    )
+    model.layers[0].bias.assign([0.2, -0.1, 0.05, -0.3])
+    gated, weight = model._steps[2], model.layers[4].weight
+    rng = random.Random(6)
+    rows = [[rng.randrange(1, 256) / 255 if 2 < i % 10 < 8 and 2 < i // 10 < 8 and rng.random() < 0.6 else 0.0
+             for i in range(100)] for _ in range(5)]
+    labels = [0, 2, 1, 2, 0]
+    model.zero_grad()
+    model._loss_and_grad(Matrix(rows), labels, pn.CrossEntropy(), True)
+    whole = {name: p.grad.copy() for name, p in model.named_parameters()}
+    held = []
+    gated.on_rows = lambda *shard: held.append(shard)
+    try:
+        model.zero_grad()
+        if kernels.BACKEND != "cpython":
+            with pytest.raises(RuntimeError, match="ink flags"):
+                model._loss_and_grad(Matrix(rows), labels, pn.CrossEntropy(), True)
+            return
+        for lo, hi in ((0, 2), (2, 5)):
+            model._loss_and_grad(Matrix(rows[lo:hi]), labels[lo:hi], pn.CrossEntropy(), True, grad_scale=(hi - lo) / 5)
+    finally:
+        gated.on_rows = None
+    assert [len(x) for x, _, _ in held] == [2, 3] and not any(weight.grad.data)
+    gated.weight_grad(*(sum(part, []) for part in zip(*([list(p) for p in shard] for shard in held))))
+    for name, p in model.named_parameters():
+        assert p.grad.allclose(whole[name], rtol=1e-10, atol=1e-12), name

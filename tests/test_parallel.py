@@ -20,6 +20,7 @@ import pickle
 import random
 import re
 import signal
+import sys
 
 import pytest
 
@@ -110,6 +111,37 @@ def test_uneven_shards_and_batches_smaller_than_the_workers(digits, workers, bat
         serial, h1 = train("cnn-small", x, y, 1, lambda: pn.SGD(0.05, momentum=0.9), batch_size=batch_size, epochs=1)
         par, h2 = train("cnn-small", x, y, workers, lambda: pn.SGD(0.05, momentum=0.9), batch_size=batch_size, epochs=1)
     assert_same_training(serial, par, h1, h2)
+
+
+def test_the_parent_takes_the_dense_weight_gradient_of_the_whole_batch(digits):
+    """On CPython, cnn-small's Dense weight gradient (a dot product per weight, whatever
+    the rows) is computed once per batch, by the parent, from every shard's rows (the
+    two tests above check the result); the parent's own shard is smaller for it. The
+    model computes its own again once the workers are gone. The pipes are widened
+    (Linux) so that a shard's rows never wait for the parent to read them."""
+    model = build("cnn-small", seed=0)
+    gated = model._steps[2]
+    with parallel.Workers(model, pn.CrossEntropy(), 2) as pool:
+        bounds = pool._bounds(32)
+        if kernels.BACKEND == "cpython":
+            assert gated.on_rows is not None
+            assert bounds[0] == (0, 12) and bounds[1] == (12, 32)
+        else:
+            assert gated.on_rows is None and bounds == parallel.split(32, 2)
+        if sys.platform.startswith("linux"):
+            import fcntl
+
+            with open("/proc/sys/fs/pipe-max-size") as f:
+                limit = int(f.read())
+            for conn in pool._down + pool._up:
+                assert fcntl.fcntl(conn.fileno(), 1032) >= min(parallel._PIPE_BYTES, limit)  # F_GETPIPE_SZ
+    assert gated.on_rows is None
+    for n, workers in ((1, 2), (2, 3), (7, 4), (33, 2)):
+        with _maybe_too_many(workers):
+            with parallel.Workers(build("cnn-small", seed=0), pn.CrossEntropy(), workers) as pool:
+                bounds = pool._bounds(n)
+        assert bounds[0][0] == 0 and bounds[-1][1] == n and bounds[0][1] >= 1
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
 
 
 def _maybe_too_many(workers):

@@ -37,7 +37,7 @@ Shape:
 import operator
 import random
 from itertools import compress
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from .. import kernels
 from ..matrix import Matrix
@@ -100,7 +100,7 @@ class ConvReLUPool:
             self.prepare(x)
         (_, pixels, lanes, taps, live), self._prepared = self._prepared, None
         pool_taps, _ = self._map_pool._batch_taps(n)
-        biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
+        biases = _biases(conv)
         w_rows = conv.weight.row_lists()
         if pixels is not None:
             tap_index = conv._batch_taps(n)
@@ -149,6 +149,9 @@ class GatedDense:
         self.dense = dense
         self.output_shape = dense.output_shape
         self.block: Optional[ConvReLUPool] = None  # see defer_to
+        # data-parallel training (purenet.parallel) sets this: backward then hands it
+        # (x_rows, g_rows, flags) instead of computing the weight gradient (see weight_grad)
+        self.on_rows: Optional[Callable[[list, list, list], None]] = None
 
     @staticmethod
     def matches(steps, layer) -> bool:
@@ -185,6 +188,8 @@ class GatedDense:
         if self.block is not None and input_grad:
             ink = kernels.conv_relu_pool_ink(self.block._cache)
         if ink is None:
+            if self.on_rows is not None:
+                raise RuntimeError("GatedDense.on_rows needs the first block's ink flags, which this backend does not keep.")
             return self.dense.backward(grad, input_grad, gated=True)
         return self._backward_ink(grad, ink)
 
@@ -203,10 +208,13 @@ class GatedDense:
         d = len(x_rows[0])
         q = len(flags) // n  # windows per filter map
         conv = block.conv
-        biases = conv.bias.data if conv.use_bias else [0.0] * conv.filters
+        biases = _biases(conv)
         g_cols = kernels.transpose(g_rows)  # (U, N)
         sums = [sum(c) for c in g_cols]  # dY's column sums: the bias gradient
-        dense.weight.accumulate(_weight_grad(g_cols, x_rows, sums, flags, q, biases))
+        if self.on_rows is not None:  # another process computes dW, over many shards' rows at once
+            self.on_rows(x_rows, g_rows, flags)
+        else:
+            dense.weight.accumulate(_weight_grad(g_cols, x_rows, sums, flags, q, biases))
         if dense.use_bias:
             dense.bias.accumulate(sums)
         w_rows = dense.weight.row_lists()  # (U, D)
@@ -228,6 +236,25 @@ class GatedDense:
 
         block._deferred = (out, passed, share, fill_in)
         return out
+
+    def weight_grad(self, x_rows: list, g_rows: list, flags: list) -> None:
+        """Add ``dW = dY^T X`` of the rows given to the weight's ``.grad``.
+
+        For data-parallel training (:mod:`purenet.parallel`): each process's
+        backward hands its shard's input rows, output gradient rows and ink
+        flags to :attr:`on_rows` instead of computing dW, and one process calls
+        this with every shard's rows, concatenated in batch order. dW is U*D
+        dot products whatever the number of rows (13,520 in cnn-small), so
+        this computes them once per batch instead of once per shard.
+        """
+        g_cols = kernels.transpose(g_rows)
+        sums = [sum(c) for c in g_cols]
+        q = len(flags) // len(x_rows)
+        self.dense.weight.accumulate(_weight_grad(g_cols, x_rows, sums, flags, q, _biases(self.block.conv)))
+
+
+def _biases(conv: Conv2D) -> List[float]:
+    return conv.bias.data if conv.use_bias else [0.0] * conv.filters
 
 
 def _weight_grad(g_cols, x_rows, sums, flags, q: int, biases) -> list:
