@@ -17,8 +17,9 @@ import random
 import sys
 import time
 from collections import OrderedDict
+from functools import partial
 from numbers import Real
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .inputs import as_inputs, as_targets
 from .layers import Layer, Parameter, from_config
@@ -254,7 +255,8 @@ class Sequential:
             isinstance(last, Sigmoid) and type(loss) is BinaryCrossEntropy and not loss.from_logits
         )
 
-    def _loss_and_grad(self, x: Matrix, y, loss: Loss, training: bool, input_grad: bool = False, grad_scale: float = 1.0):
+    def _loss_and_grad(self, x: Matrix, y, loss: Loss, training: bool, input_grad: bool = False, grad_scale: float = 1.0,
+                       after_first: Optional[Callable[[], None]] = None):
         """Forward, loss, backward for one batch; returns (loss, outputs, input gradient).
 
         Runs the model's steps: its layers, with each Conv2D-ReLU-MaxPool2D run
@@ -267,13 +269,17 @@ class Sequential:
         ``grad_scale`` multiplies the gradients (not the loss returned), by
         scaling the loss gradient before the backward pass: its ``N x outputs``
         values rather than every parameter's. :mod:`purenet.parallel` uses it
-        to make a shard's gradients its share of the whole batch's mean.
+        to make a shard's gradients its share of the whole batch's mean; and
+        ``after_first()``, called once the first step has run forward, to receive
+        the other steps' weights only then.
         """
         fused = self._fused(loss)
         steps = self._steps[:-1] if fused else self._steps
         out = x
-        for step in steps:
+        for i, step in enumerate(steps):
             out = step.forward(out, training)
+            if i == 0 and after_first is not None:
+                after_first()
         value = loss.forward_logits(out, y) if fused else loss.forward(out, y)
         grad = loss.backward()
         if grad_scale != 1.0:
@@ -357,6 +363,8 @@ class Sequential:
             for p in params:
                 p.zero_grad()
             value, out, _ = self._loss_and_grad(inputs.batch(idx), yb, loss, training=True)
+            if math.isfinite(value):
+                optimizer.step(params)
             return value, _count_correct(out, targets.classes(idx), fused)
 
         pool = None
@@ -364,7 +372,8 @@ class Sequential:
             from .parallel import Workers  # imported here: only parallel training needs multiprocessing
 
             pool = Workers(self, loss, workers, inputs, targets)
-        gradients = pool.gradients if pool is not None else one_process
+        # one training step on the batch idx, the optimizer's step included unless the loss is not finite
+        train_step = partial(pool.step, optimizer=optimizer) if pool is not None else one_process
         n = len(inputs)
         history: Dict[str, List[float]] = {}
         with pool if pool is not None else contextlib.nullcontext():
@@ -376,13 +385,12 @@ class Sequential:
                 total, correct = 0.0, 0
                 for b, s in enumerate(range(0, n, batch_size)):
                     idx = order[s : s + batch_size]
-                    value, hits = gradients(idx, order[s + batch_size : s + 2 * batch_size])
+                    value, hits = train_step(idx, order[s + batch_size : s + 2 * batch_size])
                     if not math.isfinite(value):
                         raise FloatingPointError(
                             f"the loss became {value} at epoch {epoch}, batch {b + 1}: training diverged "
                             "(try a smaller learning rate)."
                         )
-                    optimizer.step(params)
                     total += value * len(idx)
                     correct += hits
                 record = {"loss": total / n, "accuracy": correct / n}

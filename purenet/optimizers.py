@@ -50,6 +50,12 @@ class Optimizer:
 
     def step(self, parameters: Iterable[Parameter]) -> None:
         self.iterations += 1
+        self.update(parameters)
+
+    def update(self, parameters: Iterable[Parameter]) -> None:
+        """Update ``parameters`` from their ``.grad`` as part of the step last counted:
+        ``step(a + b)`` is ``step(a)`` then ``update(b)``. Data-parallel training
+        (:meth:`purenet.parallel.Workers.step`) updates the first block this way first."""
         for p in parameters:
             self._update(p, self._state(p))
 

@@ -86,6 +86,7 @@ pipe; one that dies makes the step raise ``RuntimeError``).
 """
 
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -104,6 +105,7 @@ from .layers.base import shape_size
 from .layers.fused import GatedDense
 from .matrix import Matrix
 from .model import Sequential, _count_correct
+from .optimizers import Optimizer
 
 __all__ = ["Workers", "split"]
 
@@ -180,6 +182,7 @@ class Workers:
         self._holder = _holder(model)
         self._shipped = _shipped(model, self._holder)  # the parameters whose gradients the workers send
         self._held = None  # this process's (x_rows, g_rows, flags) for the holder, from its backward
+        self._sent = None  # (indices, busy): the next batch, sent to the workers by step
         self._down: list = []  # per worker: the pipe the parent writes requests into
         self._up: list = []  # per worker: the pipe its replies come back on
         self._procs: list = []
@@ -231,23 +234,22 @@ class Workers:
     def gradients(self, indices: Sequence[int], upcoming: Sequence[int] = ()) -> Tuple[float, int]:
         """The gradients of the batch ``indices`` of ``fit``'s samples, summed into each
         parameter's ``.grad`` (replacing what was there); returns the batch's mean loss
-        and how many of its samples were classified right. The optimizer step is the caller's.
-        ``upcoming``: the next batch's indices, if known: the workers prepare their shards
-        of it while the parent finishes this step."""
+        and how many of its samples were classified right. The optimizer step is the
+        caller's (:meth:`step` does both). ``upcoming``: the next batch's indices, if
+        known: the workers prepare their shards of it while the parent finishes this step."""
         inputs, targets = self._inputs, self._targets
         if inputs is None or targets is None:
             raise RuntimeError("Workers.gradients needs the inputs and targets given when the workers started.")
         indices, upcoming = list(indices), list(upcoming)
         upcoming_bounds = self._bounds(len(upcoming))
+        busy = self._request(indices)
+        for k, _ in busy:  # each worker's shard of the next batch, to prepare once it has replied
+            self._send(k, [array("q", upcoming[slice(*upcoming_bounds[k + 1])]).tobytes()])
 
         def local(stop):
             idx, (mine, shard) = indices[:stop], self._prepared or (None, None)
             self._prepared = None
             return shard if mine == idx else _batch(idx, inputs, targets)
-
-        def payload(k, start, stop):
-            after = upcoming[slice(*upcoming_bounds[k])]
-            return {"kind": "indices"}, [array("q", indices[start:stop]).tobytes(), array("q", after).tobytes()]
 
         def prepare():
             mine = upcoming[: upcoming_bounds[0][1]]
@@ -255,7 +257,31 @@ class Workers:
                 self._prepared = (mine, _batch(mine, inputs, targets))
                 _prepare(self.model, self._prepared[1][0])
 
-        return self._run(len(indices), local, payload, prepare)
+        return self._gather(len(indices), busy, local, prepare)
+
+    def step(self, indices: Sequence[int], upcoming: Sequence[int], optimizer: Optimizer) -> Tuple[float, int]:
+        """:meth:`gradients`, then the optimizer step (none if the loss is not finite).
+
+        The step is taken in two parts when it can be: the first block's parameters,
+        whose new weights go to the workers at once with their shards of ``upcoming``,
+        so they start on the next batch (the first block's forward pass) while this
+        process updates the other parameters, whose weights follow.
+        """
+        value, correct = self.gradients(indices, upcoming)
+        if not math.isfinite(value):
+            return value, correct
+        params = self.model.parameters()
+        first = _first_block(self.model, optimizer)
+        if not first or not upcoming:
+            optimizer.step(params)
+            return value, correct
+        optimizer.step(first)
+        busy = self._request(list(upcoming), len(first))
+        optimizer.update(params[len(first) :])
+        rest = b"".join([_encode(p.data) for p in params[len(first) :]])
+        for k, _ in busy:
+            self._send(k, [rest])
+        return value, correct
 
     def train_on_batch(self, x, y, optimizer) -> Tuple[float, int]:
         """One optimisation step on the batch ``(x, y)`` (rows and targets, as
@@ -272,36 +298,74 @@ class Workers:
         def local(stop):
             return inputs.range(0, stop), targets.range(0, stop), targets.classes(range(stop))
 
-        def payload(k, start, stop):
+        def payload(start, stop):
             x_bytes = _encode(rows[start * features : stop * features])
             if targets.labels is not None:
                 return {"kind": "rows", "labels": True}, [x_bytes, array("q", targets.labels[start:stop]).tobytes()]
             t = targets.range(start, stop)
             return {"kind": "rows", "labels": False, "cols": t.cols}, [x_bytes, _encode(t.data)]
 
-        value, correct = self._run(n, local, payload)
+        self._drain()
+        busy = self._send_shards(n, payload)
+        value, correct = self._gather(n, busy, local)
         optimizer.step(model.parameters())
         return value, correct
 
-    def _run(self, n, local, payload, prepare=None) -> Tuple[float, int]:
-        """Send the workers their shards, compute the first one here, gather and sum.
-        ``local(stop)``: this process's shard (rows, targets, classes); ``payload(k, start, stop)``:
-        the header fields and byte parts that tell worker ``k`` its shard; ``prepare()``, if
-        given, prepares this process's next shard: called when a worker's reply is not there
-        yet, rather than just waiting for it."""
-        model, loss = self.model, self.loss
-        bounds = self._bounds(n)
-        weights = b"".join([_encode(p.data) for p in model.parameters()])
+    def _request(self, indices: List[int], first: int = 0) -> List[Tuple[int, int]]:
+        """Send each worker its shard of the batch ``indices`` and the weights: all, or
+        (``first``: a count) the first block's, the rest to follow as one more message.
+        Returns ``(worker, rows)`` of the workers that got a shard. A batch :meth:`step`
+        has already sent is not sent again."""
+        if self._sent is not None and self._sent[0] == indices and not first:
+            busy, self._sent = self._sent[1], None
+            return busy
+        self._drain()
+
+        def payload(start, stop):
+            return {"kind": "indices", "rest": bool(first)}, [array("q", indices[start:stop]).tobytes()]
+
+        busy = self._send_shards(len(indices), payload, first)
+        if first:
+            self._sent = (indices, busy)
+        return busy
+
+    def _drain(self) -> None:
+        """Take back a batch :meth:`step` sent that is not the one asked for: the workers'
+        replies are read and dropped."""
+        if self._sent is None:
+            return
+        busy, self._sent = self._sent[1], None
+        for k, _ in busy:
+            self._send(k, [b""])  # no next shard to prepare
+        for k, _ in busy:
+            if self._holder is not None:
+                self._receive(k, "rows")
+            self._receive(k, "grads")
+
+    def _send_shards(self, n: int, payload, first: int = 0) -> List[Tuple[int, int]]:
+        """Send every worker with rows its part of a batch of ``n``: a header, the weights
+        (of the first ``first`` parameters only, if given) and ``payload(start, stop)``'s
+        byte parts. Returns ``(worker, rows)`` of the workers that got some."""
+        params = self.model.parameters()
+        weights = b"".join([_encode(p.data) for p in (params[:first] if first else params)])
         rngs = [rngstate.to_json(layer.rng.getstate()) for layer in self._dropouts]
         busy = []
-        for k, (start, stop) in enumerate(bounds[1:], 1):
+        for k, (start, stop) in enumerate(self._bounds(n)[1:], 1):
             if start == stop:  # a batch smaller than the number of processes
                 continue
-            header, parts = payload(k, start, stop)
+            header, parts = payload(start, stop)
             header.update(start=start, stop=stop, total=n, rngs=rngs, parts=len(parts))
             self._send(k - 1, [json.dumps(header).encode(), weights] + parts)
             busy.append((k - 1, stop - start))
-        stop = bounds[0][1]
+        return busy
+
+    def _gather(self, n, busy, local, prepare=None) -> Tuple[float, int]:
+        """Compute the first shard here while the workers compute theirs, then sum.
+        ``local(stop)``: this process's shard (rows, targets, classes); ``prepare()``, if
+        given, prepares this process's next shard: called when a worker's reply is not
+        there yet, rather than just waiting for it."""
+        model, loss = self.model, self.loss
+        stop = self._bounds(n)[0][1]
         x, y, classes = local(stop)
         value, correct = shard_gradients(model, loss, x, y, classes, stop / n)
         total = value * stop
@@ -373,12 +437,13 @@ class Workers:
         )
 
 
-def shard_gradients(model: Sequential, loss, x: Matrix, y, classes: List[int], scale: float) -> Tuple[float, int]:
+def shard_gradients(model: Sequential, loss, x: Matrix, y, classes: List[int], scale: float, after_first=None) -> Tuple[float, int]:
     """Forward and backward over one shard, leaving ``scale`` times its mean-loss gradients
-    in the parameters' ``.grad``; returns the shard's mean loss and correct count."""
+    in the parameters' ``.grad``; returns the shard's mean loss and correct count.
+    ``after_first()``, if given, is called once the model's first step has run forward."""
     for p in model.parameters():
         p.zero_grad()
-    value, out, _ = model._loss_and_grad(x, y, loss, training=True, grad_scale=scale)
+    value, out, _ = model._loss_and_grad(x, y, loss, training=True, grad_scale=scale, after_first=after_first)
     return value, _count_correct(out, classes, model._fused(loss))
 
 
@@ -429,6 +494,18 @@ def _floats(payload: bytes) -> Sequence[float]:
     values = array("d")
     values.frombytes(payload)
     return values
+
+
+def _first_block(model: Sequential, optimizer: Optimizer) -> list:
+    """The parameters :meth:`Workers.step` updates and sends first: the model's first
+    step's, if they lead ``model.parameters()`` and others follow, and the optimizer
+    steps each parameter on its own (its ``step``/``update`` are the base class's);
+    else none (one step, sent whole)."""
+    params, first = model.parameters(), model._steps[0].parameters()
+    own = type(optimizer).step is Optimizer.step and type(optimizer).update is Optimizer.update
+    if not own or not first or len(first) >= len(params) or any(a is not b for a, b in zip(first, params)):
+        return []
+    return first
 
 
 def _holder(model: Sequential) -> Optional[GatedDense]:
@@ -494,6 +571,7 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
     for c in inherited:
         c.close()
     params = model.parameters()
+    first = len(model._steps[0].parameters())  # what a request sends when the rest follows (see Workers.step)
     holder = _holder(model)
     shipped = _shipped(model, holder)
     if holder is not None:  # its backward sends the rows at once, and goes on
@@ -510,10 +588,17 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
     while True:
         try:
             header = json.loads(conn.recv_bytes())
-            _set_weights(params, conn.recv_bytes())
+            rest = header.get("rest", False)
+            _set_weights(params[:first] if rest else params, conn.recv_bytes())
             parts = [conn.recv_bytes() for _ in range(header["parts"])]
         except (EOFError, OSError):
             return
+        pending = [params[first:]] if rest else []  # the other weights: read once the first block has run
+
+        def read_rest():
+            if pending:
+                _set_weights(pending.pop(), conn.recv_bytes())
+
         try:
             if header["kind"] == "indices":
                 idx = _ints(parts[0])
@@ -525,18 +610,19 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
                 layer.rng.setstate(rngstate.from_json(state))
                 _skip(layer, header["start"] * shape_size(layer.input_shape))
             rows = header["stop"] - header["start"]
-            value, correct = shard_gradients(model, loss, x, y, classes, rows / header["total"])
+            value, correct = shard_gradients(model, loss, x, y, classes, rows / header["total"], read_rest)
             reply = {"kind": "grads", "loss": value, "correct": correct, "parts": 1}
             grads = b"".join([_encode(p.grad.data) for p in shipped])
         except Exception as e:  # reported to the parent, which raises it
             reply, grads = {"error": f"{type(e).__name__}: {e}", "parts": 0}, None
         try:
+            read_rest()  # (if an error came first: the next message is a request again)
             replies.send_bytes(json.dumps(reply).encode())
             if grads is not None:
                 replies.send_bytes(grads)
-        except OSError:
+            upcoming = _ints(conn.recv_bytes()) if header["kind"] == "indices" else []
+        except (EOFError, OSError):
             return
-        upcoming = _ints(parts[1]) if header["kind"] == "indices" else []
         if upcoming and grads is not None:  # while the parent adds the gradients and steps
             try:
                 prepared = (upcoming, _batch(upcoming, inputs, targets))

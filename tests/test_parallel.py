@@ -320,6 +320,80 @@ def test_the_announced_next_shard_is_used_only_for_that_batch(digits, monkeypatc
             assert_close([p.grad.data for p in model.parameters()], [p.grad.data for p in twin.parameters()], "gradients")
 
 
+def test_a_step_sends_the_next_batch_early_and_takes_it_back_if_another_comes(digits):
+    """Workers.step updates the first block's parameters, sends them with the workers'
+    shards of the announced next batch, then updates and sends the rest. A next call
+    about another batch (step, gradients, train_on_batch) first takes that one back.
+    Every loss, gradient and weight equals one process's."""
+    x, y = digits
+    a, b, c = list(range(0, 16)), list(range(16, 32)), list(range(40, 56))
+    twin, model = build("cnn-small", seed=4), build("cnn-small", seed=4)
+    loss = pn.CrossEntropy()
+    twin_opt, opt = pn.SGD(0.05, momentum=0.9), pn.SGD(0.05, momentum=0.9)
+    assert parallel._first_block(model, opt) == model.layers[0].parameters()
+
+    def twin_gradients(idx):
+        twin.zero_grad()
+        value, _, _ = twin._loss_and_grad(x.take(idx).to_matrix(), [y[i] for i in idx], loss, training=True)
+        return value
+
+    with parallel.Workers(model, loss, 2, *_checked(model, x, y)) as pool:
+        for idx, upcoming in ((a, b), (b, c), (a, b), (b, ())):  # c is sent early but a is asked for
+            value, _ = pool.step(idx, upcoming, opt)
+            assert abs(value - twin_gradients(idx)) <= TOLERANCE
+            twin_opt.step(twin.parameters())
+            assert_close(weights(model), weights(twin), "weights")
+        pool.step(a, b, opt)  # b sent early; gradients of c asked for
+        twin_gradients(a)
+        twin_opt.step(twin.parameters())
+        value, _ = pool.gradients(c)
+        assert abs(value - twin_gradients(c)) <= TOLERANCE
+        assert_close([p.grad.data for p in model.parameters()], [p.grad.data for p in twin.parameters()], "gradients")
+        opt.step(model.parameters())
+        twin_opt.step(twin.parameters())
+        pool.step(a, b, opt)  # b sent early; a batch of rows comes instead
+        twin_gradients(a)
+        twin_opt.step(twin.parameters())
+        rows, labels = x.take(c).to_matrix(), [y[i] for i in c]
+        value, _ = pool.train_on_batch(rows, labels, opt)
+        assert abs(value - twin.train_on_batch(rows, labels, loss=loss, optimizer=twin_opt)) <= TOLERANCE
+    assert_close(weights(model), weights(twin), "weights")
+    assert opt.iterations == twin_opt.iterations == 8
+
+
+def test_optimizers_of_their_own_step_take_it_whole(digits):
+    """An optimizer that overrides ``step`` (it might clip every gradient at once) is
+    not split: it steps all parameters in one call, and training is one process's.
+    The split itself, ``step(a)`` then ``update(b)``, is ``step(a + b)``."""
+    calls = []
+
+    class Recorded(pn.SGD):
+        def step(self, parameters):
+            parameters = list(parameters)
+            calls.append(len(parameters))
+            super().step(parameters)
+
+    x, y = digits
+    model = build("cnn-small", seed=6)
+    assert parallel._first_block(model, Recorded(0.05)) == []
+    assert parallel._first_block(build("mlp", seed=0), pn.SGD(0.05)) == []  # first step: Flatten
+    model.fit(x, y, epochs=1, batch_size=16, optimizer=Recorded(0.05, momentum=0.9), workers=2)
+    assert calls == [4] * 5
+    serial = build("cnn-small", seed=6)
+    serial.fit(x, y, epochs=1, batch_size=16, optimizer=pn.SGD(0.05, momentum=0.9))
+    assert_close(weights(model), weights(serial), "weights")
+    for make in (lambda: pn.SGD(0.1, momentum=0.9, weight_decay=0.01), lambda: pn.Adam(0.01)):
+        whole, split = build("cnn-small", seed=7), build("cnn-small", seed=7)
+        whole_opt, split_opt = make(), make()
+        for m in (whole, split):  # some gradients
+            m._loss_and_grad(x.take(range(8)).to_matrix(), y[:8], pn.CrossEntropy(), training=True)
+        for _ in range(2):
+            whole_opt.step(whole.parameters())
+            split_opt.step(split.parameters()[:2])
+            split_opt.update(split.parameters()[2:])
+        assert weights(whole) == weights(split) and whole_opt.iterations == split_opt.iterations == 2
+
+
 def _checked(model, x, y):
     from purenet.inputs import as_inputs, as_targets
 
