@@ -9,6 +9,18 @@ its parameters' ``.grad`` and leaves the update to the optimizer, which
 lives only in the parent. Each step the parent sends every worker the
 current weights, so no optimizer state is ever shipped.
 
+One weight gradient is not split (on CPython): that of a Dense layer right
+after the model's first conv block (cnn-small's classifier, see
+:func:`_holder`). It is U*D dot products whatever the number of rows
+(13,520 for cnn-small), so a gradient per shard would pay that fixed cost
+once per process. Instead each process's backward hands the layer's input
+rows, output-gradient rows and ink flags on (``GatedDense.on_rows``): a
+worker sends them to the parent as soon as its backward pass reaches the
+layer, and goes on with the rest of it; the parent computes dW once, over
+every row in batch order (``GatedDense.weight_grad``). That is more work
+for the parent, so its shard is smaller (``_PARENT_SHARE``: 12 of 32 rows
+with 2 processes).
+
 Same result as one process: the loss is a mean over the batch, so the
 serial gradient is ``sum_i g_i / N``. A shard of ``n`` samples scales its
 loss gradient by ``n / N`` before its backward pass (``grad_scale`` of
@@ -26,58 +38,51 @@ draw random numbers (any with an ``rng``) are refused with a clear error.
 How data moves (no pickle, by the project's rules): the workers are forked
 (``multiprocessing``'s "fork" start method), so they inherit the model, the
 loss and ``fit``'s samples; afterwards only bytes this module encodes go
-through the pipes: JSON for small headers, ``array('d')`` for weights,
-gradients and sample rows, ``array('q')`` for indices and labels. The other
-start methods ("spawn", "forkserver") pickle the process object to start
-a child, so where "fork" is missing (Windows) ``workers > 1`` raises an
-error that says so instead.
+through two one-way pipes per worker: JSON for small headers, native
+doubles for weights, gradients and rows (``struct`` on CPython, ``array``
+on PyPy: each one's fastest), ``array('q')`` for indices and labels. On
+Linux the pipes are widened to 1 MiB, so that a worker's rows (~220 KB for
+cnn-small) never wait mid-step for the parent to read them. The other
+start methods ("spawn", "forkserver") pickle the process object to start a
+child, so where "fork" is missing (Windows) ``workers > 1`` raises an error
+that says so instead.
 
-Where the time goes: one step with two processes (cnn-small, batch 32, on
-CPython 3.13: ~30 ms in one process), in order::
+Where the time goes: one step of cnn-small at batch 32 on CPython 3.13
+(~30 ms in one process), CPU ms per step with two processes::
 
-    parent: encode + send weights | its 16 samples ......... | add the worker's gradients | optimizer step
-    worker: decode weights | its 16 samples ....... | encode + send gradients | prepare its next shard
+    parent: its 12 rows 8.3 | prepare its next 1.2 | read rows 0.6 | dW of 32 rows 4.9 | step 1.2
+    worker: its 20 rows (rows sent after the forward pass) 13.1 | cut + prepare its next 2.1 | weights 0.3
 
-The parent's serial part (~2.2 ms of CPU here: the add ~0.7, the optimizer
-step ~1.3, encoding and sending the weights ~0.3) is time in which the
-worker cannot start the next step: that needs the new weights. So ``fit``
-announces each next batch (``upcoming``) and the worker spends that time
-on the part of its next shard that needs no weights: cutting the samples
-out (bytes to floats) and the first conv block's integer lanes or im2col
-taps (``ConvReLUPool.prepare``), ~0.6-1 ms for 16 images. Its reply is then
-usually ready before the parent needs it, and a step lasts as long as the
-parent's part. Shards differ in ink, though, so about one step in five the
-worker's half still takes longer: the parent then prepares its own next
-shard the same way instead of just waiting. What is left between that and
-half a serial step: the serial part itself, and that a shard of 16 costs
-more than half of 32 (~17 ms of CPU against ~31: each kernel call has
-fixed costs, e.g. the Dense weight gradient's dot products, 13,520 less
-the blank windows' whatever their length, ~3.3 ms at 16 rows and ~4.7 at
-32). A step thus lasts about serial part + shard of 16, ~1.7x shorter
-than one process's; the garbage collector takes ~1% of it.
+:meth:`Workers.step` takes the optimizer step in two parts: the first
+block's parameters, whose new weights go out at once with each worker's
+shard of the next batch, then the rest, whose weights follow. A worker thus
+starts its next forward pass (the first block's: most of it) while the
+parent is still updating the Dense layer, and needs the rest only after
+it. With ``fit`` announcing each next batch (``upcoming``), a worker also
+cuts and prepares its next shard (bytes to floats, the first block's
+integer lanes: ``ConvReLUPool.prepare``) as soon as it has replied, and
+the parent prepares its own while it waits for a worker. Both processes
+are then busy nearly all the time: a step lasts about as long as the
+busier one's CPU, ~16.5 ms against ~30, and what keeps it from half is
+the data moved (~1.5 ms of CPU a step in all) and that two shards never
+take exactly as long.
 
 Why the parent ships the weights instead of an all-reduce (each process
 adds every process's gradients and runs the optimizer itself): that puts
 the same serial work (decoding and adding gradients, the optimizer step) on
 every process's path instead of the parent's only, so a step would be no
-shorter; it would leave the worker no idle time to prepare the next shard
-in; and every process's optimizer state and hyperparameters (users change
-``optimizer.lr`` between epochs) would have to stay in step bit for bit.
-Why the shards are even: the worker waits through the serial part for the
-new weights, so a step lasts the serial part plus the longer shard either
-way; moving one image (~0.9 ms on cnn-small) to the worker makes the
-parent wait for it instead (15/17 measured no faster, 1.63x against 1.61x
-for 16/16 in one run).
+shorter; and every process's optimizer state and hyperparameters (users
+change ``optimizer.lr`` between epochs) would have to stay in step bit for
+bit. An optimizer that overrides ``step`` (it might look at every gradient
+at once) is not split in two: it steps as a whole, and the workers get all
+the weights afterwards (:func:`_first_block`).
 
-When it pays: on CPython a step is long beside the serial part. Two
-processes train cnn-small ~1.7x and lenet ~1.9x as fast as one at batch
-32, given two idle cores (cnn-small: 1,066 -> 1,788 samples/s on a quiet
-machine, since its first convolution became integer SIMD and its step
-~30 ms instead of ~53, which made the fixed costs above weigh more; it was
-1.84-1.93x before). PyPy's steps are ~10x shorter, so the fixed costs weigh
-more: ~1.3x at batch 32, ~1.7x at batch 128. Figures from
-``benchmarks/workers.py`` on a shared machine, under SCHED_FIFO; see
-docs/performance.md, and re-measure on a quiet one.
+When it pays: on CPython a step is long beside the data moved. Figures
+from ``benchmarks/workers.py`` (see docs/performance.md; re-measure on a
+quiet machine): two processes train cnn-small ~1.8x and lenet ~2.0x as
+fast as one at batch 32, given two idle cores. PyPy's steps are ~10x
+shorter, so moving the data weighs more: ~1.1x at batch 32, ~1.5x at
+batch 128.
 
 What this is not: a general process pool. It knows one job, one batch's
 gradients, and stops its processes when training ends, fails or is
@@ -117,7 +122,9 @@ _GRACE = 2.0
 #: nor the weights the parent until a worker that is preparing a shard reads.
 _PIPE_BYTES = 1 << 20
 #: When the parent computes the batch's Dense weight gradient (see _holder), the
-#: rows of its shard per row of a worker's: it has that and the optimizer step to do.
+#: rows of its shard per row of a worker's: it has that and the optimizer step to
+#: do. 12 of 32 rows with 2 processes: their CPU per step then about equal on
+#: cnn-small (11 or 13 rows leave one ~1.5 ms busier than the other).
 _PARENT_SHARE = 0.6
 
 
