@@ -124,7 +124,8 @@ _PIPE_BYTES = 1 << 20
 #: When the parent computes the batch's Dense weight gradient (see _holder), the
 #: rows of its shard per row of a worker's: it has that and the optimizer step to
 #: do. 12 of 32 rows with 2 processes: their CPU per step then about equal on
-#: cnn-small (11 or 13 rows leave one ~1.5 ms busier than the other).
+#: cnn-small (11 or 13 rows leave one ~1.5 ms busier than the other; taking 11
+#: and 12 on alternate batches measured no better).
 _PARENT_SHARE = 0.6
 
 
@@ -264,7 +265,7 @@ class Workers:
                 self._prepared = (mine, _batch(mine, inputs, targets))
                 _prepare(self.model, self._prepared[1][0])
 
-        return self._gather(len(indices), busy, local, prepare)
+        return self._gather(self._bounds(len(indices)), busy, local, prepare)
 
     def step(self, indices: Sequence[int], upcoming: Sequence[int], optimizer: Optimizer) -> Tuple[float, int]:
         """:meth:`gradients`, then the optimizer step (none if the loss is not finite).
@@ -313,8 +314,9 @@ class Workers:
             return {"kind": "rows", "labels": False, "cols": t.cols}, [x_bytes, _encode(t.data)]
 
         self._drain()
-        busy = self._send_shards(n, payload)
-        value, correct = self._gather(n, busy, local)
+        bounds = self._bounds(n)
+        busy = self._send_shards(bounds, payload)
+        value, correct = self._gather(bounds, busy, local)
         optimizer.step(model.parameters())
         return value, correct
 
@@ -331,7 +333,7 @@ class Workers:
         def payload(start, stop):
             return {"kind": "indices", "rest": bool(first)}, [array("q", indices[start:stop]).tobytes()]
 
-        busy = self._send_shards(len(indices), payload, first)
+        busy = self._send_shards(self._bounds(len(indices)), payload, first)
         if first:
             self._sent = (indices, busy)
         return busy
@@ -349,15 +351,16 @@ class Workers:
                 self._receive(k, "rows")
             self._receive(k, "grads")
 
-    def _send_shards(self, n: int, payload, first: int = 0) -> List[Tuple[int, int]]:
-        """Send every worker with rows its part of a batch of ``n``: a header, the weights
-        (of the first ``first`` parameters only, if given) and ``payload(start, stop)``'s
-        byte parts. Returns ``(worker, rows)`` of the workers that got some."""
+    def _send_shards(self, bounds, payload, first: int = 0) -> List[Tuple[int, int]]:
+        """Send every worker with rows its shard of a batch cut at ``bounds``: a header, the
+        weights (of the first ``first`` parameters only, if given) and ``payload(start,
+        stop)``'s byte parts. Returns ``(worker, rows)`` of the workers that got some."""
         params = self.model.parameters()
+        n = bounds[-1][1]
         weights = b"".join([_encode(p.data) for p in (params[:first] if first else params)])
         rngs = [rngstate.to_json(layer.rng.getstate()) for layer in self._dropouts]
         busy = []
-        for k, (start, stop) in enumerate(self._bounds(n)[1:], 1):
+        for k, (start, stop) in enumerate(bounds[1:], 1):
             if start == stop:  # a batch smaller than the number of processes
                 continue
             header, parts = payload(start, stop)
@@ -366,13 +369,13 @@ class Workers:
             busy.append((k - 1, stop - start))
         return busy
 
-    def _gather(self, n, busy, local, prepare=None) -> Tuple[float, int]:
+    def _gather(self, bounds, busy, local, prepare=None) -> Tuple[float, int]:
         """Compute the first shard here while the workers compute theirs, then sum.
         ``local(stop)``: this process's shard (rows, targets, classes); ``prepare()``, if
         given, prepares this process's next shard: called when a worker's reply is not
         there yet, rather than just waiting for it."""
         model, loss = self.model, self.loss
-        stop = self._bounds(n)[0][1]
+        n, stop = bounds[-1][1], bounds[0][1]
         x, y, classes = local(stop)
         value, correct = shard_gradients(model, loss, x, y, classes, stop / n)
         total = value * stop
@@ -398,8 +401,9 @@ class Workers:
         return total / n, correct
 
     def _bounds(self, n: int) -> List[Tuple[int, int]]:
-        """The shards of a batch of ``n``: the parent's first. Even, unless the parent
-        computes the batch's weight gradient for the holder: then its shard is smaller."""
+        """The shards of a batch of ``n``: ``(start, stop)`` each, the parent's first.
+        Even, unless the parent computes the batch's weight gradient for the holder:
+        then its shard is smaller."""
         if self._holder is None:
             return split(n, self.workers)
         share = _PARENT_SHARE / (_PARENT_SHARE + self.workers - 1)
