@@ -10,9 +10,10 @@
 # MNIST_DIR: a directory with the four MNIST files for the epoch runs (default:
 # where purenet looks: $PURENET_DATA, ~/.cache/purenet, downloading if allowed).
 #
-# Takes about 35 minutes on a quiet 2-core machine: the step benchmark (~15 min,
+# Takes about 45 minutes on a quiet 2-core machine: the step benchmark (~15 min,
 # all interpreters interleaved in one run), one full-MNIST lenet epoch per
-# interpreter and worker count (CPython ~10 min each), the scaling sweeps.
+# interpreter and worker count (CPython ~10 min in all), 1 against 2 worker
+# processes (~10 min), the scaling sweeps.
 set -eu
 OUT=${1:-benchmarks/results}
 PY313=${PY313:-$(pyenv prefix 3.13.0)/bin/python}
@@ -27,5 +28,7 @@ set -x
     --json "$OUT/steps.json" | tee "$OUT/steps.txt"
 "$PYPY" benchmarks/epoch.py ${MNIST_DIR:+--data "$MNIST_DIR"} --workers 1,2 --json "$OUT/epoch-pypy-3.9.json"
 "$PY313" benchmarks/epoch.py ${MNIST_DIR:+--data "$MNIST_DIR"} --workers 1,2 --json "$OUT/epoch-cpython-3.13.json"
+"$PY313" benchmarks/workers.py --seconds 40 --rounds 5 --json "$OUT/workers-cpython-3.13.json"
+"$PYPY" benchmarks/workers.py --batch-size 32,128 --json "$OUT/workers-pypy-3.9.json"
 "$PY313" benchmarks/scaling.py --json "$OUT/scaling-cpython-3.13.json"
 "$PYPY" benchmarks/scaling.py --json "$OUT/scaling-pypy-3.9.json"
