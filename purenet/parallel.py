@@ -411,7 +411,7 @@ class Workers:
         return [(0, mine)] + [(mine + a, mine + b) for a, b in split(n - mine, self.workers - 1)]
 
     def _hold(self, x_rows: list, g_rows: list, flags: list) -> None:
-        """The holder's ``on_rows`` in this process: keep its shard's rows for :meth:`_run`."""
+        """The holder's ``on_rows`` in this process: keep its shard's rows for :meth:`_gather`."""
         self._held = (x_rows, g_rows, flags)
 
     # ------------------------------------------------------------- the pipes
