@@ -696,19 +696,19 @@ def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad, pi
 
     model = pn.Sequential(
         [pn.Conv2D(4, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(), pn.Dense(3), pn.Softmax()],
-        input_shape=(1, 10, 10),
+        input_shape=(1, 14, 14),
         seed=3,
     )
     assert isinstance(model._steps[2], fused.GatedDense) and model._steps[2].block is model._steps[0]
     model.layers[0].bias.assign([0.2, -0.1, 0.05, -0.3])
     rng = random.Random(4)
-    ink = [(i, j) for i in range(3, 7) for j in range(2, 8)]  # blank borders: blank windows in every sample
+    ink = [(i, j) for i in range(5, 9) for j in range(4, 10)]  # blank borders: blank windows in every sample
     rows = []
     for _ in range(4):
-        image = [0.0] * 100
+        image = [0.0] * 196
         for i, j in ink:
             value = rng.randrange(1, 256) / 255 if pixels else rng.random()
-            image[i * 10 + j] = value if rng.random() < 0.6 else 0.0
+            image[i * 14 + j] = value if rng.random() < 0.6 else 0.0
         rows.append(image)
     assert_fused_gradients_are_the_layers(model, Matrix(rows), [0, 2, 1, 2], input_grad)
 
@@ -716,20 +716,23 @@ def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad, pi
 def test_the_dense_weight_gradient_from_the_rows_of_several_shards():
     """Data-parallel training hands a GatedDense's rows (input, output gradient, ink
     flags) to ``on_rows`` instead of computing its weight gradient; ``weight_grad`` of
-    every shard's rows, concatenated, gives the whole batch's dW (blank windows, positive
-    and negative conv biases included). The PyPy backend keeps no ink flags: it refuses."""
+    every shard's rows, concatenated, gives the whole batch's dW. Its three kinds of
+    columns all occur: windows blank in every sample (each filter's ``relu(b)`` times dY's
+    column sums: positive and negative conv biases), windows with ink that the ReLU zeroed
+    in every sample (zeros), and the others (dot products). The PyPy backend keeps no ink
+    flags: it refuses."""
     from purenet import kernels
 
     model = pn.Sequential(
         [pn.Conv2D(4, 3), pn.ReLU(), pn.MaxPool2D(2), pn.Flatten(), pn.Dense(3), pn.Softmax()],
-        input_shape=(1, 10, 10),
+        input_shape=(1, 14, 14),
         seed=5,
     )
     model.layers[0].bias.assign([0.2, -0.1, 0.05, -0.3])
     gated, weight = model._steps[2], model.layers[4].weight
     rng = random.Random(6)
-    rows = [[rng.randrange(1, 256) / 255 if 2 < i % 10 < 8 and 2 < i // 10 < 8 and rng.random() < 0.6 else 0.0
-             for i in range(100)] for _ in range(5)]
+    rows = [[rng.randrange(1, 256) / 255 if 4 < i % 14 < 10 and 4 < i // 14 < 10 and rng.random() < 0.6 else 0.0
+             for i in range(196)] for _ in range(5)]
     labels = [0, 2, 1, 2, 0]
     model.zero_grad()
     model._loss_and_grad(Matrix(rows), labels, pn.CrossEntropy(), True)
@@ -747,6 +750,15 @@ def test_the_dense_weight_gradient_from_the_rows_of_several_shards():
     finally:
         gated.on_rows = None
     assert [len(x) for x, _, _ in held] == [2, 3] and not any(weight.grad.data)
-    gated.weight_grad(*(sum(part, []) for part in zip(*([list(p) for p in shard] for shard in held))))
+    x_rows, g_rows, flags = (sum(part, []) for part in zip(*([list(p) for p in shard] for shard in held)))
+    q = len(flags) // len(x_rows)
+    inked = [any(flags[j::q]) for j in range(q)] * 4
+    cols = list(zip(*x_rows))
+    kinds = {"blank": inked.count(False), "zeroed": 0, "dots": 0}
+    for col, ink in zip(cols, inked):
+        if ink:
+            kinds["dots" if any(col) else "zeroed"] += 1
+    assert all(kinds.values()), kinds
+    gated.weight_grad(x_rows, g_rows, flags)
     for name, p in model.named_parameters():
         assert p.grad.allclose(whole[name], rtol=1e-10, atol=1e-12), name
