@@ -683,15 +683,17 @@ def assert_fused_gradients_are_the_layers(model, x, labels, input_grad):
         assert p.grad.allclose(manual[name], rtol=1e-10, atol=1e-12), name
 
 
+@pytest.mark.parametrize("biases", [[0.2, -0.1, 0.05, -0.3], [-0.2, 0.1, -0.05, -0.3], [-0.2, -0.1, -0.05, 0.0]])
 @pytest.mark.parametrize("pixels", [False, True])
 @pytest.mark.parametrize("input_grad", [False, True])
-def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad, pixels):
+def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad, pixels, biases):
     """A GatedDense right after the first fused conv block computes only the gradients
     the block reads (its windows with ink that passed the ReLU) and hands the block the
     blank windows' share of the bias gradient (the whole input gradient is filled in
     when one is asked for): the gradients are still those of the layer-by-layer path,
     with positive conv biases (blank windows pass the ReLU) and negative ones (they do
-    not), and with 8-bit images (byte / 255: the block computes on integers)."""
+    not; with one or none positive, the share is computed differently or not at all),
+    and with 8-bit images (byte / 255: the block computes on integers)."""
     from purenet.layers import fused
 
     model = pn.Sequential(
@@ -700,7 +702,7 @@ def test_blank_windows_gradients_deferred_to_the_first_conv_block(input_grad, pi
         seed=3,
     )
     assert isinstance(model._steps[2], fused.GatedDense) and model._steps[2].block is model._steps[0]
-    model.layers[0].bias.assign([0.2, -0.1, 0.05, -0.3])
+    model.layers[0].bias.assign(biases)
     rng = random.Random(4)
     ink = [(i, j) for i in range(5, 9) for j in range(4, 10)]  # blank borders: blank windows in every sample
     rows = []
