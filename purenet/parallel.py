@@ -152,9 +152,12 @@ class Workers:
     Use it as a context manager; the processes live until it exits::
 
         with Workers(model, loss, 2, inputs, targets) as pool:
-            value, correct = pool.gradients(indices)   # samples of `inputs` by index (fit)
-            optimizer.step(model.parameters())
-            value, correct = pool.train_on_batch(x, labels, optimizer)   # rows given (purenet train)
+            value, correct = pool.step(indices, upcoming, optimizer)   # samples of `inputs` by index
+            value, correct = pool.train_on_batch(x, labels, optimizer)   # rows given (augmented ones)
+
+    ``fit`` and ``purenet train`` call :meth:`step` (the gradients and the optimizer step;
+    ``upcoming``: the next batch's indices); ``purenet train --augment`` makes each batch's
+    rows in the parent and calls :meth:`train_on_batch`.
 
     Args:
         model: a built :class:`purenet.Sequential`.

@@ -464,12 +464,21 @@ def checkpoint_weights(path):
     return ckpt, weights(ckpt.model)
 
 
-def test_train_workers_matches_one_process_and_is_saved(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("augment", [[], ["--augment"]])
+def test_train_workers_matches_one_process_and_is_saved(capsys, tmp_path, monkeypatch, augment):
+    """Without --augment the workers cut their shards from the images by index (``Workers.step``,
+    as in fit); augmented rows are made in the parent and sent (``Workers.train_on_batch``)."""
     monkeypatch.chdir(tmp_path)
-    status, out1, err = run(capsys, *QUICK, "--augment", "--out", "one.safetensors")
+    used = []
+    for method in ("step", "train_on_batch"):
+        original = getattr(parallel.Workers, method)
+        monkeypatch.setattr(parallel.Workers, method,
+                            lambda pool, *a, _f=original, _m=method, **k: used.append(_m) or _f(pool, *a, **k))
+    status, out1, err = run(capsys, *QUICK, *augment, "--out", "one.safetensors")
     assert status == 0, err
-    status, out2, err = run(capsys, *QUICK, "--augment", "--workers", "2", "--out", "two.safetensors")
+    status, out2, err = run(capsys, *QUICK, *augment, "--workers", "2", "--out", "two.safetensors")
     assert status == 0, err
+    assert set(used) == {"train_on_batch" if augment else "step"} and len(used) == 10  # 2 epochs of 5 batches
     assert ", 2 processes" in out2 and "processes" not in out1
     one, w1 = checkpoint_weights("one.safetensors.ckpt")
     two, w2 = checkpoint_weights("two.safetensors.ckpt")
@@ -480,22 +489,23 @@ def test_train_workers_matches_one_process_and_is_saved(capsys, tmp_path, monkey
 
 
 class CtrlC:
-    """``Workers.train_on_batch`` that raises KeyboardInterrupt on call number ``at``, after the step."""
+    """``Workers.step`` (what ``purenet train --workers`` calls without --augment) that
+    raises KeyboardInterrupt on call number ``at``, after the step."""
 
     def __init__(self, at):
-        self.at, self.calls, self.original = at, 0, parallel.Workers.train_on_batch
+        self.at, self.calls, self.original = at, 0, parallel.Workers.step
 
     def install(self, monkeypatch):
         me = self
 
-        def train_on_batch(pool, *args):
-            result = me.original(pool, *args)
+        def step(pool, *args, **kwargs):
+            result = me.original(pool, *args, **kwargs)
             me.calls += 1
             if me.calls == me.at:
                 raise KeyboardInterrupt
             return result
 
-        monkeypatch.setattr(parallel.Workers, "train_on_batch", train_on_batch)
+        monkeypatch.setattr(parallel.Workers, "step", step)
 
 
 def test_train_workers_ctrl_c_checkpoints_and_resumes_bit_identically(capsys, tmp_path, monkeypatch):
