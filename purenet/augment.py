@@ -373,18 +373,24 @@ class Augment:
         cfg.pop("rng", None)
         return "Augment(" + ", ".join(f"{k}={v!r}" for k, v in cfg.items()) + ")"
 
-    def draw(self) -> dict:
+    #: ``random()`` calls per image (:meth:`draw`'s five ``uniform`` draws): a process that
+    #: transforms part of a batch skips this many per image before its own (purenet.parallel).
+    DRAWS_PER_IMAGE = 5
+
+    def draw(self, rng: Optional[random.Random] = None) -> dict:
         """Draw one image's transform: ``{"rotation", "scale", "shear", "shift"}``
-        (the keyword arguments of :func:`inverse_affine`)."""
-        uniform = self.rng.uniform
+        (the keyword arguments of :func:`inverse_affine`), from ``rng`` if given, else
+        from :attr:`rng`."""
+        uniform = (rng or self.rng).uniform
         rotation = uniform(-self.max_rotation, self.max_rotation)
         scale = uniform(*self.scale)
         shear = uniform(-self.max_shear, self.max_shear)
         shift = (uniform(-self.max_shift, self.max_shift), uniform(-self.max_shift, self.max_shift))
         return {"rotation": rotation, "scale": scale, "shear": shear, "shift": shift}
 
-    def __call__(self, batch, image_shape: Optional[Sequence[int]] = None) -> Matrix:
-        """Return a new Matrix with every image of ``batch`` randomly transformed."""
+    def __call__(self, batch, image_shape: Optional[Sequence[int]] = None, rng: Optional[random.Random] = None) -> Matrix:
+        """Return a new Matrix with every image of ``batch`` randomly transformed (the
+        transforms drawn from ``rng`` if given, else from :attr:`rng`)."""
         if hasattr(batch, "to_matrix") and hasattr(batch, "image_shape"):  # an ImageSet
             if image_shape is not None and tuple(image_shape) != tuple(batch.image_shape):
                 raise ValueError(
@@ -419,6 +425,6 @@ class Augment:
         src = batch.data
         out = [0.0] * len(src)
         for n in range(batch.rows):
-            matrix, offset = inverse_affine(W, H, **self.draw())
+            matrix, offset = inverse_affine(W, H, **self.draw(rng))
             _affine_into(src, n * size, out, n * size, W, H, C, matrix, offset)
         return Matrix.from_flat(out, batch.rows, size)  # (N, C*H*W)

@@ -641,14 +641,13 @@ def train_command(args, out=None, err=None) -> int:
     pool = None
     try:
         if run["workers"] > 1:
-            # Without --augment the workers inherit the images and cut their own shards by index,
-            # as fit() has them do (each prepares its next shard while the parent steps); augmented
-            # rows are drawn here, in the serial order, and sent.
-            samples = {} if augment else {"inputs": as_inputs(x_train, model.in_features, "images"),
-                                          "targets": as_targets(y_train, n, model.out_features, "labels")}
+            # the workers inherit the images and cut (and augment) their own shards by index, as
+            # fit() has them do: each prepares its next shard while the parent steps
+            inputs = as_inputs(x_train, model.in_features, "images")
+            targets = as_targets(y_train, n, model.out_features, "labels")
             with warnings.catch_warnings(record=True) as caught:  # one plain line, not Python's warning format
                 warnings.simplefilter("always")
-                pool = Workers(model, loss, run["workers"], **samples)
+                pool = Workers(model, loss, run["workers"], inputs, targets, augment)
             for warning in caught:
                 print(f"purenet train: warning: {warning.message}", file=err)
         for epoch in range(done + 1, epochs + 1):
@@ -660,18 +659,15 @@ def train_command(args, out=None, err=None) -> int:
             batches = (n + bs - 1) // bs
             for b, s in enumerate(range(0, n, bs), 1):
                 idx = order[s : s + bs]
-                if pool is not None and not augment:  # (a loss that is not finite: no step taken)
+                if pool is not None:  # (a loss that is not finite: no step taken)
                     value, hits = pool.step(idx, order[s + bs : s + 2 * bs], optimizer)
                 else:
                     labels = [y_train[i] for i in idx]
                     batch = x_train.take(idx)
                     x = augment(batch) if augment else batch.to_matrix()
-                    if pool is not None:
-                        value, hits = pool.train_on_batch(x, labels, optimizer)
-                    else:
-                        loss.last_probabilities = None
-                        value = model.train_on_batch(x, labels, loss=loss, optimizer=optimizer)
-                        hits = _hits(loss, labels)
+                    loss.last_probabilities = None
+                    value = model.train_on_batch(x, labels, loss=loss, optimizer=optimizer)
+                    hits = _hits(loss, labels)
                 if not math.isfinite(value):
                     if progress:
                         progress.clear()

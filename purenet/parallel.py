@@ -34,6 +34,11 @@ each process starts from the parent's generator state and skips the draws
 of the shards before its own, and the parent then skips the rest, so masks,
 weights and the generator state all match the serial run. Other layers that
 draw random numbers (any with an ``rng``) are refused with a clear error.
+An :class:`~purenet.augment.Augment` (``purenet train --augment``) is
+handled the same way: five draws per image, so each process transforms its
+own shard from the generator state the batch began with, past the draws of
+the images before it (the parent then skips the whole batch's), and a
+worker prepares its next shard, transform included, while the parent steps.
 
 How data moves (no pickle, by the project's rules): the workers are forked
 (``multiprocessing``'s "fork" start method), so they inherit the model, the
@@ -94,6 +99,7 @@ import json
 import math
 import multiprocessing
 import os
+import random
 import signal
 import struct
 import sys
@@ -104,6 +110,7 @@ from multiprocessing.connection import wait
 from typing import List, Optional, Sequence, Tuple
 
 from . import kernels, rngstate
+from .augment import Augment
 from .inputs import Inputs, Targets, as_inputs, as_targets
 from .layers import Dropout
 from .layers.base import shape_size
@@ -127,6 +134,10 @@ _PIPE_BYTES = 1 << 20
 #: cnn-small (11 or 13 rows leave one ~1.5 ms busier than the other; taking 11
 #: and 12 on alternate batches measured no better).
 _PARENT_SHARE = 0.6
+#: The same with an Augment (purenet train --augment): transforming a row and the first
+#: convolution on floats instead of bytes make each row ~1.6x as costly, so the parent's
+#: fixed work weighs fewer rows: 14 of 32 (12 or 13 rows, or 15, measured ~8% slower).
+_PARENT_SHARE_AUGMENTED = 0.8
 
 
 def split(n: int, parts: int) -> List[Tuple[int, int]]:
@@ -153,23 +164,27 @@ class Workers:
 
         with Workers(model, loss, 2, inputs, targets) as pool:
             value, correct = pool.step(indices, upcoming, optimizer)   # samples of `inputs` by index
-            value, correct = pool.train_on_batch(x, labels, optimizer)   # rows given (augmented ones)
+            value, correct = pool.train_on_batch(x, labels, optimizer)   # or rows given
 
     ``fit`` and ``purenet train`` call :meth:`step` (the gradients and the optimizer step;
-    ``upcoming``: the next batch's indices); ``purenet train --augment`` makes each batch's
-    rows in the parent and calls :meth:`train_on_batch`.
+    ``upcoming``: the next batch's indices, whose shards the workers then prepare ahead).
 
     Args:
         model: a built :class:`purenet.Sequential`.
         loss: the loss to train with.
         workers: processes in all, the parent included (at least 2).
         inputs, targets: ``fit``'s checked samples (:mod:`purenet.inputs`), which the
-            workers inherit; only :meth:`gradients` needs them.
+            workers inherit; only :meth:`gradients` (and :meth:`step`) needs them.
+        augment: an :class:`~purenet.augment.Augment` that transforms every batch of
+            ``inputs`` (its ``rng`` advanced as one process would advance it), or None.
     """
 
-    def __init__(self, model: Sequential, loss, workers: int, inputs: Optional[Inputs] = None, targets: Optional[Targets] = None):
+    def __init__(self, model: Sequential, loss, workers: int, inputs: Optional[Inputs] = None, targets: Optional[Targets] = None,
+                 augment: Optional[Augment] = None):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 2:
             raise ValueError(f"Workers needs at least 2 processes; Received: {workers!r}.")
+        if augment is not None and inputs is None:
+            raise ValueError("Workers: augment transforms the inputs the workers inherit; give inputs and targets too.")
         if not model.built:
             raise ValueError("Workers needs a built model: give input_shape to Sequential(...) or call model.build(shape).")
         if "fork" not in multiprocessing.get_all_start_methods():
@@ -188,8 +203,10 @@ class Workers:
             )
         self.model, self.loss, self.workers = model, loss, workers
         self._inputs, self._targets = inputs, targets
+        self._augment = augment
+        self._augmenting = (augment, model.input_shape) if augment is not None else None  # as _batch takes it
         self._dropouts = _dropouts(model)
-        self._prepared = None  # (indices, shard): this process's next shard, made while waiting for a worker
+        self._prepared = None  # (indices, augment state, shard): this process's next shard, made while waiting for a worker
         self._holder = _holder(model)
         self._shipped = _shipped(model, self._holder)  # the parameters whose gradients the workers send
         self._held = None  # this process's (x_rows, g_rows, flags) for the holder, from its backward
@@ -207,7 +224,7 @@ class Workers:
                 # the child closes its copies of the parent's ends, so each worker sees EOF when the parent goes
                 inherited = self._down + self._up + [down, up]
                 proc = context.Process(
-                    target=_serve, args=(requests, replies, inherited, model, loss, inputs, targets),
+                    target=_serve, args=(requests, replies, inherited, model, loss, inputs, targets, augment),
                     name=f"purenet-worker-{k}", daemon=True,
                 )
                 proc.start()
@@ -253,20 +270,26 @@ class Workers:
             raise RuntimeError("Workers.gradients needs the inputs and targets given when the workers started.")
         indices, upcoming = list(indices), list(upcoming)
         upcoming_bounds = self._bounds(len(upcoming))
+        augment = self._augment
         busy = self._request(indices)
-        for k, _ in busy:  # each worker's shard of the next batch, to prepare once it has replied
-            self._send(k, [array("q", upcoming[slice(*upcoming_bounds[k + 1])]).tobytes()])
+        for k, _ in busy:  # each worker's shard of the next batch (its start first), to prepare once it has replied
+            start, stop = upcoming_bounds[k + 1]
+            self._send(k, [array("q", [start] + upcoming[start:stop]).tobytes()] if start < stop else [b""])
 
         def local(stop):
-            idx, (mine, shard) = indices[:stop], self._prepared or (None, None)
-            self._prepared = None
-            return shard if mine == idx else _batch(idx, inputs, targets)
+            idx, state = indices[:stop], _state(augment)
+            (mine, made, shard), self._prepared = self._prepared or (None, None, None), None
+            if augment is not None:  # past the whole batch's draws, as one process makes them
+                _skip(augment.rng, len(indices) * augment.DRAWS_PER_IMAGE)
+            if (mine, made) == (idx, state):
+                return shard
+            return _batch(idx, inputs, targets, self._augmenting, state, 0)
 
         def prepare():
-            mine = upcoming[: upcoming_bounds[0][1]]
+            mine, state = upcoming[: upcoming_bounds[0][1]], _state(augment)
             if mine:
-                self._prepared = (mine, _batch(mine, inputs, targets))
-                _prepare(self.model, self._prepared[1][0])
+                self._prepared = (mine, state, _batch(mine, inputs, targets, self._augmenting, state, 0))
+                _prepare(self.model, self._prepared[2][0])
 
         return self._gather(self._bounds(len(indices)), busy, local, prepare)
 
@@ -333,8 +356,12 @@ class Workers:
             return busy
         self._drain()
 
+        state = _state(self._augment)
+        augment = rngstate.to_json(state) if state is not None else None
+
         def payload(start, stop):
-            return {"kind": "indices", "rest": bool(first)}, [array("q", indices[start:stop]).tobytes()]
+            header = {"kind": "indices", "rest": bool(first), "augment": augment}
+            return header, [array("q", indices[start:stop]).tobytes()]
 
         busy = self._send_shards(self._bounds(len(indices)), payload, first)
         if first:
@@ -383,7 +410,7 @@ class Workers:
         value, correct = shard_gradients(model, loss, x, y, classes, stop / n)
         total = value * stop
         for layer in self._dropouts:  # the draws of the other shards, as a serial step makes them
-            _skip(layer, (n - stop) * shape_size(layer.input_shape))
+            _skip(layer.rng, (n - stop) * shape_size(layer.input_shape))
 
         def receive(k, kind):  # prepares this process's next shard first if worker k is not done
             nonlocal prepare
@@ -409,7 +436,8 @@ class Workers:
         then its shard is smaller."""
         if self._holder is None:
             return split(n, self.workers)
-        share = _PARENT_SHARE / (_PARENT_SHARE + self.workers - 1)
+        parent = _PARENT_SHARE if self._augment is None else _PARENT_SHARE_AUGMENTED
+        share = parent / (parent + self.workers - 1)
         mine = min(n, max(1, round(n * share)))
         return [(0, mine)] + [(mine + a, mine + b) for a, b in split(n - mine, self.workers - 1)]
 
@@ -571,15 +599,16 @@ def _dropouts(model: Sequential) -> list:
     return found
 
 
-def _skip(layer, draws: int) -> None:
-    """Advance a Dropout's generator past ``draws`` mask entries (one ``random()`` each)."""
-    rnd = layer.rng.random
+def _skip(rng: random.Random, draws: int) -> None:
+    """Advance a generator past ``draws`` calls of ``random()`` (a Dropout's mask entries, Augment's draws)."""
+    rnd = rng.random
     for _ in repeat(None, draws):
         rnd()
 
 
 # ------------------------------------------------------------- the worker side
-def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[Inputs], targets: Optional[Targets]) -> None:
+def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[Inputs], targets: Optional[Targets],
+           augment: Optional[Augment]) -> None:
     """A worker's life: answer shard requests (on ``conn``; replies on ``replies``) until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it then closes the pipe
     for c in inherited:
@@ -598,7 +627,8 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
 
         holder.on_rows = send_rows
     dropouts = [layer for layer in model.layers if type(layer) is Dropout and layer.rate > 0.0]
-    prepared = None  # (indices, shard): the next shard, made while the parent stepped
+    augmenting = (augment, model.input_shape) if augment is not None else None  # as _batch takes it
+    prepared = None  # ((indices, augment state, start), shard): the next shard, made while the parent stepped
     while True:
         try:
             header = json.loads(conn.recv_bytes())
@@ -608,6 +638,7 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
         except (EOFError, OSError):
             return
         pending = [params[first:]] if rest else []  # the other weights: read once the first block has run
+        state = None  # the Augment generator's state when this batch began
 
         def read_rest():
             if pending:
@@ -615,14 +646,18 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
 
         try:
             if header["kind"] == "indices":
-                idx = _ints(parts[0])
-                x, y, classes = prepared[1] if prepared is not None and prepared[0] == idx else _batch(idx, inputs, targets)
+                idx, start = _ints(parts[0]), header["start"]
+                state = rngstate.from_json(header["augment"]) if header["augment"] is not None else None
+                if prepared is not None and prepared[0] == (idx, state, start):
+                    x, y, classes = prepared[1]
+                else:
+                    x, y, classes = _batch(idx, inputs, targets, augmenting, state, start)
             else:
                 x, y, classes = _rows(header, parts, model)
             prepared = None
             for layer, state in zip(dropouts, header["rngs"]):
                 layer.rng.setstate(rngstate.from_json(state))
-                _skip(layer, header["start"] * shape_size(layer.input_shape))
+                _skip(layer.rng, header["start"] * shape_size(layer.input_shape))
             rows = header["stop"] - header["start"]
             value, correct = shard_gradients(model, loss, x, y, classes, rows / header["total"], read_rest)
             reply = {"kind": "grads", "loss": value, "correct": correct, "parts": 1}
@@ -639,7 +674,13 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
             return
         if upcoming and grads is not None:  # while the parent adds the gradients and steps
             try:
-                prepared = (upcoming, _batch(upcoming, inputs, targets))
+                start, upcoming = upcoming[0], upcoming[1:]
+                if state is not None:  # the next batch's draws follow this whole batch's
+                    rng = random.Random()
+                    rng.setstate(state)
+                    _skip(rng, header["total"] * augment.DRAWS_PER_IMAGE)
+                    state = rng.getstate()
+                prepared = ((upcoming, state, start), _batch(upcoming, inputs, targets, augmenting, state, start))
                 _prepare(model, prepared[1][0])
             except Exception:  # the next request computes it again, and reports what fails
                 prepared = None
@@ -658,9 +699,24 @@ def _ints(payload: bytes) -> List[int]:
     return list(values)
 
 
-def _batch(idx: List[int], inputs: Inputs, targets: Targets):
-    """The rows, targets and classes of the inherited samples ``idx``."""
-    return inputs.batch(idx), targets.batch(idx), targets.classes(idx)
+def _batch(idx: List[int], inputs: Inputs, targets: Targets, augment=None, state=None, before: int = 0):
+    """The rows, targets and classes of the inherited samples ``idx``. With ``augment`` (an
+    ``(Augment, image shape)`` pair), the rows transformed as one process transforms a batch:
+    from a generator in ``state`` (that of the Augment's ``rng`` when the batch began), past
+    the draws of the ``before`` images ahead of these."""
+    x = inputs.batch(idx)
+    if augment is not None:
+        augment, shape = augment
+        rng = random.Random()
+        rng.setstate(state)
+        _skip(rng, before * augment.DRAWS_PER_IMAGE)
+        x = augment(x, shape, rng=rng)
+    return x, targets.batch(idx), targets.classes(idx)
+
+
+def _state(augment: Optional[Augment]):
+    """``augment.rng``'s state (None without augment)."""
+    return augment.rng.getstate() if augment is not None else None
 
 
 def _rows(header: dict, parts: List[bytes], model: Sequential):

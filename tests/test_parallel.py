@@ -202,6 +202,36 @@ class Noise(Layer):
         return grad
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_augmented_shards_are_those_of_one_process(digits, workers):
+    """With an Augment, each process transforms its own shard (the next one ahead of time too)
+    from the generator state the batch began with, past the draws of the images before it:
+    the same training, and the same generator state after it, as augmenting every batch in
+    one process (uneven shards and a short last batch included). Without the inputs to cut
+    shards from, an Augment is refused."""
+    from purenet.augment import Augment
+    from purenet.inputs import as_inputs, as_targets
+
+    x, y = digits
+    batches = [list(range(s, min(s + 16, len(x)))) for s in range(0, len(x), 16)][::-1]  # 16, 16, 16, 16, 6 backwards
+    serial, twin = build("cnn-small", seed=3), build("cnn-small", seed=3)
+    opt, twin_opt = pn.SGD(0.05, momentum=0.9), pn.SGD(0.05, momentum=0.9)
+    augment, twin_augment = Augment(rng=5), Augment(rng=5)
+    losses = []
+    for idx in batches:
+        losses.append(serial.train_on_batch(augment(x.take(idx)), [y[i] for i in idx], loss=pn.CrossEntropy(), optimizer=opt))
+    with _maybe_too_many(workers):
+        inputs, targets = as_inputs(x, twin.in_features), as_targets(y, len(x), twin.out_features)
+        with parallel.Workers(twin, pn.CrossEntropy(), workers, inputs, targets, twin_augment) as pool:
+            for i, idx in enumerate(batches):
+                value, _ = pool.step(idx, batches[i + 1] if i + 1 < len(batches) else [], twin_opt)
+                assert abs(value - losses[i]) <= TOLERANCE
+    assert_close(weights(serial), weights(twin), "weights")
+    assert augment.rng.getstate() == twin_augment.rng.getstate()
+    with pytest.raises(ValueError, match="augment transforms the inputs"):
+        parallel.Workers(twin, pn.CrossEntropy(), 2, augment=Augment())
+
+
 def test_other_random_layers_are_refused(digits):
     model = pn.Sequential([pn.Flatten(), Noise(), pn.Dense(10), pn.Softmax()], input_shape=(1, 28, 28))
     with pytest.raises(ValueError, match=r"layer 1 \(Noise\) draws random numbers.*workers=1"):
@@ -466,8 +496,9 @@ def checkpoint_weights(path):
 
 @pytest.mark.parametrize("augment", [[], ["--augment"]])
 def test_train_workers_matches_one_process_and_is_saved(capsys, tmp_path, monkeypatch, augment):
-    """Without --augment the workers cut their shards from the images by index (``Workers.step``,
-    as in fit); augmented rows are made in the parent and sent (``Workers.train_on_batch``)."""
+    """The workers cut their shards from the images by index (``Workers.step``, as in fit) and,
+    with --augment, transform them as one process would: the same weights, history, and
+    augmentation generator state at the end."""
     monkeypatch.chdir(tmp_path)
     used = []
     for method in ("step", "train_on_batch"):
@@ -478,7 +509,7 @@ def test_train_workers_matches_one_process_and_is_saved(capsys, tmp_path, monkey
     assert status == 0, err
     status, out2, err = run(capsys, *QUICK, *augment, "--workers", "2", "--out", "two.safetensors")
     assert status == 0, err
-    assert set(used) == {"train_on_batch" if augment else "step"} and len(used) == 10  # 2 epochs of 5 batches
+    assert used == ["step"] * 10  # 2 epochs of 5 batches
     assert ", 2 processes" in out2 and "processes" not in out1
     one, w1 = checkpoint_weights("one.safetensors.ckpt")
     two, w2 = checkpoint_weights("two.safetensors.ckpt")
@@ -486,11 +517,13 @@ def test_train_workers_matches_one_process_and_is_saved(capsys, tmp_path, monkey
     assert_close([one.history["loss"], one.history["val_loss"]], [two.history["loss"], two.history["val_loss"]], "history")
     assert one.history["accuracy"] == two.history["accuracy"]
     assert one.extra["train"]["workers"] == 1 and two.extra["train"]["workers"] == 2
+    assert one.extra["train"]["augment_rng_state"] == two.extra["train"]["augment_rng_state"]
+    assert (one.extra["train"]["augment_rng_state"] is None) == (not augment)
 
 
 class CtrlC:
-    """``Workers.step`` (what ``purenet train --workers`` calls without --augment) that
-    raises KeyboardInterrupt on call number ``at``, after the step."""
+    """``Workers.step`` (what ``purenet train --workers`` calls) that raises
+    KeyboardInterrupt on call number ``at``, after the step."""
 
     def __init__(self, at):
         self.at, self.calls, self.original = at, 0, parallel.Workers.step
