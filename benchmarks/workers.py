@@ -7,6 +7,7 @@ Usage (from a checkout; the repository root is put on ``sys.path``)::
     python benchmarks/workers.py --batch-size 32,128 --workers 1,2 --seconds 30 --json out.json
     pypy3 benchmarks/workers.py --batch-size 32,128  # PyPy: 2 processes pay only at larger batches
     python benchmarks/workers.py --mnist-epoch       # one full-MNIST lenet epoch, 1 and 2 workers
+    python benchmarks/workers.py --command [--augment]   # `purenet train --workers N` itself
 
 Throughput mode (the default) times ``model.fit`` itself, as a user calls
 it: starting and stopping the worker processes, cutting batches, converting
@@ -32,6 +33,12 @@ bytes to floats, the optimizer step, everything. Per workload
   parallel step costs (it leaves out pipe latency, which is small beside a
   step).
 
+``--command`` times the command line instead: ``purenet train --arch A
+--epochs 1 --limit L --workers N`` (``--augment`` adds that option), in
+interleaved rounds as above, each run's training rate read from the
+samples/s it prints for the epoch (the test-set evaluation after it is not
+counted) and its saved weights checked against the one-process run's.
+
 ``--mnist-epoch`` instead trains one epoch of ``lenet`` on the 60,000 MNIST
 training images (``$PURENET_DATA``, ``~/.cache/purenet`` or ``--data DIR``;
 nothing is downloaded unless allowed) once per worker count, and reports its
@@ -43,12 +50,16 @@ reporting figures.
 """
 
 import argparse
+import contextlib
 import datetime
+import io
 import json
 import os
 import platform
+import re
 import resource
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -134,6 +145,44 @@ def throughput(workloads=WORKLOADS, workers=(1, 2), batch_sizes=(32,), seconds=2
     return {"mode": "throughput", "rounds": rounds, "results": results}
 
 
+def command_line(workloads=WORKLOADS, workers=(1, 2), limit=4000, rounds=3, augment=False, batch_size=32, log=print):
+    """Time ``purenet train --workers N`` on the first ``limit`` bundled images; returns the
+    JSON-ready result (rates as the command prints them for its one epoch)."""
+    from purenet import cli
+
+    counts = sorted(set(workers) | {1})
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in workloads:
+            rates = {w: [] for w in counts}
+            for r in range(rounds):
+                order = counts[r % len(counts):] + counts[: r % len(counts)]
+                for w in order:
+                    argv = ["train", "--arch", arch, "--epochs", "1", "--limit", str(limit), "--workers", str(w),
+                            "--batch-size", str(batch_size), "--out", os.path.join(tmp, f"{w}.safetensors")]
+                    argv += ["--augment"] if augment else []
+                    out = io.StringIO()
+                    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                        status = cli.main(argv)
+                    found = re.search(r"^epoch 1/1 +[\d.]+s +(\d+) samples/s", out.getvalue(), re.M)
+                    if status != 0 or not found:
+                        raise RuntimeError(f"purenet {' '.join(argv)} failed (exit status {status}):\n{out.getvalue()}")
+                    rates[w].append(float(found.group(1)))
+                    log(f"  round {r + 1}: {arch}, {w} worker{'s' if w > 1 else ' '} {rates[w][-1]:8.0f} samples/s")
+                one = pn.load(os.path.join(tmp, "1.safetensors"))
+                for w in counts[1:]:
+                    diff = _max_diff(one, pn.load(os.path.join(tmp, f"{w}.safetensors")))
+                    if not diff <= TOLERANCE:
+                        raise MismatchError(f"purenet train --arch {arch}, {w} workers: weights differ from one process by {diff}")
+            for w in counts:
+                results.append({
+                    "workload": arch, "batch_size": batch_size, "workers": w, "samples": limit, "augment": augment,
+                    "best_samples_per_s": max(rates[w]), "mean_samples_per_s": sum(rates[w]) / len(rates[w]),
+                    "speedup": max(rates[w]) / max(rates[1]), "samples_per_s": rates[w], "idle_speedup_estimate": None,
+                })
+    return {"mode": "command", "rounds": rounds, "limit": limit, "augment": augment, "results": results}
+
+
 def mnist_epoch(arch="lenet", workers=(1, 2), batch_size=32, root=None, log=print):
     """One epoch over the 60,000 MNIST training images per worker count."""
     x, y = pn.datasets.load_mnist("train", root=root)
@@ -191,6 +240,10 @@ def main(argv=None):
                         help="about how long one process trains per workload and batch size, over all rounds (default 20)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best is reported (default 3)")
     parser.add_argument("--mnist-epoch", action="store_true", help="time one full-MNIST epoch per worker count instead")
+    parser.add_argument("--command", action="store_true",
+                        help="time `purenet train --workers N` (one epoch of --limit bundled images) instead of fit")
+    parser.add_argument("--limit", type=int, default=4000, help="images per run with --command (default 4000)")
+    parser.add_argument("--augment", action="store_true", help="with --command: train with --augment")
     parser.add_argument("--data", metavar="DIR", help="where the MNIST files are (--mnist-epoch; default: the usual lookup)")
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     args = parser.parse_args(argv)
@@ -211,6 +264,14 @@ def main(argv=None):
                 part = mnist_epoch(arch, args.workers, bs, args.data)
                 result.setdefault("results", []).extend(part["results"])
         result["mode"] = "mnist-epoch"
+    elif args.command:
+        try:
+            result = command_line(names or WORKLOADS, args.workers, args.limit, args.rounds, args.augment, args.batch_size[0])
+        except MismatchError as e:
+            print(f"MISMATCH: {e}", file=sys.stderr)
+            return 1
+        print(f"purenet train{' --augment' if args.augment else ''} --limit {args.limit}, the rate it prints for the epoch:")
+        print(format_table(result))
     else:
         try:
             result = throughput(names or WORKLOADS, args.workers, args.batch_size, args.seconds, args.rounds)

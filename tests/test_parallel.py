@@ -583,6 +583,21 @@ def test_the_benchmark_script_times_and_checks_every_worker_count():
     assert any("round 2: 2 workers" in line for line in lines)
 
 
+def test_the_benchmark_script_times_the_command_line_too(tmp_path, monkeypatch):
+    """``benchmarks/workers.py --command`` runs ``purenet train --workers N`` (here with
+    --augment) and reads the rate it prints; the weights saved agree with one process's."""
+    monkeypatch.chdir(tmp_path)
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "workers.py")
+    spec = importlib.util.spec_from_file_location("bench_workers", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    lines = []
+    result = bench.command_line(["cnn-small"], [2], limit=48, rounds=1, augment=True, batch_size=16, log=lines.append)
+    assert result["mode"] == "command" and result["augment"] is True
+    assert [(r["workers"], r["batch_size"], r["samples"]) for r in result["results"]] == [(1, 16, 48), (2, 16, 48)]
+    assert all(r["best_samples_per_s"] > 0 for r in result["results"]) and len(lines) == 2
+
+
 def test_train_warns_in_one_line_about_more_workers_than_cpus(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
