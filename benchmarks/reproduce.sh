@@ -13,7 +13,8 @@
 # Takes about 45 minutes on a quiet 2-core machine: the step benchmark (~15 min,
 # all interpreters interleaved in one run), one full-MNIST lenet epoch per
 # interpreter and worker count (CPython ~10 min in all), 1 against 2 worker
-# processes (~10 min), the scaling sweeps.
+# processes (~15 min: fit, then purenet train with and without --augment), the
+# scaling sweeps.
 set -eu
 OUT=${1:-benchmarks/results}
 PY313=${PY313:-$(pyenv prefix 3.13.0)/bin/python}
@@ -29,6 +30,8 @@ set -x
 "$PYPY" benchmarks/epoch.py ${MNIST_DIR:+--data "$MNIST_DIR"} --workers 1,2 --json "$OUT/epoch-pypy-3.9.json"
 "$PY313" benchmarks/epoch.py ${MNIST_DIR:+--data "$MNIST_DIR"} --workers 1,2 --json "$OUT/epoch-cpython-3.13.json"
 "$PY313" benchmarks/workers.py --seconds 40 --rounds 5 --json "$OUT/workers-cpython-3.13.json"
+"$PY313" benchmarks/workers.py --command --json "$OUT/workers-command-cpython-3.13.json"
+"$PY313" benchmarks/workers.py --command --augment --json "$OUT/workers-command-augment-cpython-3.13.json"
 "$PYPY" benchmarks/workers.py --batch-size 32,128 --json "$OUT/workers-pypy-3.9.json"
 "$PY313" benchmarks/scaling.py --json "$OUT/scaling-cpython-3.13.json"
 "$PYPY" benchmarks/scaling.py --json "$OUT/scaling-pypy-3.9.json"

@@ -638,7 +638,7 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
         except (EOFError, OSError):
             return
         pending = [params[first:]] if rest else []  # the other weights: read once the first block has run
-        state = None  # the Augment generator's state when this batch began
+        aug_state = None  # the Augment generator's state when this batch began
 
         def read_rest():
             if pending:
@@ -647,16 +647,16 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
         try:
             if header["kind"] == "indices":
                 idx, start = _ints(parts[0]), header["start"]
-                state = rngstate.from_json(header["augment"]) if header["augment"] is not None else None
-                if prepared is not None and prepared[0] == (idx, state, start):
+                aug_state = rngstate.from_json(header["augment"]) if header["augment"] is not None else None
+                if prepared is not None and prepared[0] == (idx, aug_state, start):
                     x, y, classes = prepared[1]
                 else:
-                    x, y, classes = _batch(idx, inputs, targets, augmenting, state, start)
+                    x, y, classes = _batch(idx, inputs, targets, augmenting, aug_state, start)
             else:
                 x, y, classes = _rows(header, parts, model)
             prepared = None
-            for layer, state in zip(dropouts, header["rngs"]):
-                layer.rng.setstate(rngstate.from_json(state))
+            for layer, masks in zip(dropouts, header["rngs"]):
+                layer.rng.setstate(rngstate.from_json(masks))
                 _skip(layer.rng, header["start"] * shape_size(layer.input_shape))
             rows = header["stop"] - header["start"]
             value, correct = shard_gradients(model, loss, x, y, classes, rows / header["total"], read_rest)
@@ -675,12 +675,12 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
         if upcoming and grads is not None:  # while the parent adds the gradients and steps
             try:
                 start, upcoming = upcoming[0], upcoming[1:]
-                if state is not None:  # the next batch's draws follow this whole batch's
+                if aug_state is not None:  # the next batch's draws follow this whole batch's
                     rng = random.Random()
-                    rng.setstate(state)
+                    rng.setstate(aug_state)
                     _skip(rng, header["total"] * augment.DRAWS_PER_IMAGE)
-                    state = rng.getstate()
-                prepared = ((upcoming, state, start), _batch(upcoming, inputs, targets, augmenting, state, start))
+                    aug_state = rng.getstate()
+                prepared = ((upcoming, aug_state, start), _batch(upcoming, inputs, targets, augmenting, aug_state, start))
                 _prepare(model, prepared[1][0])
             except Exception:  # the next request computes it again, and reports what fails
                 prepared = None

@@ -232,6 +232,39 @@ def test_augmented_shards_are_those_of_one_process(digits, workers):
         parallel.Workers(twin, pn.CrossEntropy(), 2, augment=Augment())
 
 
+def test_a_worker_cuts_each_announced_shard_once(digits, tmp_path, monkeypatch):
+    """While the parent steps, a worker cuts (and augments) its shard of the batch announced
+    next, and then uses it: one cut per batch in the worker, with Dropout and with Augment
+    (their generator states kept apart), not one more when the batch is asked for."""
+    from purenet.augment import Augment
+
+    log = tmp_path / "calls"
+
+    def counted(name):
+        original = getattr(parallel, name)
+
+        def call(*args, **kwargs):  # the workers inherit it (forked) and log their pid
+            with open(log, "a") as f:
+                f.write(f"{name} {os.getpid()}\n")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(parallel, name, call)
+
+    counted("_batch")  # cutting a shard: on request, or ahead
+    counted("_prepare")  # what follows only a cut ahead (on request the forward pass prepares)
+    x, y = digits
+    batches = [list(range(s, s + 16)) for s in range(0, 64, 16)]
+    for model, augment in ((dropout_model(), None), (build("cnn-small", seed=1), Augment(rng=2))):
+        log.write_text("")
+        with parallel.Workers(model, pn.CrossEntropy(), 2, *_checked(model, x, y), augment) as pool:
+            for i, idx in enumerate(batches):
+                pool.step(idx, batches[i + 1] if i + 1 < len(batches) else [], pn.SGD(0.05))
+        calls = [line.split() for line in log.read_text().splitlines()]
+        in_worker = [name for name, pid in calls if int(pid) != os.getpid()]
+        # the first batch cut on request, the other three ahead, none twice
+        assert (in_worker.count("_batch"), in_worker.count("_prepare")) == (len(batches), len(batches) - 1)
+
+
 def test_other_random_layers_are_refused(digits):
     model = pn.Sequential([pn.Flatten(), Noise(), pn.Dense(10), pn.Softmax()], input_shape=(1, 28, 28))
     with pytest.raises(ValueError, match=r"layer 1 \(Noise\) draws random numbers.*workers=1"):
