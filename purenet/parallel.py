@@ -676,10 +676,7 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
             try:
                 start, upcoming = upcoming[0], upcoming[1:]
                 if aug_state is not None:  # the next batch's draws follow this whole batch's
-                    rng = random.Random()
-                    rng.setstate(aug_state)
-                    _skip(rng, header["total"] * augment.DRAWS_PER_IMAGE)
-                    aug_state = rng.getstate()
+                    aug_state = _past(aug_state, header["total"]).getstate()
                 prepared = ((upcoming, aug_state, start), _batch(upcoming, inputs, targets, augmenting, aug_state, start))
                 _prepare(model, prepared[1][0])
             except Exception:  # the next request computes it again, and reports what fails
@@ -707,11 +704,16 @@ def _batch(idx: List[int], inputs: Inputs, targets: Targets, augment=None, state
     x = inputs.batch(idx)
     if augment is not None:
         augment, shape = augment
-        rng = random.Random()
-        rng.setstate(state)
-        _skip(rng, before * augment.DRAWS_PER_IMAGE)
-        x = augment(x, shape, rng=rng)
+        x = augment(x, shape, rng=_past(state, before))
     return x, targets.batch(idx), targets.classes(idx)
+
+
+def _past(state, images: int) -> random.Random:
+    """A generator in ``state`` advanced past Augment's draws for ``images`` images."""
+    rng = random.Random()
+    rng.setstate(state)
+    _skip(rng, images * Augment.DRAWS_PER_IMAGE)
+    return rng
 
 
 def _state(augment: Optional[Augment]):

@@ -233,16 +233,16 @@ class GatedDense:
         share = [0.0] * len(biases)
         if positive:
             blank = kernels.rows_of([0.0 if v else 1.0 for v in flags], n, q)  # (N, Q)
-        if len(positive) == 1:  # the same sum in another order: (U, Q) @ (Q, N) for this filter only
-            s = positive[0] * q
-            per_sample = kernels.matmul_nt([w[s : s + q] for w in w_rows], blank)  # (U, N)
-            share[positive[0]] = kernels.dot(per_sample, list(chain.from_iterable(g_cols)))
-        elif positive:
-            e = kernels.rows_of(kernels.matmul_nt(g_cols, kernels.transpose(blank)), len(w_rows), q)
-            share = [
-                sum(map(kernels.dot, (w[s : s + q] for w in w_rows), e)) if b > 0.0 else 0.0
-                for s, b in zip(range(0, d, q), biases)
-            ]
+            if len(positive) == 1:  # the same sum in another order: (U, Q) @ (Q, N) for this filter only
+                s = positive[0] * q
+                per_sample = kernels.matmul_nt([w[s : s + q] for w in w_rows], blank)  # (U, N)
+                share[positive[0]] = kernels.dot(per_sample, list(chain.from_iterable(g_cols)))
+            else:
+                e = kernels.rows_of(kernels.matmul_nt(g_cols, kernels.transpose(blank)), len(w_rows), q)
+                share = [
+                    sum(map(kernels.dot, (w[s : s + q] for w in w_rows), e)) if b > 0.0 else 0.0
+                    for s, b in zip(range(0, d, q), biases)
+                ]
         out = Matrix.from_flat([0.0] * (n * d), n, d)
 
         def fill_in():  # the whole input gradient, where the input is nonzero
