@@ -264,20 +264,18 @@ def main(argv=None):
                 part = mnist_epoch(arch, args.workers, bs, args.data)
                 result.setdefault("results", []).extend(part["results"])
         result["mode"] = "mnist-epoch"
-    elif args.command:
-        try:
-            result = command_line(names or WORKLOADS, args.workers, args.limit, args.rounds, args.augment, args.batch_size[0])
-        except MismatchError as e:
-            print(f"MISMATCH: {e}", file=sys.stderr)
-            return 1
-        print(f"purenet train{' --augment' if args.augment else ''} --limit {args.limit}, the rate it prints for the epoch:")
-        print(format_table(result))
     else:
         try:
-            result = throughput(names or WORKLOADS, args.workers, args.batch_size, args.seconds, args.rounds)
+            if args.command:
+                result = command_line(names or WORKLOADS, args.workers, args.limit, args.rounds, args.augment,
+                                      args.batch_size[0])
+            else:
+                result = throughput(names or WORKLOADS, args.workers, args.batch_size, args.seconds, args.rounds)
         except MismatchError as e:
             print(f"MISMATCH: {e}", file=sys.stderr)
             return 1
+        if args.command:
+            print(f"purenet train{' --augment' if args.augment else ''} --limit {args.limit}, the rate it prints for the epoch:")
         print(format_table(result))
     result["interpreter"] = interp
     if args.json:
