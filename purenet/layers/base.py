@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .. import kernels
 from ..matrix import Matrix
 
-__all__ = ["Layer", "Parameter", "shape_size"]
+__all__ = ["Layer", "Parameter", "Buffer", "shape_size"]
 
 Shape = Tuple[int, ...]
 
@@ -66,6 +66,34 @@ class Parameter(Matrix):
         return f"Parameter(shape={self.tensor_shape})"
 
 
+class Buffer(Matrix):
+    """Non-trainable state of a layer (BatchNorm's running statistics): saved,
+    loaded and moved with the weights, never touched by an optimizer.
+
+    ``tensor_shape`` is the PyTorch shape of the same tensor (``()`` for a
+    scalar such as ``num_batches_tracked``); ``dtype`` is the safetensors
+    dtype it is saved as (``"I64"`` for counters, else the file's float type).
+    """
+
+    __slots__ = ("tensor_shape", "dtype")
+
+    @classmethod
+    def from_flat(cls, data, rows, cols, tensor_shape: Optional[Shape] = None, dtype: Optional[str] = None) -> "Buffer":
+        b = super().from_flat(data, rows, cols)
+        b.tensor_shape = tuple(tensor_shape) if tensor_shape is not None else (rows, cols)
+        b.dtype = dtype
+        return b
+
+    def assign(self, values: List[float]) -> None:
+        """Replace the values in place (same length), keeping the identity."""
+        if len(values) != len(self.data):
+            raise ValueError(f"expected {len(self.data)} values for shape {self.shape}; Received: {len(values)}.")
+        self.data[:] = values
+
+    def __repr__(self) -> str:
+        return f"Buffer(shape={self.tensor_shape})"
+
+
 class Layer:
     """Base class of every layer.
 
@@ -106,6 +134,14 @@ class Layer:
     def named_parameters(self) -> List[Tuple[str, Parameter]]:
         """``(name, parameter)`` pairs with PyTorch's names (``weight``, ``bias``)."""
         return []
+
+    def named_buffers(self) -> List[Tuple[str, "Buffer"]]:
+        """``(name, buffer)`` pairs of non-trainable state, with PyTorch's names
+        (``running_mean``, ``running_var``, ``num_batches_tracked``)."""
+        return []
+
+    def buffers(self) -> List["Buffer"]:
+        return [b for _, b in self.named_buffers()]
 
     def get_config(self) -> Dict[str, Any]:
         return {}
