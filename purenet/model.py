@@ -25,7 +25,7 @@ from .inputs import as_inputs, as_targets
 from .layers import Layer, Parameter, from_config
 from .layers.activations import Sigmoid, Softmax
 from .layers import fused
-from .layers.base import shape_size
+from .layers.base import run_backward, shape_size
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
 from .matrix import Matrix
 from .optimizers import Adam, Optimizer
@@ -485,7 +485,7 @@ def _backward(layers: list, grad: Matrix, input_grad: bool) -> Optional[Matrix]:
     if not input_grad:
         first = next((i for i, l in enumerate(layers) if l.parameters()), len(layers))
     for i in range(len(layers) - 1, first - 1, -1):
-        grad = layers[i].backward(grad, input_grad=input_grad or i > first)
+        grad = run_backward(layers[i], grad, input_grad or i > first)
     return grad if input_grad else None
 
 

@@ -10,13 +10,14 @@ W width, F filters, K kernel taps (C*KH*KW), D features. Activations are
 always ``(N, D)`` matrices; an image batch is ``(N, C*H*W)``, channel-first.
 """
 
+import inspect
 import random
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import kernels
 from ..matrix import Matrix
 
-__all__ = ["Layer", "Parameter", "Buffer", "shape_size"]
+__all__ = ["Layer", "Parameter", "Buffer", "shape_size", "run_backward"]
 
 Shape = Tuple[int, ...]
 
@@ -167,3 +168,29 @@ class Layer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def run_backward(layer, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
+    """Call ``layer.backward``: with ``input_grad`` when the layer's ``backward``
+    takes that argument, else as ``backward(grad)`` (the input gradient it
+    returns is then dropped when nobody needs it). A layer may implement
+    ``backward(grad)`` alone; ``input_grad=False`` is only an optimisation."""
+    if _takes_input_grad(type(layer)):
+        return layer.backward(grad, input_grad=input_grad)
+    result = layer.backward(grad)
+    return result if input_grad else None
+
+
+_TAKES_INPUT_GRAD: Dict[type, bool] = {}
+
+
+def _takes_input_grad(cls: type) -> bool:
+    known = _TAKES_INPUT_GRAD.get(cls)
+    if known is None:
+        try:
+            params = inspect.signature(cls.backward).parameters
+        except (TypeError, ValueError):
+            params = {}
+        known = "input_grad" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        _TAKES_INPUT_GRAD[cls] = known
+    return known
