@@ -20,6 +20,7 @@ from .layers import (
     Dropout,
     Flatten,
     Layer,
+    LogSoftmax,
     MaxPool2D,
     Parameter,
     ReLU,
@@ -33,7 +34,7 @@ from .model import Sequential
 from .optimizers import SGD, Adam, Optimizer
 from .io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .io.modelfile import load_model as load, load_state_dict_file
-from .io.onnx import export_onnx
+from .io.onnx import export_onnx, load_onnx
 from . import io
 from .app.preprocess import preprocess, preprocess_to_matrix
 
@@ -42,13 +43,13 @@ __version__ = "0.1.0"
 __all__ = [
     "Matrix",
     "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "Flatten",
-    "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
+    "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout",
     "Loss", "MeanSquaredError", "BinaryCrossEntropy", "CrossEntropy",
     "Optimizer", "SGD", "Adam",
     "Sequential", "gradcheck", "GradcheckResult",
     "datasets", "init", "kernels", "architectures",
     "DatasetError", "ModelFileError", "ImageError",
-    "load", "load_state_dict_file", "export_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
+    "load", "load_state_dict_file", "export_onnx", "load_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
     "io", "preprocess", "preprocess_to_matrix",
     "__version__",
 ]

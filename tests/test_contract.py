@@ -44,6 +44,7 @@ CONFIGS = {
     "Sigmoid": [(lambda: pn.Sigmoid(), (6,)), (lambda: pn.Sigmoid(), (1, 2, 3))],
     "Tanh": [(lambda: pn.Tanh(), (5,)), (lambda: pn.Tanh(), (2, 2, 2))],
     "Softmax": [(lambda: pn.Softmax(), (4,))],
+    "LogSoftmax": [(lambda: pn.LogSoftmax(), (4,)), (lambda: pn.LogSoftmax(), (2, 2, 3))],
     "Dropout": [(lambda: pn.Dropout(0.3), (8,)), (lambda: pn.Dropout(0.0), (2, 2, 3))],
 }
 

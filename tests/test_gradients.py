@@ -227,7 +227,7 @@ def test_dense_gradients_sparse_input_and_single_row():
     check_layer_both_ways(pn.Dense(2), (6,), random_matrix(1, 6, rng))
 
 
-@pytest.mark.parametrize("cls", [pn.ReLU, pn.Sigmoid, pn.Tanh, pn.Softmax])
+@pytest.mark.parametrize("cls", [pn.ReLU, pn.Sigmoid, pn.Tanh, pn.Softmax, pn.LogSoftmax])
 def test_activation_gradients(cls):
     rng = random.Random(9)
     x = away_from_zero(3, 6, rng) * 2.0

@@ -54,6 +54,8 @@ def torch_layer(layer):
         return nn.Flatten()
     if isinstance(layer, pn.Softmax):
         return nn.Softmax(dim=1)
+    if isinstance(layer, pn.LogSoftmax):
+        return nn.LogSoftmax(dim=1)
     if isinstance(layer, pn.Dropout):
         return nn.Dropout(layer.rate)
     return {pn.ReLU: nn.ReLU, pn.Sigmoid: nn.Sigmoid, pn.Tanh: nn.Tanh}[type(layer)]()
@@ -235,7 +237,7 @@ def test_maxpool2d_parity_with_ties(pool, stride, shape):
 def test_activations_and_softmax_parity():
     rng = random.Random(3)
     x = Matrix.from_flat([rng.uniform(-30, 30) for _ in range(4 * 7)], 4, 7)
-    for layer in (pn.ReLU(), pn.Sigmoid(), pn.Tanh(), pn.Softmax()):
+    for layer in (pn.ReLU(), pn.Sigmoid(), pn.Tanh(), pn.Softmax(), pn.LogSoftmax()):
         model = pn.Sequential([layer], input_shape=(7,))
         tmodel = to_torch(model)
         tx = as_tensor(x).requires_grad_(True)

@@ -1,4 +1,4 @@
-"""Elementwise activations (``ReLU``, ``Sigmoid``, ``Tanh``) and ``Softmax``.
+"""Elementwise activations (``ReLU``, ``Sigmoid``, ``Tanh``), ``Softmax`` and ``LogSoftmax``.
 
 None of them has weights or changes the shape: input and output are both
 ``(N, D)``.
@@ -10,7 +10,7 @@ from typing import Optional
 from ..matrix import Matrix
 from .base import Layer
 
-__all__ = ["ReLU", "Sigmoid", "Tanh", "Softmax", "sigmoid", "softmax_rows"]
+__all__ = ["ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "sigmoid", "softmax_rows"]
 
 _exp = math.exp
 
@@ -131,4 +131,48 @@ class Softmax(Layer):
             yr, gr = y[s : s + cols], g[s : s + cols]
             inner = math.fsum(a * b for a, b in zip(yr, gr))
             out += [a * (b - inner) for a, b in zip(yr, gr)]
+        return Matrix.from_flat(out, grad.rows, cols)
+
+
+class LogSoftmax(Layer):
+    """The logarithm of :class:`Softmax`, computed directly: finite even where
+    a probability underflows (PyTorch's ``nn.LogSoftmax(dim=1)``).
+
+    Forward:  ``y_i = x_i - m - log(sum_j e^(x_j - m))`` with ``m = max_j x_j``.
+
+    Backward: ``dx_i = dy_i - p_i * sum_j dy_j`` with ``p_i = e^(y_i)``.
+
+    Shape:
+        input ``(N, D)``, output ``(N, D)`` (over all D features of a sample).
+
+    Example:
+        >>> import random
+        >>> layer = LogSoftmax()
+        >>> layer.build((2,), random.Random(0))
+        (2,)
+        >>> [round(v, 4) for v in layer.forward(Matrix([[0.0, 0.0]])).data]
+        [-0.6931, -0.6931]
+    """
+
+    def forward(self, x: Matrix, training: bool = False) -> Matrix:
+        self._check_input(x)
+        cols, out = x.cols, []
+        for s in range(0, x.rows * cols, cols):
+            row = x.data[s : s + cols]
+            m = max(row)
+            shift = m + math.log(math.fsum(_exp(v - m) for v in row))
+            out += [v - shift for v in row]
+        self._y = out
+        return Matrix.from_flat(out, x.rows, cols)
+
+    def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
+        cols = grad.cols
+        self._check_grad(grad, len(self._y) // cols if cols else 0)
+        if not input_grad:
+            return None
+        y, g, out = self._y, grad.data, []
+        for s in range(0, len(y), cols):
+            gr = g[s : s + cols]
+            total = math.fsum(gr)
+            out += [d - _exp(v) * total for d, v in zip(gr, y[s : s + cols])]
         return Matrix.from_flat(out, grad.rows, cols)

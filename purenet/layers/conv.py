@@ -40,6 +40,15 @@ def _pair(value, name):
     raise ValueError(f"{name} must be an int or a pair of ints; Received: {value!r}.")
 
 
+def _sides(padding) -> Tuple[int, int, int, int]:
+    """(top, bottom, left, right) of an int, ``(PH, PW)`` or ``((PT, PB), (PL, PR))`` padding."""
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(isinstance(v, (tuple, list)) for v in padding):
+        (pt, pb), (pl, pr) = _pair(padding[0], "padding"), _pair(padding[1], "padding")
+        return (pt, pb, pl, pr)
+    ph, pw = _pair(padding, "padding")
+    return (ph, ph, pw, pw)
+
+
 def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int) -> int:
     """``floor((size + pads - kernel) / stride) + 1``, the conv/pool output size."""
     return (size + pad_before + pad_after - kernel) // stride + 1
@@ -62,6 +71,8 @@ class Conv2D(Layer):
         padding: zeros added on each side: an int, ``(PH, PW)``, or ``"same"``
             (stride 1 only: output as large as the input; for an even kernel
             the extra row/column goes at the bottom/right, like PyTorch).
+            ``((PT, PB), (PL, PR))`` gives each side its own padding (what
+            ONNX's ``pads`` and TensorFlow's "same" with a stride can need).
         use_bias: add a per-filter bias.
         kernel_initializer: a name from :data:`purenet.init.INITIALIZERS`.
 
@@ -102,14 +113,19 @@ class Conv2D(Layer):
                     f"Received: stride={stride!r}. Give the padding as an int instead."
                 )
         else:
-            p = _pair(padding, "padding")
+            p = _sides(padding)
             if min(p) < 0:
                 raise ValueError(f"Conv2D padding must be >= 0; Received: {padding!r}.")
         init.get(kernel_initializer)
         self.filters = filters
         self.kernel_size = kernel_size if isinstance(kernel_size, int) else tuple(kernel_size)
         self.stride = stride if isinstance(stride, int) else tuple(stride)
-        self.padding = padding if isinstance(padding, (int, str)) else tuple(padding)
+        if isinstance(padding, (int, str)):
+            self.padding = padding
+        elif all(isinstance(v, (tuple, list)) for v in padding):
+            self.padding = tuple(tuple(v) for v in padding)
+        else:
+            self.padding = tuple(padding)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.weight: Optional[Parameter] = None
@@ -124,8 +140,7 @@ class Conv2D(Layer):
             return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
         if self.padding == "valid":
             return (0, 0, 0, 0)
-        ph, pw = _pair(self.padding, "padding")
-        return (ph, ph, pw, pw)
+        return _sides(self.padding)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 3:

@@ -19,9 +19,9 @@ included, one layer at a time (ONNX operator set 13):
     Flatten              Flatten, axis 1: (N, C, H, W) -> (N, C*H*W), NCHW order
     Dense                Gemm with transB=1: Y = X W^T + b, W (U, D) as purenet stores it
     ReLU, Sigmoid, Tanh  Relu, Sigmoid, Tanh
-    Softmax              Softmax, axis 1; on image-shaped samples Flatten, Softmax,
-                         Reshape back (purenet's softmax runs over all C*H*W
-                         features of a sample, ONNX's over one axis)
+    Softmax, LogSoftmax  Softmax, LogSoftmax, axis 1; on image-shaped samples Flatten,
+                         Softmax, Reshape back (purenet's softmax runs over all
+                         C*H*W features of a sample, ONNX's over one axis)
     Dropout              Identity (dropout does nothing at inference)
 
 Every tensor keeps its sample shape: an image is ``(N, C, H, W)``, a feature
@@ -34,8 +34,9 @@ float32 ``raw_data``, little-endian, under their ``state_dict`` names
 (``0.weight``...); the model file's metadata (architecture JSON, classes,
 history) goes into ``metadata_props``.
 
-What this module is not: an importer (use purenet's own model files for
-that), or general: it knows the layers purenet ships and refuses others.
+What this module is not: general: it knows the layers purenet ships and
+refuses others (the operators are those of :mod:`.ops`, which the importer,
+:mod:`.load`, reads back).
 The protobuf encoding itself is :mod:`purenet.io.protobuf`; the field
 numbers below are those of ONNX's ``onnx.proto``.
 """
@@ -46,11 +47,12 @@ import sys
 from array import array
 from typing import Callable, Dict, List, Sequence, Tuple, Union
 
-from ..layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
-from ..model import Sequential
-from .atomic import PathLike, write_atomic
-from .modelfile import FORMAT, check_saveable, model_metadata
-from .protobuf import bytes_field, int_field, message_field, string_field
+from ...layers import Conv2D, Dense, Dropout, Flatten, Layer, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
+from ...model import Sequential
+from ..atomic import PathLike, write_atomic
+from ..modelfile import FORMAT, check_saveable, model_metadata
+from ..protobuf import bytes_field, int_field, message_field, string_field
+from .ops import EXPORTED_AS
 
 __all__ = ["export_onnx", "encode_onnx", "OPSET", "IR_VERSION", "INPUT_NAME", "OUTPUT_NAME"]
 
@@ -86,7 +88,7 @@ def export_onnx(model: Sequential, path: PathLike) -> None:
 
 def encode_onnx(model: Sequential) -> bytes:
     """The bytes of the ONNX file :func:`export_onnx` writes (a serialized ``ModelProto``)."""
-    from .. import __version__  # here, not at import time: purenet/__init__ imports this module
+    from ... import __version__  # here, not at import time: purenet/__init__ imports this module
 
     check_saveable(model)
     graph = _Graph()
@@ -248,20 +250,19 @@ def _dense(graph: _Graph, layer: Dense, i: str, x: str) -> str:
     return graph.node("Gemm", inputs, f"{i}.Dense", _int("transB", 1))
 
 
-def _softmax(graph: _Graph, layer: Softmax, i: str, x: str) -> str:
+def _softmax(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    op, kind = EXPORTED_AS[type(layer).__name__], type(layer).__name__
     if len(layer.input_shape) == 1:
-        return graph.node("Softmax", [x], f"{i}.Softmax", _int("axis", 1))
-    flat = graph.node("Flatten", [x], f"{i}.Softmax.flat", _int("axis", 1))
-    probs = graph.node("Softmax", [flat], f"{i}.Softmax.probs", _int("axis", 1))
+        return graph.node(op, [x], f"{i}.{kind}", _int("axis", 1))
+    flat = graph.node("Flatten", [x], f"{i}.{kind}.flat", _int("axis", 1))
+    probs = graph.node(op, [flat], f"{i}.{kind}.probs", _int("axis", 1))
     shape = graph.shape(f"{i}.shape", (0,) + tuple(layer.input_shape))  # 0: keep the batch size
-    return graph.node("Reshape", [probs, shape], f"{i}.Softmax")
+    return graph.node("Reshape", [probs, shape], f"{i}.{kind}")
 
 
-def _elementwise(op_type: str) -> Callable[[_Graph, Layer, str, str], str]:
-    def convert(graph: _Graph, layer: Layer, i: str, x: str) -> str:
-        return graph.node(op_type, [x], f"{i}.{type(layer).__name__}")
-
-    return convert
+def _elementwise(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    kind = type(layer).__name__
+    return graph.node(EXPORTED_AS[kind], [x], f"{i}.{kind}")
 
 
 _CONVERTERS: Dict[type, Callable[[_Graph, Layer, str, str], str]] = {
@@ -270,8 +271,9 @@ _CONVERTERS: Dict[type, Callable[[_Graph, Layer, str, str], str]] = {
     Flatten: _flatten,
     Dense: _dense,
     Softmax: _softmax,
-    ReLU: _elementwise("Relu"),
-    Sigmoid: _elementwise("Sigmoid"),
-    Tanh: _elementwise("Tanh"),
-    Dropout: _elementwise("Identity"),
+    LogSoftmax: _softmax,
+    ReLU: _elementwise,
+    Sigmoid: _elementwise,
+    Tanh: _elementwise,
+    Dropout: _elementwise,
 }
