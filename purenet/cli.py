@@ -59,7 +59,7 @@ from .inputs import as_inputs, as_targets
 from .io.checkpoint import load_checkpoint, save_checkpoint
 from .io.imagefile import read_image
 from .io.modelfile import load_model
-from .io.onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
+from .io.onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, is_onnx, load_onnx
 from .layers import Softmax
 from .losses import CrossEntropy
 from .optimizers import SGD, Adam
@@ -418,7 +418,10 @@ def _fingerprint(images, labels) -> int:
 
 
 def _load_any(path: str):
-    """``(model, checkpoint or None)`` from a model file or, failing that, a checkpoint."""
+    """``(model, checkpoint or None)`` from a model file, an ONNX file (by its ``.onnx``
+    name or its first byte) or, failing those, a checkpoint."""
+    if is_onnx(path):
+        return load_onnx(path), None
     try:
         return load_model(path), None
     except ModelFileError as first:

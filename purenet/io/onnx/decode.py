@@ -34,7 +34,7 @@ _DTYPE_NAMES = {0: "UNDEFINED", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 
                 12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128", 16: "bfloat16"}
 _ATTR_TYPES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5: "GRAPH", 6: "FLOATS", 7: "INTS", 8: "STRINGS"}
 
-MAX_NODES = 100_000
+MAX_NODES = 20_000
 MAX_ELEMENTS = 1 << 28
 
 

@@ -52,6 +52,11 @@ _WIDE_FLOATS = {1, 11}  # the casts of the data that change nothing in float64 (
 _ELEMENTWISE = {"ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "LogSoftmax", "Dropout"}
 
 
+def _compact(pair):
+    """``(a, a)`` as ``a``, as a person writes it (and as ``get_config`` gives it back)."""
+    return pair[0] if pair[0] == pair[1] else tuple(pair)
+
+
 def _size(shape) -> int:
     n = 1
     for d in shape:
@@ -106,7 +111,10 @@ def load_onnx(source, max_bytes: int = DEFAULT_MAX_BYTES) -> Sequential:
         file, folder = os.path.basename(path), os.path.dirname(os.path.abspath(path))
         try:
             with open(path, "rb") as f:
-                data = f.read(max_bytes + 1)
+                size = os.fstat(f.fileno()).st_size
+                if size > max_bytes:
+                    raise ModelFileError(f"{file}: {size} bytes; at most {max_bytes} are read.")
+                data = f.read(size + 1)  # sized by the file, never by the limit: no huge buffer
         except OSError as e:
             raise ModelFileError(f"{file}: cannot read: {e.strerror or e}.") from None
         if len(data) > max_bytes:
@@ -312,11 +320,11 @@ class _Converter:
         if bias is not None and len(bias.values) != f:
             raise self.error(f"expected a bias of {f} values; Received: {list(bias.dims)}.", node)
         if top == bottom and left == right:
-            padding = (top, left) if top or left else 0
+            padding = _compact((top, left))
         else:
             padding = ((top, bottom), (left, right))
-        self.add("Conv2D", {"filters": f, "kernel_size": (kh, kw), "stride": strides, "padding": padding,
-                            "use_bias": bias is not None},
+        self.add("Conv2D", {"filters": f, "kernel_size": _compact((kh, kw)), "stride": _compact(strides),
+                            "padding": padding, "use_bias": bias is not None},
                  {"weight": weight.values, "bias": bias.values if bias is not None else None}, node=node)
         self.shape = self.pn_shape = (f, oh, ow)
 
@@ -333,7 +341,8 @@ class _Converter:
                 raise self.attr_error(node, "ceil_mode", 1, "0, or 1 where the windows fit exactly")
         if oh < 1 or ow < 1:
             raise self.error(f"the window {kernel} is larger than the input {self.shape}.", node)
-        self.add("MaxPool2D", {"pool_size": kernel, "stride": strides}, node=node)
+        self.add("MaxPool2D", {"pool_size": _compact(kernel), "stride": None if strides == kernel else _compact(strides)},
+                 node=node)
         self.shape = self.pn_shape = (c, oh, ow)
 
     def op_AveragePool(self, node: Node) -> None:
@@ -345,7 +354,8 @@ class _Converter:
         if (top, left) != (bottom, right):
             raise self.attr_error(node, "pads", [top, left, bottom, right], "the same padding on both sides")
         include = bool(self.attr(node, "count_include_pad", 0))
-        config = {"pool_size": kernel, "stride": strides, "padding": (top, left)}
+        config = {"pool_size": _compact(kernel), "stride": None if strides == kernel else _compact(strides),
+                  "padding": _compact((top, left))}
         if (top or left) and not include:
             config["count_include_pad"] = False
         oh, ow = (h + 2 * top - kernel[0]) // strides[0] + 1, (w + 2 * left - kernel[1]) // strides[1] + 1

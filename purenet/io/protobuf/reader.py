@@ -45,7 +45,7 @@ class Limits:
         max_total_fields: fields in all the messages read so far together.
     """
 
-    def __init__(self, max_depth: int = 32, max_fields: int = 1 << 20, max_total_fields: int = 1 << 22):
+    def __init__(self, max_depth: int = 32, max_fields: int = 20_000, max_total_fields: int = 100_000):
         self.max_depth, self.max_fields, self.max_total_fields = max_depth, max_fields, max_total_fields
         self.total_fields = 0
 
@@ -94,15 +94,28 @@ class Message:
         buf = memoryview(data).cast("B") if not isinstance(data, memoryview) else data
         fields = {}
         pos, end, count = 0, len(buf), 0
+        max_fields = limits.max_fields
         while pos < end:
-            k, pos = _varint(buf, pos, end)
+            k = buf[pos]
+            if k < 0x80:  # one-byte keys (fields 1-15) and values are the common case: no call
+                pos += 1
+            else:
+                k, pos = _varint(buf, pos, end)
             number, wire = k >> 3, k & 7
             if number == 0:
                 raise ModelFileError(f"protobuf: field number 0 in {what}.")
             if wire == VARINT:
-                value, pos = _varint(buf, pos, end)
+                if pos < end and buf[pos] < 0x80:
+                    value = buf[pos]
+                    pos += 1
+                else:
+                    value, pos = _varint(buf, pos, end)
             elif wire == LEN:
-                n, pos = _varint(buf, pos, end)
+                if pos < end and buf[pos] < 0x80:
+                    n = buf[pos]
+                    pos += 1
+                else:
+                    n, pos = _varint(buf, pos, end)
                 if n > end - pos:
                     raise ModelFileError(f"protobuf: field {number} of {what} claims {n} bytes, {end - pos} are left.")
                 value, pos = buf[pos : pos + n], pos + n
@@ -115,7 +128,7 @@ class Message:
                 raise ModelFileError(f"protobuf: wire type {wire} (field {number} of {what}) is not supported; "
                                      "expected 0, 1, 2 or 5.")
             count += 1
-            if count > limits.max_fields:
+            if count > max_fields:
                 raise ModelFileError(f"protobuf: more than {limits.max_fields} fields in one {what}.")
             fields.setdefault(number, []).append((wire, value))
         limits.total_fields += count
