@@ -16,7 +16,7 @@ Two backends, chosen once at import time by the interpreter (``BACKEND``):
   the ones defined here, so callers just use ``kernels.<name>``.
 
 Which dot product is fastest also depends on the CPython version
-(measured in ../shared/PERFORMANCE.md):
+(measured in docs/performance.md, "Kernel facts"):
 
 - CPython 3.12+: ``math.sumprod``, a C loop with extended-precision
   accumulation (about 130 M multiply-adds/s on a long inner dimension);

@@ -10,7 +10,7 @@ every loop into C (``math.sumprod``, ``map`` over ``repeat()``,
 ``itertools.compress``). To PyPy's tracing JIT those are opaque calls that
 build many small tuples, and a tuple stores each float as a separate boxed
 object: measured, they run about 5x slower than on CPython
-(../shared/PERFORMANCE.md). What the JIT compiles to tight machine code is
+(docs/performance.md, "Kernel facts"). What the JIT compiles to tight machine code is
 the opposite style, used throughout this module:
 
 - plain ``for i in range(n)`` index loops over flat lists, long inner loops

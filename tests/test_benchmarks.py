@@ -8,6 +8,7 @@
 """
 
 import importlib.util
+import math
 import os
 import random
 import sys
@@ -248,3 +249,18 @@ def test_runner_verification_fails_loudly_on_a_wrong_step(monkeypatch):
     monkeypatch.setattr(run.naive, "train_step", slightly_wrong)
     with pytest.raises(run.VerificationError, match="naive: weights after one step"):
         run.verify("mlp", batch_size=4)
+
+
+def test_primitives_dot_products_agree_and_report(tmp_path):
+    """Every dot-product kernel the primitives benchmark times computes the same dot product."""
+    import primitives  # benchmarks/ is on sys.path (above)
+
+    rng = random.Random(1)
+    a, b = [rng.uniform(-1, 1) for _ in range(50)], [rng.uniform(-1, 1) for _ in range(50)]
+    want = math.fsum(x * y for x, y in zip(a, b))
+    kernels = [primitives.dot_map, primitives.dot_generator, primitives.dot_index]
+    if hasattr(math, "sumprod"):
+        kernels.append(primitives.dot_sumprod)
+    for fn in kernels:
+        assert abs(fn(a, b) - want) < 1e-12
+    assert primitives.rate(primitives.dot_map, a, b, pairs=10, repeats=1) > 0
