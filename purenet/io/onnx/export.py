@@ -19,6 +19,11 @@ included, one layer at a time (ONNX operator set 13):
     Flatten              Flatten, axis 1: (N, C, H, W) -> (N, C*H*W), NCHW order
     Dense                Gemm with transB=1: Y = X W^T + b, W (U, D) as purenet stores it
     ReLU, Sigmoid, Tanh  Relu, Sigmoid, Tanh
+    BatchNorm1D/2D       BatchNormalization (inference): epsilon; weight, bias,
+                         running_mean, running_var as its scale, B, mean, var
+    AvgPool2D            AveragePool: kernel_shape, strides, pads, count_include_pad=1
+    GlobalAvgPool2D      GlobalAveragePool, then Flatten: (N, C, H, W) -> (N, C)
+    LeakyReLU            LeakyRelu: alpha = negative_slope
     Softmax, LogSoftmax  Softmax, LogSoftmax, axis 1; on image-shaped samples Flatten,
                          Softmax, Reshape back (purenet's softmax runs over all
                          C*H*W features of a sample, ONNX's over one axis)
@@ -47,11 +52,12 @@ import sys
 from array import array
 from typing import Callable, Dict, List, Sequence, Tuple, Union
 
-from ...layers import Conv2D, Dense, Dropout, Flatten, Layer, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
+from ...layers import LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
 from ...model import Sequential
 from ..atomic import PathLike, write_atomic
 from ..modelfile import FORMAT, check_saveable, model_metadata
-from ..protobuf import bytes_field, int_field, message_field, string_field
+from ..protobuf import bytes_field, int_field, key, message_field, string_field
+from ..protobuf.reader import I32
 from .ops import EXPORTED_AS
 
 __all__ = ["export_onnx", "encode_onnx", "OPSET", "IR_VERSION", "INPUT_NAME", "OUTPUT_NAME"]
@@ -64,7 +70,7 @@ INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "input", "output", "N"
 
 # TensorProto.DataType and AttributeProto.AttributeType values used here
 FLOAT, INT64 = 1, 7
-ATTR_INT, ATTR_INTS = 2, 7
+ATTR_FLOAT, ATTR_INT, ATTR_INTS = 1, 2, 7
 
 Dim = Union[int, str]
 
@@ -94,11 +100,11 @@ def encode_onnx(model: Sequential) -> bytes:
     graph = _Graph()
     value = INPUT_NAME
     for i, layer in enumerate(model.layers):
-        convert = _CONVERTERS.get(type(layer))
+        convert = _converter(layer)
         if convert is None:  # exact types: a subclass may compute something else
             raise ValueError(
                 f"ONNX export: layer {i} is a {type(layer).__name__}; expected one of "
-                f"{', '.join(sorted(c.__name__ for c in _CONVERTERS))}."
+                f"{', '.join(sorted({c.__name__ for c in _CONVERTERS} | (set(_BY_NAME) & set(LAYERS))))}."
             )
         value = convert(graph, layer, str(i), value)
     graph.rename_output(value, OUTPUT_NAME)
@@ -199,6 +205,11 @@ def _int(name: str, value: int) -> bytes:
     return string_field(1, name) + int_field(3, value) + int_field(20, ATTR_INT)
 
 
+def _float(name: str, value: float) -> bytes:
+    """An ``AttributeProto`` holding one float: name, f (field 2, a little-endian float32), type FLOAT."""
+    return string_field(1, name) + key(2, I32) + struct.pack("<f", value) + int_field(20, ATTR_FLOAT)
+
+
 def _ints(name: str, values: Sequence[int]) -> bytes:
     """An ``AttributeProto`` holding a list of ints: name, ints (one field each), type INTS."""
     return string_field(1, name) + b"".join(int_field(8, v) for v in values) + int_field(20, ATTR_INTS)
@@ -263,6 +274,45 @@ def _softmax(graph: _Graph, layer: Layer, i: str, x: str) -> str:
 def _elementwise(graph: _Graph, layer: Layer, i: str, x: str) -> str:
     kind = type(layer).__name__
     return graph.node(EXPORTED_AS[kind], [x], f"{i}.{kind}")
+
+
+def _batchnorm(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    """Inference: ``y = (x - running_mean) / sqrt(running_var + eps) * weight + bias`` per channel."""
+    tensors = dict(layer.named_parameters())
+    tensors.update(layer.named_buffers())
+    inputs = [x] + [graph.weight(f"{i}.{name}", tensors[name].tensor_shape, tensors[name].data)
+                    for name in ("weight", "bias", "running_mean", "running_var")]
+    return graph.node("BatchNormalization", inputs, f"{i}.{type(layer).__name__}", _float("epsilon", layer.eps))
+
+
+def _avgpool2d(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    ph, pw = layer.pads
+    return graph.node("AveragePool", [x], f"{i}.AvgPool2D", _ints("kernel_shape", layer.pool),
+                      _ints("strides", layer.strides), _ints("pads", (ph, pw, ph, pw)), _int("count_include_pad", 1))
+
+
+def _global_avgpool2d(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    pooled = graph.node("GlobalAveragePool", [x], f"{i}.GlobalAvgPool2D.pool")  # (N, C, 1, 1)
+    return graph.node("Flatten", [pooled], f"{i}.GlobalAvgPool2D", _int("axis", 1))
+
+
+def _leaky_relu(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    return graph.node("LeakyRelu", [x], f"{i}.LeakyReLU", _float("alpha", layer.negative_slope))
+
+
+# The layers some purenet versions have, by class name (purenet's own classes only).
+_BY_NAME: Dict[str, Callable[[_Graph, Layer, str, str], str]] = {
+    "BatchNorm1D": _batchnorm, "BatchNorm2D": _batchnorm, "AvgPool2D": _avgpool2d,
+    "GlobalAvgPool2D": _global_avgpool2d, "LeakyReLU": _leaky_relu,
+}
+
+
+def _converter(layer: Layer):
+    cls = type(layer)
+    convert = _CONVERTERS.get(cls)
+    if convert is None and LAYERS.get(cls.__name__) is cls and cls.__module__.startswith("purenet.layers"):
+        convert = _BY_NAME.get(cls.__name__)
+    return convert
 
 
 _CONVERTERS: Dict[type, Callable[[_Graph, Layer, str, str], str]] = {

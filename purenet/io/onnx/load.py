@@ -353,11 +353,11 @@ class _Converter:
             raise self.attr_error(node, "ceil_mode", 1, "0")
         if (top, left) != (bottom, right):
             raise self.attr_error(node, "pads", [top, left, bottom, right], "the same padding on both sides")
-        include = bool(self.attr(node, "count_include_pad", 0))
+        if (top or left) and not self.attr(node, "count_include_pad", 0):
+            raise self.attr_error(node, "count_include_pad", 0, "1 with padding (AvgPool2D divides every window "
+                                  "by its full size, as PyTorch does by default)")
         config = {"pool_size": _compact(kernel), "stride": None if strides == kernel else _compact(strides),
                   "padding": _compact((top, left))}
-        if (top or left) and not include:
-            config["count_include_pad"] = False
         oh, ow = (h + 2 * top - kernel[0]) // strides[0] + 1, (w + 2 * left - kernel[1]) // strides[1] + 1
         self.add("AvgPool2D", config, node=node)
         self.shape = self.pn_shape = (c, oh, ow)
@@ -711,8 +711,8 @@ class _Converter:
     def build(self) -> Sequential:
         if not self.entries:  # a graph of Identity nodes
             self.entries.append(_Entry("Dropout", {"rate": 0.0}))
-        layers = [LAYERS[e.kind](**e.config) for e in self.entries]
         try:
+            layers = [LAYERS[e.kind](**e.config) for e in self.entries]
             model = Sequential(layers, input_shape=self.input_shape, seed=0)
         except ValueError as e:
             raise self.error(f"the layers do not fit together: {e}") from None
