@@ -236,7 +236,7 @@ def test_cli_errors_are_one_line_with_exit_status_2(capsys, tmp_path):
     before = model_path.read_bytes()
     cases = [
         (["export", str(model_path)], "the following arguments are required: --onnx"),
-        (["export", str(tmp_path / "missing.safetensors"), "--onnx", "x.onnx"], "cannot open the file"),
+        (["export", str(tmp_path / "missing.safetensors"), "--onnx", "x.onnx"], "cannot open it"),
         (["export", str(model_path), "--onnx", str(model_path)], "expected a new file; Received: the model file itself"),
         (["export", str(model_path), "--onnx", str(tmp_path / "no" / "x.onnx")],
          f"--onnx {tmp_path / 'no' / 'x.onnx'}: cannot write the file: No such file or directory."),
@@ -472,3 +472,45 @@ def architectures(draw):
 def test_random_architectures(model, tmp_path_factory, oracles):
     x, _ = pn.datasets.load_bundled("test")
     check_export(float32_weights(model), x[:16], tmp_path_factory.mktemp("random"), oracles)
+
+
+# ------------------------------------------------------------ layers with state, average pooling, LeakyReLU
+NEW_LAYERS = ("BatchNorm1D", "BatchNorm2D", "AvgPool2D", "GlobalAvgPool2D", "LeakyReLU")
+needs_new_layers = pytest.mark.skipif(not set(NEW_LAYERS) <= set(pn.layers.LAYERS),
+                                      reason="this purenet has no BatchNorm/AvgPool2D/GlobalAvgPool2D/LeakyReLU")
+
+
+def new_layer_cases():
+    L = pn.layers.LAYERS
+    return {
+        "batchnorm2d": [L["Conv2D"](3, 3), L["BatchNorm2D"](eps=1e-3), L["ReLU"]()],
+        "batchnorm1d": [pn.Flatten(), pn.Dense(6), L["BatchNorm1D"](), pn.Tanh()],
+        "avgpool": [L["AvgPool2D"](2)],
+        "avgpool-padded-strided": [L["AvgPool2D"]((3, 2), stride=(2, 1), padding=1)],
+        "global-avgpool": [pn.Conv2D(4, 3), L["GlobalAvgPool2D"](), pn.Dense(3)],
+        "leaky-relu": [pn.Conv2D(2, 3), L["LeakyReLU"](0.2)],
+        "all-of-them": [pn.Conv2D(4, 3, padding=1), L["BatchNorm2D"](), L["LeakyReLU"](), L["AvgPool2D"](2),
+                        pn.Conv2D(6, 3), L["BatchNorm2D"](), pn.ReLU(), L["GlobalAvgPool2D"](), pn.Dense(8),
+                        L["BatchNorm1D"](), L["LeakyReLU"](0.1), pn.Dense(10), pn.Softmax()],
+    }
+
+
+def with_statistics(model, seed=0):
+    """Running statistics and affine weights away from their initial values (float32 values)."""
+    rng = random.Random(seed)
+    for layer in model.layers:
+        for name, b in layer.named_buffers():
+            if name == "running_mean":
+                b.assign(list(array("f", [rng.uniform(-1, 1) for _ in b.data])))
+            elif name == "running_var":
+                b.assign(list(array("f", [rng.uniform(0.5, 2) for _ in b.data])))
+    return float32_weights(model, seed)
+
+
+@needs_new_layers
+@pytest.mark.parametrize("case", ["batchnorm2d", "batchnorm1d", "avgpool", "avgpool-padded-strided",
+                                  "global-avgpool", "leaky-relu", "all-of-them"])
+def test_new_layers_export_and_run_the_same(case, images, tmp_path, oracles):
+    layers = new_layer_cases()[case]
+    model = with_statistics(pn.Sequential(layers, input_shape=IMAGE, seed=5))
+    check_export(model, images, tmp_path, oracles)

@@ -299,3 +299,17 @@ def test_the_drawing_app_reads_an_onnx_model(tmp_path, capsys, monkeypatch):
     gc.collect()
     err = capsys.readouterr().err
     assert status == 2 and "cannot open a window" in err  # the model was read; only the display is missing
+
+
+@pytest.mark.skipif(not {"BatchNorm2D", "AvgPool2D", "GlobalAvgPool2D", "LeakyReLU"} <= set(pn.layers.LAYERS),
+                    reason="this purenet has no BatchNorm/AvgPool2D/GlobalAvgPool2D/LeakyReLU")
+def test_new_layers_round_trip_one_to_one():
+    from test_onnx import new_layer_cases, with_statistics
+
+    for case, layers in new_layer_cases().items():
+        model = with_statistics(pn.Sequential(layers, input_shape=IMAGE, seed=6))
+        loaded = round_trip(model)
+        same_predictions(model, loaded, images(3))
+        assert [type(l).__name__ for l in loaded.layers] == [type(l).__name__ for l in model.layers], case
+        assert dict(loaded.named_buffers()).keys() == dict(model.named_buffers()).keys() if hasattr(
+            model, "named_buffers") else True

@@ -143,7 +143,7 @@ def _attribute(a: Message, name: str, ctx: _Context):
     if kind == 0:  # files from before the type field: the value field present says it
         kind = next((k for f, k in ((2, 1), (3, 2), (4, 3), (5, 4), (6, 5), (7, 6), (8, 7), (9, 8)) if a.has(f)), 0)
     if kind == 1:
-        return a.float(2)
+        return _shortest(a.float(2))
     if kind == 2:
         return a.int(3)
     if kind == 3:
@@ -154,12 +154,22 @@ def _attribute(a: Message, name: str, ctx: _Context):
     if kind == 4:
         return decode_tensor(a.message(5, "TensorProto"), ctx)
     if kind == 6:
-        return a.floats(7)
+        return [_shortest(v) for v in a.floats(7)]
     if kind == 7:
         return a.ints(8)
     if kind == 8:
         return a.strings(9)
     return _Unsupported(_ATTR_TYPES.get(kind, str(kind)))
+
+
+def _shortest(value: float) -> float:
+    """The shortest decimal that is the same float32 as ``value`` (attributes are float32:
+    an epsilon written as 1e-3 comes back as 1e-3, not 0.0010000000474974513)."""
+    for digits in range(1, 10):
+        short = float(f"{value:.{digits}g}")
+        if struct.unpack("<f", struct.pack("<f", short))[0] == value:
+            return short
+    return value
 
 
 class _Unsupported(NamedTuple):

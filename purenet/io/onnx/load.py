@@ -402,6 +402,9 @@ class _Converter:
                      {"running_mean": mean.values, "running_var": var.values}, node=node)
             return
         if not self.foldable:
+            if "BatchNorm2D" in LAYERS:
+                raise self.error(f"expected images (N, C, H, W) or features (N, C) (BatchNorm2D, BatchNorm1D); "
+                                 f"Received: samples of shape {self.shape}.", node)
             raise self.error("a BatchNormalization not right after a Conv or Gemm needs the BatchNorm "
                              f"layers, which this purenet does not have (input shape {self.shape}).", node)
         last = self.entries[-1]
