@@ -135,6 +135,19 @@ def test_matmul_add_gemm_transb_alpha_beta_and_constants(oh):
         ["Dense", "ReLU", "Dense", "Sigmoid"]
 
 
+def test_a_transposed_input_and_gemm_transa_cancel(oh):
+    onnx, helper, _, np = oh
+    rng = np.random.default_rng(7)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0]),
+             helper.make_node("Gemm", ["t", "w", "c"], ["y"], transA=1, alpha=2.0)]
+    model = build(oh, nodes, [tensor(oh, "w", rng.standard_normal((5, 3))), tensor(oh, "c", rng.standard_normal(3))],
+                  (5,))
+    run_both(oh, model, (5,))
+    assert [type(l).__name__ for l in pn.load_onnx(model.SerializeToString()).layers] == ["Dense"]
+    alone = build(oh, nodes[:1], [], (5,), out="t")
+    refused(alone.SerializeToString(), "transposed")
+
+
 @pytest.mark.parametrize("dtype", ["float16", "float64"])
 def test_float16_and_float64_weights(oh, dtype):
     onnx, helper, _, np = oh

@@ -143,6 +143,7 @@ class _Converter:
         self.consts: Dict[str, Tensor] = dict(self.graph.initializers)
         self.entries: List[_Entry] = []
         self.foldable = False  # the last entry is a Conv2D/Dense whose output nothing has changed yet
+        self.transposed = False  # a Transpose of the data, waiting for the Gemm that undoes it
 
     # ---------------------------------------------------------------- errors
     def error(self, text: str, node: Optional[Node] = None) -> ModelFileError:
@@ -181,6 +182,8 @@ class _Converter:
         self.current = name
         for node in g.nodes:
             self.step(node)
+        if self.transposed:
+            raise self.error("the graph ends with its data transposed, (D, N): not a batch of samples.")
         if len(g.outputs) != 1 or g.outputs[0] != self.current:
             raise self.error(f"expected one output, the last node's ({self.current!r}); Received: {g.outputs}.")
         return self.build()
@@ -211,6 +214,8 @@ class _Converter:
             return
         if not node.outputs or not node.outputs[0]:
             raise self.error("the node has no output.", node)
+        if self.transposed and node.op not in ("Gemm", "Identity", "Cast"):
+            raise self.error("the data is transposed (N, D) -> (D, N); only a Gemm with transA=1 may read it.", node)
         handler(node)
         self.current = node.outputs[0]
 
@@ -421,9 +426,12 @@ class _Converter:
     def op_Gemm(self, node: Node) -> None:
         if self.data_index(node) != 0:
             raise self.error("the data must be input A (the weights B and C constant).", node)
-        if self.attr(node, "transA", 0):
-            raise self.attr_error(node, "transA", 1, "0 (with the data as A, transA would mix the samples "
-                                  "of a batch)")
+        if bool(self.attr(node, "transA", 0)) != self.transposed:
+            if self.transposed:
+                raise self.attr_error(node, "transA", 0, "1 after a Transpose of the data")
+            raise self.attr_error(node, "transA", 1, "0, or 1 right after a Transpose of the data (the two "
+                                  "cancel); on the data itself it would mix the samples of a batch")
+        self.transposed = False
         d = self.features(node)
         b = self.const(node, 1, "B")
         if b is None or len(b.dims) != 2:
@@ -619,6 +627,13 @@ class _Converter:
             t = self.const(node, 1, "axes")
             return list(t.values) if t is not None else []
         return list(self.attr(node, "axes", []))
+
+    def op_Transpose(self, node: Node) -> None:
+        """(N, D) -> (D, N), read only when a Gemm with transA=1 transposes it back next."""
+        if len(self.shape) != 1 or list(self.attr(node, "perm", [1, 0])) != [1, 0]:
+            raise self.error(f"a Transpose of the data (samples of shape {self.shape}) is read only as "
+                             "(N, D) -> (D, N) before a Gemm with transA=1.", node)
+        self.transposed = True
 
     def op_Identity(self, node):
         pass

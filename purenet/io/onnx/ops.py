@@ -27,7 +27,7 @@ OPERATORS: Dict[str, Op] = {op.onnx: op for op in [
     Op("ReduceMean", ("GlobalAvgPool2D",), "over the spatial axes (2, 3) of (N, C, H, W)"),
     Op("BatchNormalization", ("BatchNorm2D", "BatchNorm1D"),
        "inference; folded into the Conv2D/Dense before it when the layers are absent"),
-    Op("Gemm", ("Dense",), "data as A; B and C constant; transB, alpha, beta"),
+    Op("Gemm", ("Dense",), "data as A; B and C constant; transB, alpha, beta; transA after a Transpose"),
     Op("MatMul", ("Dense",), "(N, D) by a constant (D, U); an Add after it is the bias"),
     Op("Add", (), "a constant added to a Conv2D/Dense output: folded into its bias"),
     Op("Relu", ("ReLU",), ""),
@@ -47,7 +47,8 @@ OPERATORS: Dict[str, Op] = {op.onnx: op for op in [
     Op("Unsqueeze", (), "constant inputs only"),
     Op("Squeeze", (), "constant inputs only"),
     Op("Concat", (), "constant inputs only"),
-    Op("Transpose", (), "a constant 2-D matrix only (a weight written transposed)"),
+    Op("Transpose", (), "a constant 2-D matrix (a weight written transposed), or (N, D) data before a "
+                        "Gemm with transA=1, which undoes it"),
 ]}
 
 #: The operator each purenet layer is written as (Softmax over an image is
