@@ -317,6 +317,19 @@ def window_winners(values, maxes, windows):
     return map(operator.getitem, windows, map(tuple.index, zip(*values), maxes))
 
 
+def window_mean(values, windows_taps, divisor):
+    """``out[w] = sum_t values[windows_taps[t][w]] / divisor``: the mean of each window.
+
+    windows_taps: K equal-length index sequences, one per window tap (the
+    taps added in that order). Average pooling's forward pass (values: the
+    input; taps: where each window reads) and its backward pass (values: the
+    gradient; taps: which windows read each input) are both this.
+    """
+    if len(windows_taps) == 1:
+        return [v / divisor for v in gather(values, windows_taps[0])]
+    return [s / divisor for s in map(sum, zip(*[gather(values, idx) for idx in windows_taps]))]
+
+
 #: Patches up to this long are rebuilt for each filter rather than kept (see conv_relu_pool).
 _SHORT_PATCH = 16
 

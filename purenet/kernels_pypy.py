@@ -70,6 +70,7 @@ __all__ = [
     "zeroed",
     "window_max",
     "window_winners",
+    "window_mean",
     "conv_relu_pool",
     "conv_relu_pool_bytes",
     "byte_lanes",
@@ -616,6 +617,18 @@ def window_winners(values, maxes, windows):
             if values[t][w] == m:
                 out[w] = windows[w][t]
                 break
+    return out
+
+
+def window_mean(values, windows_taps, divisor):
+    """``out[w] = sum_t values[windows_taps[t][w]] / divisor``: the mean of each window (a list)."""
+    out = [0.0] * len(windows_taps[0])
+    for t in range(len(windows_taps)):
+        idx = windows_taps[t]
+        for w in range(len(out)):
+            out[w] += values[idx[w]]
+    for w in range(len(out)):
+        out[w] = out[w] / divisor
     return out
 
 

@@ -300,6 +300,18 @@ def test_window_max_and_winners(k, taps, count):
     assert list(k.window_winners(values, maxes, windows)) == [windows[w][firsts[w]] for w in range(count)]
 
 
+@pytest.mark.parametrize("taps,count", [(1, 1), (1, 6), (4, 1), (4, 50), (9, 30)])
+def test_window_mean(k, taps, count):
+    rng = random.Random(taps * 10 + count)
+    values = sparse_values(rng, 40)
+    windows_taps = [[rng.randrange(40) for _ in range(count)] for _ in range(taps)]
+    got = k.window_mean(values, windows_taps, 7)
+    assert isinstance(got, list) and len(got) == count
+    for w in range(count):
+        terms = [values[idx[w]] for idx in windows_taps]
+        assert close(got[w], math.fsum(terms) / 7, math.fsum(map(abs, terms))), w
+
+
 # ----------------------------------------------- fused conv -> ReLU -> pool
 def ref_conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     f_count, np_ = len(w_rows), len(taps[0])
