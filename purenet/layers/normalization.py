@@ -11,7 +11,6 @@ without learnable ``weight``/``bias`` (PyTorch's ``affine=False``).
 
 import math
 import random
-from itertools import chain
 from typing import List, Optional, Tuple
 
 from .. import kernels
@@ -81,32 +80,10 @@ class _BatchNorm(Layer):
             ("num_batches_tracked", self.num_batches_tracked),
         ]
 
-    # the N runs of one channel, gathered into one list and put back
-    def _channel(self, data, n: int, ch: int) -> list:
-        c, length = self.channels, self._length
-        if length == 1:
-            return data[ch::c]  # one value per sample: a strided slice
-        size = c * length
-        starts = range(ch * length, n * size, size)
-        if n == 1:
-            return data[ch * length : ch * length + length]
-        return list(chain.from_iterable(data[s : s + length] for s in starts))
-
-    def _put(self, out: list, n: int, ch: int, values: list) -> None:
-        c, length = self.channels, self._length
-        if length == 1:
-            out[ch::c] = values
-            return
-        size = c * length
-        k = 0
-        for s in range(ch * length, n * size, size):
-            out[s : s + length] = values[k : k + length]
-            k += length
-
     def forward(self, x: Matrix, training: bool = False) -> Matrix:
         self._check_input(x)
-        n, c = x.rows, self.channels
-        m = n * self._length
+        n, c, length = x.rows, self.channels, self._length
+        m = n * length
         if training and m < 2:
             raise ValueError(
                 f"{type(self).__name__} expects more than 1 value per channel when training (the variance of "
@@ -115,59 +92,50 @@ class _BatchNorm(Layer):
             )
         gamma, beta, eps = self.weight.data, self.bias.data, self.eps
         running_mean, running_var = self.running_mean.data, self.running_var.data
-        if training:
-            self.num_batches_tracked.data[0] += 1.0
-            factor = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked.data[0]
-        out = [0.0] * len(x.data)  # (N, C*L)
-        centred, inv_stds = [], []
-        for ch in range(c):
-            xs = self._channel(x.data, n, ch)  # (M,)
-            if training:
-                mean = sum(xs) / m
-                d = [v - mean for v in xs]
-                var = kernels.dot(d, d) / m  # biased: what normalises
-                # PyTorch's update, in its order: the unbiased variance goes into running_var
-                running_mean[ch] = factor * mean + (1.0 - factor) * running_mean[ch]
-                running_var[ch] = factor * (var * m / (m - 1)) + (1.0 - factor) * running_var[ch]
-            else:
-                mean, var = running_mean[ch], running_var[ch]
-                d = [v - mean for v in xs]
-            inv = 1.0 / math.sqrt(var + eps)
-            k, b = gamma[ch] * inv, beta[ch]
-            self._put(out, n, ch, [v * k + b for v in d])
-            centred.append(d)
-            inv_stds.append(inv)
-        # what backward needs: x - mean and 1/sqrt(var + eps) per channel, and which statistics
-        self._saved = (n, centred, inv_stds, bool(training))
-        return Matrix.from_flat(out, n, x.cols)
+        if not training:  # one pass: y = x * k + (beta - running_mean * k), k = gamma / sqrt(running_var + eps)
+            inv = [1.0 / math.sqrt(v + eps) for v in running_var]
+            k = [g * i for g, i in zip(gamma, inv)]
+            shift = [b - mu * kc for b, mu, kc in zip(beta, running_mean, k)]
+            self._saved = (n, x.data, inv, False)  # backward centres x itself, if it is ever called
+            return Matrix.from_flat(kernels.channel_affine(x.data, n, c, length, k, shift), n, x.cols)
+        mean = [t / m for t in kernels.channel_sums(x.data, n, c, length)]
+        centred = kernels.channel_affine(x.data, n, c, length, [1.0] * c, [-mu for mu in mean])  # x - mean
+        var = [t / m for t in kernels.channel_dots(centred, centred, n, c, length)]  # biased: what normalises
+        inv = [1.0 / math.sqrt(v + eps) for v in var]
+        y = kernels.channel_affine(centred, n, c, length, [g * i for g, i in zip(gamma, inv)], list(beta))
+        self.num_batches_tracked.data[0] += 1.0
+        factor = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked.data[0]
+        for ch in range(c):  # PyTorch's update, in its order; running_var gets the unbiased variance
+            running_mean[ch] = factor * mean[ch] + (1.0 - factor) * running_mean[ch]
+            running_var[ch] = factor * (var[ch] * m / (m - 1)) + (1.0 - factor) * running_var[ch]
+        # what backward needs: x - mean (the batch's), 1/sqrt(var + eps) per channel, the mode
+        self._saved = (n, centred, inv, True)
+        return Matrix.from_flat(y, n, x.cols)
 
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
         if self._saved is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward.")
-        n, centred, inv_stds, training = self._saved
+        n, centred, inv, training = self._saved
         self._check_grad(grad, n)
-        m = n * self._length
-        gamma = self.weight.data
-        d_gamma, d_beta = [], []
-        dx = [0.0] * len(grad.data) if input_grad else None
-        for ch in range(self.channels):
-            g = self._channel(grad.data, n, ch)
-            d, inv = centred[ch], inv_stds[ch]
-            sum_g = sum(g)
-            sum_gd = kernels.dot(g, d)
-            d_beta.append(sum_g)
-            d_gamma.append(sum_gd * inv)
-            if input_grad:
-                k = gamma[ch] * inv
-                if training:  # the batch's mean and variance depend on x too
-                    shift = -k * sum_g / m
-                    slope = -k * inv * inv * sum_gd / m
-                    self._put(dx, n, ch, [k * gv + slope * dv + shift for gv, dv in zip(g, d)])
-                else:
-                    self._put(dx, n, ch, [k * gv for gv in g])
-        self.weight.accumulate(d_gamma)
-        self.bias.accumulate(d_beta)
-        return Matrix.from_flat(dx, n, grad.cols) if input_grad else None
+        c, length = self.channels, self._length
+        m = n * length
+        if not training:  # the evaluation forward kept x: centre it on the running mean now
+            centred = kernels.channel_affine(centred, n, c, length, [1.0] * c, [-mu for mu in self.running_mean.data])
+        g = grad.data
+        sum_g = kernels.channel_sums(g, n, c, length)
+        sum_gd = kernels.channel_dots(g, centred, n, c, length)
+        self.weight.accumulate([t * i for t, i in zip(sum_gd, inv)])
+        self.bias.accumulate(sum_g)
+        if not input_grad:
+            return None
+        k = [gm * i for gm, i in zip(self.weight.data, inv)]
+        if training:  # the batch's mean and variance depend on x too
+            slope = [-kc * i * i * t / m for kc, i, t in zip(k, inv, sum_gd)]
+            shift = [-kc * t / m for kc, t in zip(k, sum_g)]
+            dx = kernels.channel_combine(g, centred, n, c, length, k, slope, shift)
+        else:
+            dx = kernels.channel_affine(g, n, c, length, k, [0.0] * c)
+        return Matrix.from_flat(dx, n, grad.cols)
 
     def get_config(self):
         return {"momentum": self.momentum, "eps": self.eps}
