@@ -21,6 +21,7 @@ if BENCH not in sys.path:
     sys.path.insert(0, BENCH)
 
 import naive  # noqa: E402
+from conftest import require  # noqa: E402
 
 WORKLOADS = ("cnn-small", "mlp", "lenet")
 
@@ -209,6 +210,34 @@ def test_runner_verification_passes(workload):
     for name, r in report.items():
         assert r["loss_diff"] <= r["tolerance"], name
         assert r["weight_diff"] <= r["tolerance"], name
+
+
+@pytest.mark.skipif(not _purenet_ready(), reason="purenet package not importable yet")
+def test_runner_verifies_cnn_bn_against_torch_with_its_running_statistics(monkeypatch):
+    require("torch")
+    spec = importlib.util.spec_from_file_location("purenet_bench_run_bn", os.path.join(BENCH, "run.py"))
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    report = run.verify("cnn-bn", batch_size=4)
+    assert set(report) == {"purenet", "torch-float64", "torch-float32"}  # naive and NumPy have no BatchNorm
+    assert report["purenet"]["weight_change"] > 0.0
+    for name, r in report.items():
+        assert r["loss_diff"] <= r["tolerance"] and r["weight_diff"] <= r["tolerance"], name
+    trainer = run._PurenetTrainer(run.build_purenet("cnn-bn"), 0.01)
+    state = run.purenet_state(trainer.model, "cnn-bn")
+    assert state["9.running_var"] == [1.0] * 32 and state["3.num_batches_tracked"] == [0.0]
+
+    # a running statistic off by a little is caught, like a weight
+    real_step = run.reference_torch.train_step
+
+    def drifting(params, images, labels, lr):
+        loss = real_step(params, images, labels, lr)
+        params["model"][7].running_mean[2] += 1e-7
+        return loss
+
+    monkeypatch.setattr(run.reference_torch, "train_step", drifting)
+    with pytest.raises(run.VerificationError, match="torch-float64: weights after one step"):
+        run.verify("cnn-bn", batch_size=4)
 
 
 @pytest.mark.skipif(not _purenet_ready(), reason="purenet package not importable yet")
