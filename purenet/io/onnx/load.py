@@ -13,9 +13,9 @@ nodes and small shape computations on them), one output. Each operator of
 :data:`purenet.io.onnx.ops.OPERATORS` becomes the layer of its row; what is
 not one layer is folded into the layer before it: an ``Add`` of a constant
 after a ``Conv``/``Gemm``/``MatMul`` is that layer's bias, and a
-``BatchNormalization`` right after one is folded into its weights when the
-model is read without BatchNorm layers (``y = (x - mean) / sqrt(var + eps)
-* scale + B`` is linear). ``Identity``, ``Dropout`` and float ``Cast`` do
+``BatchNormalization`` right after one is folded into its weights with
+``fold_batchnorm=True`` (``y = (x - mean) / sqrt(var + eps) * scale + B`` is
+linear; otherwise it is a ``BatchNorm2D``/``BatchNorm1D`` layer). ``Identity``, ``Dropout`` and float ``Cast`` do
 nothing at inference and are dropped. Weights become Python floats
 (float64), whatever their type in the file (float32, float64, float16).
 
@@ -81,13 +81,17 @@ def is_onnx(path_or_bytes) -> bool:
     return head == b"\x08"
 
 
-def load_onnx(source, max_bytes: int = DEFAULT_MAX_BYTES) -> Sequential:
+def load_onnx(source, max_bytes: int = DEFAULT_MAX_BYTES, fold_batchnorm: bool = False) -> Sequential:
     """Read an ONNX model as a built :class:`purenet.Sequential`.
 
     Args:
         source: a path to the ``.onnx`` file, or its bytes (then external
             data files cannot be read).
         max_bytes: the largest model file, and the most external data, read.
+        fold_batchnorm: fold each ``BatchNormalization`` right after a ``Conv``
+            or ``Gemm`` into that layer's weights and bias (one layer fewer to
+            run; what ``torch.onnx.export`` does itself) instead of reading it
+            as a ``BatchNorm2D``/``BatchNorm1D`` layer.
 
     Returns:
         The model, with the file's weights, ``input_shape`` the input's
@@ -122,7 +126,7 @@ def load_onnx(source, max_bytes: int = DEFAULT_MAX_BYTES) -> Sequential:
     if not data:
         raise ModelFileError(f"{file}: empty file, not an ONNX model.")
     model = decode_model(data, file, folder, max_bytes)
-    return _Converter(model, file).run()
+    return _Converter(model, file, fold_batchnorm).run()
 
 
 class _Entry:
@@ -137,8 +141,9 @@ class _Entry:
 
 
 class _Converter:
-    def __init__(self, model: Model, file: str):
+    def __init__(self, model: Model, file: str, fold_batchnorm: bool = False):
         self.model, self.file, self.graph = model, file, model.graph
+        self.fold_batchnorm = fold_batchnorm
         self.opset = self._opset()
         self.consts: Dict[str, Tensor] = dict(self.graph.initializers)
         self.entries: List[_Entry] = []
@@ -402,7 +407,7 @@ class _Converter:
         if any(len(t.values) != channels for t in (scale, b, mean, var)):
             raise self.error(f"expected {channels} values in scale, B, mean and var.", node)
         kind = {3: "BatchNorm2D", 1: "BatchNorm1D"}.get(len(self.shape))
-        if kind in LAYERS and self.pn_shape == self.shape:
+        if kind in LAYERS and self.pn_shape == self.shape and not (self.fold_batchnorm and self.foldable):
             self.add(kind, {"eps": eps}, {"weight": scale.values, "bias": b.values},
                      {"running_mean": mean.values, "running_var": var.values}, node=node)
             return
