@@ -253,6 +253,7 @@ class _Converter:
         if kind not in LAYERS:
             raise self.error(f"needs the layer {kind}, which this purenet does not have.", node)
         entry = _Entry(kind, config, params, buffers, self.pn_shape)
+        entry.node = node
         self.entries.append(entry)
         self.foldable = kind in ("Conv2D", "Dense")
         return entry
@@ -366,6 +367,8 @@ class _Converter:
         if (top or left) and not self.attr(node, "count_include_pad", 0):
             raise self.attr_error(node, "count_include_pad", 0, "1 with padding (AvgPool2D divides every window "
                                   "by its full size, as PyTorch does by default)")
+        if 2 * top > kernel[0] or 2 * left > kernel[1]:
+            raise self.attr_error(node, "pads", [top, left, bottom, right], "at most half the window on each side")
         config = {"pool_size": _compact(kernel), "stride": None if strides == kernel else _compact(strides),
                   "padding": _compact((top, left))}
         oh, ow = (h + 2 * top - kernel[0]) // strides[0] + 1, (w + 2 * left - kernel[1]) // strides[1] + 1
@@ -482,8 +485,8 @@ class _Converter:
         if (not image and dims == [units]) or (image and dims[:1] == [units] and all(d == 1 for d in dims[1:])
                                                  and len(dims) == 3):
             return list(t.values)
-        raise self.error(f"{what} of shape {list(t.dims)} does not broadcast to one value per output "
-                         f"of the {units} outputs of shape {self.shape}.", node)
+        raise self.error(f"{what} of shape {list(t.dims)} is not one value per output ({units} outputs) "
+                         "or one for all: it would vary across the batch or the pixels.", node)
 
     def op_Add(self, node: Node) -> None:
         other = 1 - self.data_index(node)
@@ -734,11 +737,16 @@ class _Converter:
     def build(self) -> Sequential:
         if not self.entries:  # a graph of Identity nodes
             self.entries.append(_Entry("Dropout", {"rate": 0.0}))
+        layers = []
+        for e in self.entries:
+            try:
+                layers.append(LAYERS[e.kind](**e.config))
+            except ValueError as err:
+                raise self.error(f"cannot be a {e.kind}: {err}", getattr(e, "node", None)) from None
         try:
-            layers = [LAYERS[e.kind](**e.config) for e in self.entries]
             model = Sequential(layers, input_shape=self.input_shape, seed=0)
-        except ValueError as e:
-            raise self.error(f"the layers do not fit together: {e}") from None
+        except ValueError as err:
+            raise self.error(f"the layers do not fit together: {err}") from None
         for entry, layer in zip(self.entries, layers):
             params = dict(layer.named_parameters())
             for name, values in entry.params.items():
