@@ -125,7 +125,12 @@ def load_onnx(source, max_bytes: int = DEFAULT_MAX_BYTES, fold_batchnorm: bool =
             raise ModelFileError(f"{file}: larger than {max_bytes} bytes.")
     if not data:
         raise ModelFileError(f"{file}: empty file, not an ONNX model.")
-    model = decode_model(data, file, folder, max_bytes)
+    try:
+        model = decode_model(data, file, folder, max_bytes)
+    except ModelFileError as e:  # the protobuf reader's errors do not know the file's name
+        if str(e).startswith(f"{file}: "):
+            raise
+        raise ModelFileError(f"{file}: {e}") from None
     return _Converter(model, file, fold_batchnorm).run()
 
 
