@@ -32,6 +32,7 @@ CONFIGS = {
         (lambda: pn.Conv2D(4, 4, padding="same", use_bias=False), (3, 5, 5)),
         (lambda: pn.Conv2D(1, 1, padding="valid", kernel_initializer="he_normal"), (2, 3, 4)),
         (lambda: pn.Conv2D(2, 3, stride=2, padding=1), (1, 7, 9)),
+        (lambda: pn.Conv2D(2, 3, stride=2, padding=((0, 1), (2, 1))), (2, 6, 5)),
     ],
     "MaxPool2D": [
         (lambda: pn.MaxPool2D(2), (2, 6, 7)),

@@ -40,14 +40,13 @@ from ...layers import LAYERS
 from ...model import Sequential
 from ..modelfile import load_classes, load_history
 from ..safetensors import DEFAULT_MAX_BYTES
+from .constants import BATCH as _BATCH, evaluate
 from .decode import Graph, Model, Node, Tensor, decode_model
 from .ops import DOMAINS, MIN_OPSET, OPERATORS
 
 __all__ = ["load_onnx", "is_onnx"]
 
 Shape = Tuple[int, ...]
-_BATCH = None  # the batch size, unknown until run, in shape computations
-_FLOATS = {1, 10, 11, 16}  # float element types
 _WIDE_FLOATS = {1, 11}  # the casts of the data that change nothing in float64 (within float32 rounding)
 _ELEMENTWISE = {"ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "LogSoftmax", "Dropout"}
 
@@ -671,72 +670,11 @@ class _Converter:
     # ---------------------------------------------------------------- constants
     def constant(self, node: Node) -> None:
         """Evaluate a node whose inputs are all constants (small shape computations)."""
-        out = node.outputs[0] if node.outputs else ""
+        if not node.outputs or not node.outputs[0]:
+            raise self.error("the node has no output.", node)
         ins = [self.consts.get(v) for v in node.inputs]
-        op = node.op
-        if op == "Constant":
-            result = self.constant_value(node)
-        elif op in ("Identity", "Cast") and ins:
-            t = ins[0]
-            values = t.values
-            if op == "Cast":
-                to = self.attr(node, "to", 1)
-                values = [v if v is _BATCH else (float(v) if to in _FLOATS else int(v)) for v in values]
-            result = Tensor(out, t.dims, t.dtype, values)
-        elif op == "Gather" and len(ins) == 2 and len(ins[0].dims) == 1 and self.attr(node, "axis", 0) == 0:
-            data, idx = ins
-            n = len(data.values)
-            try:
-                values = [data.values[int(i) % n if -n <= int(i) < n else n] for i in idx.values]
-            except (IndexError, ZeroDivisionError):
-                raise self.error(f"indices {idx.values} out of range for {n} values.", node) from None
-            result = Tensor(out, idx.dims, data.dtype, values)
-        elif op in ("Unsqueeze", "Squeeze") and ins:
-            t = ins[0]
-            axes = list(ins[1].values) if len(ins) > 1 and ins[1] is not None else list(self.attr(node, "axes", []))
-            dims = list(t.dims)
-            if op == "Unsqueeze":
-                for a in sorted(a % (len(dims) + len(axes)) for a in axes):
-                    dims.insert(a, 1)
-            else:
-                keep = set(a % len(dims) for a in axes) if axes else {i for i, d in enumerate(dims) if d == 1}
-                dims = [d for i, d in enumerate(dims) if i not in keep]
-            result = Tensor(out, tuple(dims), t.dtype, t.values)
-        elif op == "Transpose" and len(ins) == 1 and len(ins[0].dims) == 2 and \
-                list(self.attr(node, "perm", [1, 0])) == [1, 0]:
-            t = ins[0]
-            rows, cols = t.dims
-            result = Tensor(out, (cols, rows), t.dtype, [t.values[r * cols + c] for c in range(cols) for r in range(rows)])
-        elif op == "Concat" and ins and all(t is not None and len(t.dims) <= 1 for t in ins):
-            values = [v for t in ins for v in t.values]
-            result = Tensor(out, (len(values),), ins[0].dtype, values)
-        elif op == "Reshape" and len(ins) == 2 and _BATCH not in ins[0].values:
-            t, shape = ins
-            dims = [int(d) for d in shape.values]
-            dims = [t.dims[i] if d == 0 and i < len(t.dims) else d for i, d in enumerate(dims)]
-            if -1 in dims:
-                known = 1
-                for d in dims:
-                    known *= d if d != -1 else 1
-                dims[dims.index(-1)] = len(t.values) // known if known else 0
-            result = Tensor(out, tuple(dims), t.dtype, t.values)
-        else:
-            raise self.error(f"operator {op} is read only where it computes the data chain's next value, "
-                             "or shapes from constants.", node)
-        self.consts[out] = result
-
-    def constant_value(self, node: Node) -> Tensor:
-        out = node.outputs[0]
-        for name in ("value", "value_float", "value_floats", "value_int", "value_ints"):
-            if name in node.attrs:
-                v = self.attr(node, name)
-                if isinstance(v, Tensor):
-                    return Tensor(out, v.dims, v.dtype, v.values)
-                if isinstance(v, list):
-                    return Tensor(out, (len(v),), "float32" if "float" in name else "int64", v)
-                return Tensor(out, (), "float32" if "float" in name else "int64", [v])
-        raise self.error(f"expected a value attribute (value, value_float(s), value_int(s)); "
-                         f"Received: {sorted(node.attrs)}.", node)
+        self.consts[node.outputs[0]] = evaluate(node, ins, lambda name, default: self.attr(node, name, default),
+                                                lambda text: self.error(text, node))
 
     # ---------------------------------------------------------------- the model
     def build(self) -> Sequential:
