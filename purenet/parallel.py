@@ -177,10 +177,11 @@ class Workers:
             workers inherit; only :meth:`gradients` (and :meth:`step`) needs them.
         augment: an :class:`~purenet.augment.Augment` that transforms every batch of
             ``inputs`` (its ``rng`` advanced as one process would advance it), or None.
+        image_shape: the ``(C, H, W)`` of one image for ``augment`` (default: the model's input shape).
     """
 
     def __init__(self, model: Sequential, loss, workers: int, inputs: Optional[Inputs] = None, targets: Optional[Targets] = None,
-                 augment: Optional[Augment] = None):
+                 augment: Optional[Augment] = None, image_shape: Optional[Sequence[int]] = None):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 2:
             raise ValueError(f"Workers needs at least 2 processes; Received: {workers!r}.")
         if augment is not None and inputs is None:
@@ -204,7 +205,8 @@ class Workers:
         self.model, self.loss, self.workers = model, loss, workers
         self._inputs, self._targets = inputs, targets
         self._augment = augment
-        self._augmenting = (augment, model.input_shape) if augment is not None else None  # as _batch takes it
+        shape = tuple(image_shape) if image_shape is not None else model.input_shape
+        self._augmenting = (augment, shape) if augment is not None else None  # as _batch takes it
         self._dropouts = _dropouts(model)
         self._prepared = None  # (indices, augment state, shard): this process's next shard, made while waiting for a worker
         self._holder = _holder(model)
@@ -224,7 +226,7 @@ class Workers:
                 # the child closes its copies of the parent's ends, so each worker sees EOF when the parent goes
                 inherited = self._down + self._up + [down, up]
                 proc = context.Process(
-                    target=_serve, args=(requests, replies, inherited, model, loss, inputs, targets, augment),
+                    target=_serve, args=(requests, replies, inherited, model, loss, inputs, targets, self._augmenting),
                     name=f"purenet-worker-{k}", daemon=True,
                 )
                 proc.start()
@@ -608,7 +610,7 @@ def _skip(rng: random.Random, draws: int) -> None:
 
 # ------------------------------------------------------------- the worker side
 def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[Inputs], targets: Optional[Targets],
-           augment: Optional[Augment]) -> None:
+           augmenting: Optional[Tuple[Augment, tuple]]) -> None:
     """A worker's life: answer shard requests (on ``conn``; replies on ``replies``) until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it then closes the pipe
     for c in inherited:
@@ -627,7 +629,6 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
 
         holder.on_rows = send_rows
     dropouts = [layer for layer in model.layers if type(layer) is Dropout and layer.rate > 0.0]
-    augmenting = (augment, model.input_shape) if augment is not None else None  # as _batch takes it
     prepared = None  # ((indices, augment state, start), shard): the next shard, made while the parent stepped
     while True:
         try:
