@@ -156,7 +156,7 @@ class CallbackList:
 
 # ------------------------------------------------------------------ showing
 class ProgressBar(Callback):
-    """A live line on a terminal while an epoch trains, and one line per epoch.
+    """A live line on a terminal during each epoch, and one line per epoch.
 
     The live line (samples done, running loss and accuracy, ETA, samples/s)
     is rewritten at most every ``interval`` seconds, only when ``stream`` is a

@@ -373,6 +373,20 @@ def test_diverging_run_exits_1(capsys):
     assert not os.path.exists("model.safetensors")
 
 
+def test_a_run_that_learns_nothing_warns_in_one_line(capsys, tmp_path):
+    """Every test image the same blank picture, half of them 0s and half 1s: whatever the
+    model learns, it gets exactly half right, chance for two classes."""
+    write_tiny_mnist(str(tmp_path), train=16, test=4, digits=(0, 1))
+    write_idx(str(tmp_path / "t10k-images-idx3-ubyte.gz"), (4, 28, 28), bytes(4 * 784))
+    status, out, err = run(capsys, "train", "--data", str(tmp_path), "--arch", "mlp", "--classes", "0,1",
+                           "--epochs", "1", "--batch-size", "4")
+    assert status == 0, err
+    assert err == ("purenet train: warning: training ended at chance accuracy (val_accuracy 50.0%; guessing among "
+                   "2 classes gives 50.0%): the model learned next to nothing. Try another learning rate, more "
+                   "epochs, or check the labels.\n")
+    assert "test accuracy: 50.00% (2/4)" in out
+
+
 # --- as a user runs it ---------------------------------------------------------
 
 
