@@ -318,20 +318,25 @@ class EarlyStopping(Callback):
         restore_best_weights: load the best epoch's weights at the end.
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         baseline: a value the monitor must beat; epochs that do not count as no improvement.
+        verbose: 1 prints a line on stderr when it stops training and when it restores weights.
+        start_from_epoch: epochs to train before watching (a warm-up).
+
+    The arguments are Keras's, in Keras's order.
 
     Attributes:
         stopped_epoch: the epoch (from 0) training stopped after, or 0.
         best_epoch: the best epoch (from 0); ``best``: its value.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 restore_best_weights: bool = False, mode: str = "auto", baseline: Optional[float] = None):
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
+                 mode: str = "auto", baseline: Optional[float] = None, restore_best_weights: bool = False,
+                 start_from_epoch: int = 0):
         super().__init__()
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"patience must be an int >= 0; Received: {patience!r}.")
-        self.monitor, self.patience = monitor, patience
+        self.monitor, self.patience, self.verbose = monitor, patience, verbose
         self.min_delta = abs(min_delta)
-        self.restore_best_weights, self.baseline = restore_best_weights, baseline
+        self.restore_best_weights, self.baseline, self.start_from_epoch = restore_best_weights, baseline, start_from_epoch
         self.mode = _monitor_mode(monitor, mode)
 
     def _better(self, value: float, reference: float) -> bool:
@@ -346,6 +351,8 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         value = (logs or {}).get(self.monitor)
+        if epoch < self.start_from_epoch:
+            return
         if value is None:
             warnings.warn(f"EarlyStopping: the logs have no {self.monitor!r} (they have {sorted(logs or {})}); "
                           "it does nothing. Pass validation_data to fit for 'val_' figures.", RuntimeWarning, stacklevel=2)
@@ -365,7 +372,11 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs: Logs = None) -> None:
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"epoch {self.stopped_epoch + 1}: early stopping", file=sys.stderr, flush=True)
         if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"restoring the weights of the best epoch, {self.best_epoch + 1}", file=sys.stderr, flush=True)
             self.model.load_state_dict(self.best_weights)
 
 
@@ -398,6 +409,7 @@ class ModelCheckpoint(Callback):
         filepath: the file; may hold ``{epoch}`` (from 1, epochs completed) and any
             ``logs`` key, e.g. ``"run-{epoch:02d}-{val_loss:.3f}.ckpt"``.
         monitor: the ``logs`` key ``save_best_only`` compares.
+        verbose: 1 prints a line on stderr at each write.
         save_best_only: write only when ``monitor`` improved on the best so far.
         mode: ``"auto"``, ``"min"`` or ``"max"`` (as :class:`EarlyStopping`).
         extra: plain JSON data stored with the checkpoint (``Checkpoint.extra``), or a
@@ -407,10 +419,11 @@ class ModelCheckpoint(Callback):
         best: the best ``monitor`` value so far; ``last_path``: the file last written.
     """
 
-    def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto",
-                 extra=None):
+    def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False, *,
+                 mode: str = "auto", extra=None):
         super().__init__()
         self.filepath, self.monitor, self.save_best_only, self.extra = filepath, monitor, save_best_only, extra
+        self.verbose = verbose
         self.mode = _monitor_mode(monitor, mode)
         self.best = math.inf if self.mode == "min" else -math.inf
         self.last_path = None
@@ -436,6 +449,8 @@ class ModelCheckpoint(Callback):
         extra = self.extra() if callable(self.extra) else self.extra
         checkpoint.save_checkpoint(path, self.model, self.model.optimizer, epochs_done, extra=extra)
         self.last_path = path
+        if self.verbose:
+            print(f"epoch {epochs_done}: saved the checkpoint {path}", file=sys.stderr, flush=True)
         return path
 
 

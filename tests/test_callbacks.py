@@ -410,3 +410,12 @@ def test_augment_is_checked():
         flat.fit(rows, labels, augment=3)
     with pytest.raises(ValueError, match="with workers > 1 it must be a purenet Augment"):
         flat.fit(rows, labels, augment=lambda batch: batch, workers=2)
+
+
+def test_early_stopping_takes_keras_arguments_in_keras_order(capsys):
+    x, y, val = rising_validation()
+    stop = EarlyStopping("val_loss", 0.0, 1, 1, "auto", None, True, 2)  # start_from_epoch=2: a warm-up
+    history = small_model().fit(x, y, epochs=10, batch_size=4, optimizer=pn.SGD(0.2), validation_data=val,
+                                callbacks=[stop])
+    assert len(history["val_loss"]) == 4 and stop.best_epoch == 2 and stop.stopped_epoch == 3
+    assert capsys.readouterr().err == "epoch 4: early stopping\nrestoring the weights of the best epoch, 3\n"
