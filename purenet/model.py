@@ -382,6 +382,9 @@ class Sequential:
                 raise ValueError(f"validation_data must be a pair (x_val, y_val); Received: {got}.")
             val_inputs = as_inputs(validation_data[0], self.in_features, "validation x")
             val_targets = as_targets(validation_data[1], len(val_inputs), self.out_features, "validation y")
+        if isinstance(callbacks, Callback) or (callbacks is not None and not isinstance(callbacks, (list, tuple))):
+            raise TypeError(f"callbacks must be a list of Callback objects, e.g. callbacks=[EarlyStopping()]; "
+                            f"Received: {type(callbacks).__name__}.")
         callbacks = list(callbacks) if callbacks is not None else []
         if verbose:
             callbacks.append(ProgressBar())

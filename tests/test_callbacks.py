@@ -114,6 +114,8 @@ def test_callbacks_must_be_callback_objects():
     x, y = blobs(4)
     with pytest.raises(TypeError, match=r"callbacks\[0\] must be a purenet.callbacks.Callback"):
         small_model().fit(x, y, callbacks=[lambda: None])
+    with pytest.raises(TypeError, match="callbacks must be a list of Callback objects.*Received: EarlyStopping"):
+        small_model().fit(x, y, callbacks=EarlyStopping())
 
 
 def test_stop_training_ends_after_the_current_batch():
