@@ -405,6 +405,10 @@ class ModelCheckpoint(Callback):
         ckpt = pn.load_checkpoint("run.ckpt")
         ckpt.model.fit(x, y, epochs=10, initial_epoch=ckpt.epoch, optimizer=ckpt.optimizer)
 
+    The generators the file keeps are the model's and its layers'; an
+    ``augment`` generator passed to ``fit`` is the caller's to keep (in ``extra``,
+    as ``purenet train`` does with :func:`purenet.rngstate.to_json`).
+
     Args:
         filepath: the file; may hold ``{epoch}`` (from 1, epochs completed) and any
             ``logs`` key, e.g. ``"run-{epoch:02d}-{val_loss:.3f}.ckpt"``.
