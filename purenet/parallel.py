@@ -288,9 +288,10 @@ class Workers:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
             popen = subprocess.Popen(
-                [sys.executable, "-c", "from purenet.parallel import _exec_main; _exec_main()", *map(str, theirs)],
+                # setsid first: Ctrl-C at a terminal is the parent's alone (it then closes the pipes)
+                [sys.executable, "-c", "import os; os.setsid(); from purenet.parallel import _exec_main; _exec_main()",
+                 *map(str, theirs)],
                 pass_fds=theirs, env=env, stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C at a terminal is the parent's: it then closes the pipes
             )
         except BaseException:
             for fd in ours + theirs:
