@@ -11,7 +11,7 @@ loading. Read any piece of it to see how a CNN really works.
 410
 """
 
-from . import architectures, datasets, init, kernels
+from . import architectures, callbacks, datasets, init, kernels
 from .errors import DatasetError, ImageError, ModelFileError
 from .gradcheck import GradcheckResult, gradcheck
 from .layers import (
@@ -53,7 +53,7 @@ __all__ = [
     "Loss", "MeanSquaredError", "BinaryCrossEntropy", "CrossEntropy",
     "Optimizer", "SGD", "Adam",
     "Sequential", "gradcheck", "GradcheckResult",
-    "datasets", "init", "kernels", "architectures",
+    "datasets", "init", "kernels", "architectures", "callbacks",
     "DatasetError", "ModelFileError", "ImageError",
     "load", "load_state_dict_file", "export_onnx", "load_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
     "io", "preprocess", "preprocess_to_matrix",

@@ -14,13 +14,13 @@ beyond what ``verbose`` prints.
 import contextlib
 import math
 import random
-import sys
-import time
 from collections import OrderedDict
 from functools import partial
 from numbers import Real
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from .augment import Augment
+from .callbacks import Callback, CallbackList, ProgressBar
 from .inputs import as_inputs, as_targets
 from .layers import Layer, Parameter, from_config
 from .layers.activations import Sigmoid, Softmax
@@ -90,6 +90,7 @@ class Sequential:
         self.loss: Optional[Loss] = None
         self.optimizer: Optional[Optimizer] = None
         self.history: Dict[str, List[float]] = {}
+        self.stop_training = False  # set by a callback to end fit after the current batch
         if input_shape is not None:
             self.build(input_shape)
 
@@ -310,13 +311,22 @@ class Sequential:
         shuffle: bool = True,
         verbose: int = 0,
         workers: int = 1,
+        callbacks: Optional[Sequence[Callback]] = None,
+        initial_epoch: int = 0,
+        augment=None,
     ) -> Dict[str, List[float]]:
-        """Train with mini-batch gradient descent.
+        """Train with mini-batch gradient descent: the one training loop of purenet.
+
+        Each epoch shuffles the samples with the model's seeded generator, takes
+        one optimizer step per batch (none for a batch whose loss is not finite),
+        then evaluates ``validation_data``; ``callbacks`` run at every step of the
+        way (:mod:`purenet.callbacks`: Keras's hooks and call order).
 
         Args:
             x, y: training samples (image collection, Matrix or list of rows)
                 and their targets (integer labels or target rows).
-            epochs: passes over the data.
+            epochs: the epoch to stop at: training runs epochs ``initial_epoch``
+                to ``epochs - 1`` (counted from 0, as Keras does).
             batch_size: samples per gradient step.
             loss: defaults to CrossEntropy after Softmax, BinaryCrossEntropy
                 after Sigmoid, MeanSquaredError otherwise.
@@ -324,27 +334,46 @@ class Sequential:
                 between calls to ``fit``.
             validation_data: optional ``(x_val, y_val)`` evaluated after each epoch.
             shuffle: reshuffle the samples each epoch with the model's seeded generator.
-            verbose: 1 prints one line per epoch to stderr.
+            verbose: 1 adds a :class:`~purenet.callbacks.ProgressBar` (a live line on a
+                terminal, one line per epoch on stderr).
             workers: processes that share each batch (data parallel, Linux and
                 macOS; see :mod:`purenet.parallel`): the same history and weights
                 as one process up to rounding (~1e-14), faster on a machine with
                 that many idle cores. 1 (the default) trains in this process only.
+            callbacks: :class:`~purenet.callbacks.Callback` objects, called in order.
+            initial_epoch: the epoch to start at, e.g. a checkpoint's ``epoch`` to resume.
+            augment: transforms every training batch before its step. An
+                :class:`~purenet.augment.Augment` (works with ``workers``: each
+                process transforms its shard as one process would) uses the images'
+                shape (that of an image collection ``x``, else the model's
+                ``input_shape`` when it is ``(C, H, W)``); any other callable gets the
+                batch Matrix ``(N, in_features)`` and returns one of the same shape
+                (``workers=1`` only). Validation data is never transformed.
 
         Returns:
             The history: ``{"loss": [...], "accuracy": [...]}`` with one value
             per epoch (and ``val_loss`` / ``val_accuracy`` with validation
             data) for this call; ``model.history`` accumulates every call's.
+
+        Raises:
+            FloatingPointError: a batch's loss was not finite (its step not
+                taken) and no callback set ``model.stop_training``
+                (:class:`~purenet.callbacks.TerminateOnNaN` does).
         """
         self._require_built(x)
         epochs = _check_positive_int(epochs, "epochs")
         batch_size = _check_positive_int(batch_size, "batch_size")
         workers = _check_positive_int(workers, "workers")
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) or not 0 <= initial_epoch <= epochs:
+            raise ValueError(f"initial_epoch must be an int from 0 to epochs ({epochs}); Received: {initial_epoch!r}.")
         if loss is not None and not isinstance(loss, Loss):
             raise TypeError(f"loss must be a purenet Loss such as pn.CrossEntropy(); Received: {type(loss).__name__}.")
         if optimizer is not None and not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a purenet Optimizer such as pn.Adam(); Received: {type(optimizer).__name__}.")
         inputs = as_inputs(x, self.in_features, "x")
         targets = as_targets(y, len(inputs), self.out_features, "y")
+        transform = self._augmenter(augment, x, workers)
+        val_inputs = val_targets = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 got = f"a {type(validation_data).__name__}" + (
@@ -353,6 +382,18 @@ class Sequential:
                 raise ValueError(f"validation_data must be a pair (x_val, y_val); Received: {got}.")
             val_inputs = as_inputs(validation_data[0], self.in_features, "validation x")
             val_targets = as_targets(validation_data[1], len(val_inputs), self.out_features, "validation y")
+        if isinstance(callbacks, Callback) or (callbacks is not None and not isinstance(callbacks, (list, tuple))):
+            raise TypeError(f"callbacks must be a list of Callback objects, e.g. callbacks=[EarlyStopping()]; "
+                            f"Received: {type(callbacks).__name__}.")
+        callbacks = list(callbacks) if callbacks is not None else []
+        if verbose:
+            callbacks.append(ProgressBar())
+        n = len(inputs)
+        hooks = CallbackList(callbacks, self, {
+            "epochs": epochs, "initial_epoch": initial_epoch, "steps": (n + batch_size - 1) // batch_size,
+            "samples": n, "batch_size": batch_size, "workers": workers,
+            "validation_samples": len(val_inputs) if val_inputs is not None else 0,
+        })
         self.loss = loss = loss or self.loss or self._default_loss()
         self.optimizer = optimizer = optimizer or self.optimizer or Adam()
         params = self.parameters()
@@ -362,7 +403,8 @@ class Sequential:
             yb = targets.batch(idx)
             for p in params:
                 p.zero_grad()
-            value, out, _ = self._loss_and_grad(inputs.batch(idx), yb, loss, training=True)
+            xb = inputs.batch(idx)
+            value, out, _ = self._loss_and_grad(transform(xb) if transform else xb, yb, loss, training=True)
             if math.isfinite(value):
                 optimizer.step(params)
             return value, _count_correct(out, targets.classes(idx), fused)
@@ -371,40 +413,81 @@ class Sequential:
         if workers > 1:
             from .parallel import Workers  # imported here: only parallel training needs multiprocessing
 
-            pool = Workers(self, loss, workers, inputs, targets)
+            pool = Workers(self, loss, workers, inputs, targets, augment, image_shape=_image_shape(x, self))
         # one training step on the batch idx, the optimizer's step included unless the loss is not finite
         train_step = partial(pool.step, optimizer=optimizer) if pool is not None else one_process
-        n = len(inputs)
         history: Dict[str, List[float]] = {}
+        logs: Dict[str, float] = {}
+        self.stop_training = False
         with pool if pool is not None else contextlib.nullcontext():
-            for epoch in range(1, epochs + 1):
-                start = time.perf_counter()
+            hooks.on_train_begin()
+            for epoch in range(initial_epoch, epochs):  # the epoch loop of purenet
+                hooks.on_epoch_begin(epoch)
                 order = list(range(n))
                 if shuffle:
                     self.rng.shuffle(order)
-                total, correct = 0.0, 0
+                total, correct, seen = 0.0, 0, 0
                 for b, s in enumerate(range(0, n, batch_size)):
+                    hooks.on_batch_begin(b, {})
                     idx = order[s : s + batch_size]
                     value, hits = train_step(idx, order[s + batch_size : s + 2 * batch_size])
-                    if not math.isfinite(value):
-                        raise FloatingPointError(
-                            f"the loss became {value} at epoch {epoch}, batch {b + 1}: training diverged "
-                            "(try a smaller learning rate)."
-                        )
                     total += value * len(idx)
                     correct += hits
-                record = {"loss": total / n, "accuracy": correct / n}
-                if validation_data is not None:
+                    seen += len(idx)
+                    logs = {"loss": total / seen, "accuracy": correct / seen}
+                    hooks.on_batch_end(b, logs)
+                    if not math.isfinite(value) and not self.stop_training:
+                        raise FloatingPointError(
+                            f"the loss became {value} at epoch {epoch + 1}, batch {b + 1}: training diverged "
+                            "(try a smaller learning rate)."
+                        )
+                    if self.stop_training:
+                        break
+                logs = {"loss": total / seen, "accuracy": correct / seen}
+                if val_inputs is not None:
+                    hooks.on_test_begin()
                     val = self._evaluate(val_inputs, val_targets, loss, 64)
-                    record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-                for k, v in record.items():
+                    logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+                    hooks.on_test_end({"val_loss": val["loss"], "val_accuracy": val["accuracy"]})
+                for k, v in logs.items():
                     history.setdefault(k, []).append(v)
                     self.history.setdefault(k, []).append(v)
-                if verbose:
-                    took = time.perf_counter() - start
-                    parts = " - ".join(f"{k}: {v:.4f}" for k, v in record.items())
-                    print(f"epoch {epoch}/{epochs} - {took:.1f}s ({n / took:.0f} samples/s) - {parts}", file=sys.stderr)
+                hooks.on_epoch_end(epoch, dict(logs))
+                if self.stop_training:
+                    break
+            hooks.on_train_end(dict(logs))
         return history
+
+    def _augmenter(self, augment, x, workers: int):
+        """What transforms each batch in this process (None: nothing), from ``fit``'s ``augment``."""
+        if augment is None:
+            return None
+        if isinstance(augment, Augment):
+            shape = _image_shape(x, self)
+            if shape is None:
+                raise ValueError(
+                    "augment: an Augment needs the images' shape (C, H, W): give x as an image collection "
+                    f"(such as load_mnist's) or build the model with input_shape (C, H, W); Received: x of "
+                    f"{type(x).__name__} and input_shape {self.input_shape}."
+                )
+            return partial(augment, image_shape=shape)
+        if not callable(augment):
+            raise TypeError(f"augment must be a purenet Augment or a function Matrix -> Matrix; "
+                            f"Received: {type(augment).__name__}.")
+        if workers > 1:
+            raise ValueError("augment: with workers > 1 it must be a purenet Augment (each process then transforms "
+                             f"its shard as one process would); Received: a {type(augment).__name__}.")
+        features = self.in_features
+
+        def transform(batch: Matrix) -> Matrix:
+            out = augment(batch)
+            if not isinstance(out, Matrix) or out.shape != (batch.rows, features):
+                got = out.shape if isinstance(out, Matrix) else type(out).__name__
+                raise ValueError(f"augment must return a Matrix of the batch's shape {(batch.rows, features)}; "
+                                 f"Received: {got}.")
+            return out
+
+        return transform
 
     def evaluate(self, x, y, batch_size: int = 64, loss: Optional[Loss] = None) -> Dict[str, float]:
         """Mean loss and accuracy over ``(x, y)``: ``{"loss": ..., "accuracy": ...}``."""
@@ -494,6 +577,16 @@ def _count_correct(out: Matrix, classes: List[int], logits: bool) -> int:
         cut = 0.0 if logits else 0.5
         return sum(int(v > cut) == c for v, c in zip(out.data, classes))
     return sum(p == c for p, c in zip(out.argmax(axis=1), classes))
+
+
+def _image_shape(x, model: "Sequential") -> Optional[Shape]:
+    """The shape ``(C, H, W)`` of one image of ``x``: an image collection's, else the model's input shape if 3-D."""
+    shape = getattr(x, "image_shape", None)
+    if shape is not None and len(shape) == 3:
+        return tuple(shape)
+    if model.input_shape is not None and len(model.input_shape) == 3:
+        return tuple(model.input_shape)
+    return None
 
 
 def _jsonable(config: dict) -> dict:
