@@ -281,8 +281,10 @@ def test_export_runs_with_only_the_stdlib(tmp_path):
 
 
 def test_python_m_purenet_export(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this checkout, installed or not
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     proc = subprocess.run([sys.executable, "-m", "purenet", "export", SHIPPED, "--onnx", str(tmp_path / "m.onnx")],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert proc.returncode == 0 and proc.stdout.startswith(f"wrote {tmp_path / 'm.onnx'} ("), proc.stderr
 
 
