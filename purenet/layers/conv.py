@@ -247,12 +247,15 @@ class Conv2D(Layer):
             return None
         return self.input_grad(g_filters, n)
 
-    def input_grad(self, g_filters: List[List[float]], n: int) -> Matrix:
+    def input_grad(self, g_filters: List[List[float]], n: int, w_rows: Optional[List[List[float]]] = None) -> Matrix:
         """``dX`` from each filter's output gradient (F lists of N*OH*OW):
-        every tap sends ``W[f, t] * dY[f]`` back to the pixel it read."""
+        every tap sends ``W[f, t] * dY[f]`` back to the pixel it read
+        (``w_rows``: the weights' rows to use, by default the current ones)."""
         size = shape_size(self.input_shape)
         dx = [0.0] * (n * size + 1)  # the last slot absorbs padding
-        kernels.add_taps_into(dx, self._batch_taps(n), self.weight.row_lists(), g_filters)
+        if w_rows is None:
+            w_rows = self.weight.row_lists()
+        kernels.add_taps_into(dx, self._batch_taps(n), w_rows, g_filters)
         del dx[-1]
         return Matrix.from_flat(dx, n, size)
 
