@@ -32,6 +32,8 @@ from .layers import Layer, Parameter, from_config
 from .layers.activations import Sigmoid, Softmax
 from .layers import fused
 from .layers.base import run_backward, shape_size
+from .layers.conv import Conv2D
+from .layers.dense import Dense
 from .layers.fused import ConvReLUPool
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
 from .matrix import Matrix
@@ -128,7 +130,9 @@ class Sequential:
         objects in the same order as when it was made (``model.layers[1] =
         pn.Tanh()``, ``model.layers.append(...)``, a new list): a layer added
         unbuilt is built for the shape it receives, with the model's
-        generator; one built for another shape is refused.
+        generator, and so is a layer without weights that now receives
+        another shape; a layer with weights built for another shape is
+        refused (``ValueError``).
         """
         made_from, layers = self._plan_layers, self.layers
         if made_from is None or len(made_from) != len(layers) or not all(map(operator.is_, made_from, layers)):
@@ -146,16 +150,17 @@ class Sequential:
             raise ValueError("Sequential: the same layer object appears twice in model.layers; create a new layer for each position.")
         shape = self.input_shape
         for i, layer in enumerate(layers):
-            if not layer.built:
-                try:
-                    layer.build(shape, self.rng)
-                except ValueError as e:
-                    raise ValueError(f"layer {i} ({type(layer).__name__}): {e}") from None
-            elif layer.input_shape is not None and tuple(layer.input_shape) != shape:
+            misfit = layer.built and layer.input_shape is not None and tuple(layer.input_shape) != shape
+            if misfit and (layer.parameters() or layer.buffers()):  # its weights were made for another shape
                 raise ValueError(
                     f"layer {i} ({type(layer).__name__}) was built for samples of shape {tuple(layer.input_shape)} "
                     f"but receives {shape} in model.layers; give it a new, unbuilt layer. Received: {layer!r}."
                 )
+            if not layer.built or misfit:  # no weights: building again only sets its shapes
+                try:
+                    layer.build(shape, self.rng)
+                except ValueError as e:
+                    raise ValueError(f"layer {i} ({type(layer).__name__}): {e}") from None
             shape = tuple(layer.output_shape)
         self.output_shape = shape
         self._plan_steps = fused.plan(layers)
@@ -608,8 +613,9 @@ def _count_correct(out: Matrix, classes: List[int]) -> int:
     return sum(p == c for p, c in zip(out.argmax(axis=1), classes))
 
 
-# Plan steps whose backward can leave the input gradient for later (see backward_deferred); exact types.
-_DEFERS = (ConvReLUPool,)
+# Plan steps whose backward can leave the input gradient for later (their backward_deferred); exact
+# types, as a subclass may compute its gradients otherwise.
+_DEFERS = (ConvReLUPool, Conv2D, Dense)
 
 _DATA = Matrix.__dict__["data"]  # Matrix's own storage for .data (a slot), which InputGradient fills late
 
