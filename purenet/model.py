@@ -260,11 +260,13 @@ class Sequential:
         """Backpropagate ``grad`` (d loss / d output of the last :meth:`forward`) through
         the model, adding every parameter's gradient into its ``.grad``.
 
-        Returns d loss / d input as an :class:`InputGradient`: computed when
-        its values are first read, so a training loop that never reads it
-        does not pay for it (with ``input_grad=False``: ``None``). Given the
-        gradient of a cross-entropy of a Softmax's (Sigmoid's) output, the
-        gradient w.r.t. the logits is the exact ``p - y``.
+        Returns d loss / d input, a Matrix: when the first layer with weights
+        is a Conv2D, a Dense or a fused Conv2D-ReLU-MaxPool2D run, an
+        :class:`InputGradient`, computed when its values are first read, so
+        a training loop that never reads it does not pay for it (other first
+        layers compute it now; with ``input_grad=False``: ``None``). Given
+        the gradient of a cross-entropy of a Softmax's (Sigmoid's) output,
+        the gradient w.r.t. the logits is the exact ``p - y``.
 
         Raises:
             RuntimeError: no :meth:`forward` since the last backward (or
