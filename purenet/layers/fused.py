@@ -1,9 +1,10 @@
 """``ConvReLUPool``: Conv2D -> ReLU -> MaxPool2D computed in a cheaper order
 (and ``GatedDense``: a Dense layer after a ReLU, backward only where it matters).
 
-Not layers users build: :func:`plan` substitutes them for the layers when
-:class:`purenet.Sequential` trains, evaluates or predicts, and they use the
-layers' weights. ``ConvReLUPool``'s results are the same as running the three
+Not layers users build: :func:`plan` substitutes them for the layers
+whenever :class:`purenet.Sequential` runs (``forward``/``backward``,
+``train_on_batch``, ``fit``, ``evaluate``, ``predict``), matching exact layer
+types only, and they use the layers' weights. ``ConvReLUPool``'s results are the same as running the three
 layers, because max and ReLU commute and adding a bias is monotonic:
 
     ``max_window(relu(z + b)) = relu(max_window(z) + b)``
@@ -337,7 +338,8 @@ def _weight_grad(g_cols, x_rows, sums, flags, q: int, biases) -> list:
 
 def plan(layers) -> list:
     """The steps that compute ``layers``: each Conv2D-ReLU-MaxPool2D run fused, each
-    Dense fed by a ReLU gated, the rest as is."""
+    Dense fed by a ReLU gated, the rest as is. Only those exact classes are
+    matched: a subclass may compute something else, so it runs its own code."""
     steps, i = [], 0
     while i < len(layers):
         if ConvReLUPool.matches(layers, i):
