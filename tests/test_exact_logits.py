@@ -195,3 +195,19 @@ def test_softmax_subclass_runs_its_own_code_everywhere():
     assert manual == pytest.approx(F.cross_entropy(logits, torch.tensor(labels)).item(), rel=TOL)
     assert model.evaluate(x, labels, loss=loss)["loss"] == pytest.approx(manual, rel=1e-15)
     assert pn.gradcheck(model, x, y=labels, loss=loss).ok
+
+
+def test_manual_gradient_accumulation_with_a_scaled_loss_gradient():
+    """Two halves of the batch, each loss gradient scaled by 1/2 (or divided by 2),
+    accumulate to PyTorch's gradient of the whole batch's mean loss."""
+    model, x, labels, loss = setup("floats", False, 6)
+    _, grads_t, _ = torch_reference(model, x, labels, False)
+    model.zero_grad()
+    for rows, scale in ((range(0, 2), lambda g: g * 0.5), (range(2, 4), lambda g: g / 2)):
+        half = Matrix([x.data[r * 64 : (r + 1) * 64] for r in rows])
+        loss.forward(model.forward(half, training=True), [labels[r] for r in rows])
+        grad = scale(loss.backward())
+        assert isinstance(grad, ProbabilityGradient)
+        model.backward(grad)
+    for name, param in model.named_parameters():
+        assert_close(param.grad.data, grads_t[name], f"accumulated {name} gradient")

@@ -83,7 +83,8 @@ class ProbabilityGradient(Matrix):
     The activation that produced ``probabilities`` returns ``logits_grad`` as
     its input gradient instead of multiplying ``d loss / d p`` by its
     Jacobian: the product of ``-y / p`` and ``p`` loses everything once ``p``
-    underflows, ``p - y`` does not. Multiplying by a number scales both.
+    underflows, ``p - y`` does not. Multiplying or dividing by a number
+    scales both; any other arithmetic gives a plain Matrix.
 
     Attributes:
         logits_grad: ``d loss / d logits``, a Matrix of the same shape.
@@ -107,6 +108,11 @@ class ProbabilityGradient(Matrix):
         return Matrix.__mul__(self, other)
 
     __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        if isinstance(other, Real) and not isinstance(other, bool):
+            return ProbabilityGradient.of(Matrix.__truediv__(self, other), self.logits_grad / other, self.probabilities)
+        return Matrix.__truediv__(self, other)
 
 
 def _logits_grad(grad: Matrix, out: Optional[Matrix]) -> Optional[Matrix]:
