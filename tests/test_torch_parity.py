@@ -19,6 +19,7 @@ torch = require("torch")
 
 import purenet as pn  # noqa: E402
 from purenet import Matrix  # noqa: E402
+from purenet.layers.activations import ProbabilityGradient  # noqa: E402
 
 nn = torch.nn
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
@@ -165,7 +166,8 @@ def test_random_network_forward_loss_and_gradients(seed):
 
     # the training path (fused Softmax/Sigmoid + loss where applicable)
     fused = head in ("softmax_ce_labels", "softmax_ce_soft", "sigmoid_bce")
-    assert model._fused(loss) is fused
+    loss.forward(model.forward(x), y)  # the loss takes the logits the Softmax / Sigmoid output keeps
+    assert isinstance(loss.backward(), ProbabilityGradient) is fused
     t_pre = tmodel[:-1](tx) if fused else tout  # PyTorch's losses take the logits
     t_value = tloss(t_pre, ty)
     t_value.backward()

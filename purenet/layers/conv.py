@@ -21,7 +21,7 @@ are plain loops over the tap lists (:mod:`purenet.kernels_pypy`).
 """
 
 import random
-from typing import List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from .. import init, kernels
 from ..matrix import Matrix
@@ -242,6 +242,22 @@ class Conv2D(Layer):
         return kernels.nonzero_near(x.data, offsets, self._batch_taps(x.rows)[0])
 
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
+        g_filters, n = self._parameter_grads(grad)
+        if not input_grad:
+            return None
+        return self.input_grad(g_filters, n)
+
+    def backward_deferred(self, grad: Matrix) -> Callable[[], Matrix]:
+        """``backward(grad, input_grad=False)`` now, and a function that returns the
+        input gradient ``backward(grad)`` would have returned, computed when called
+        (from a copy of the weights: an optimizer step in between changes nothing).
+        :meth:`purenet.Sequential.backward` uses it for a first layer."""
+        g_filters, n = self._parameter_grads(grad)
+        w_rows = self.weight.row_lists()  # copies
+        return lambda: self.input_grad(g_filters, n, w_rows)
+
+    def _parameter_grads(self, grad: Matrix):
+        """Add dW and db into the parameters' ``.grad``; returns each filter's output gradient and N."""
         n = len(self._taps[0]) // (self.output_shape[1] * self.output_shape[2])
         self._check_grad(grad, n)
         f_count, oh, ow = self.output_shape
@@ -258,16 +274,17 @@ class Conv2D(Layer):
         self.weight.accumulate([dot(gf, tap) for gf in g_filters for tap in self._taps])
         if self.use_bias:
             self.bias.accumulate([sum(gf) for gf in g_filters])
-        if not input_grad:
-            return None
-        return self.input_grad(g_filters, n)
+        return g_filters, n
 
-    def input_grad(self, g_filters: List[List[float]], n: int) -> Matrix:
+    def input_grad(self, g_filters: List[List[float]], n: int, w_rows: Optional[List[List[float]]] = None) -> Matrix:
         """``dX`` from each filter's output gradient (F lists of N*OH*OW):
-        every tap sends ``W[f, t] * dY[f]`` back to the pixel it read."""
+        every tap sends ``W[f, t] * dY[f]`` back to the pixel it read
+        (``w_rows``: the weights' rows to use, by default the current ones)."""
         size = shape_size(self.input_shape)
         dx = [0.0] * (n * size + 1)  # the last slot absorbs padding
-        kernels.add_taps_into(dx, self._batch_taps(n), self.weight.row_lists(), g_filters)
+        if w_rows is None:
+            w_rows = self.weight.row_lists()
+        kernels.add_taps_into(dx, self._batch_taps(n), w_rows, g_filters)
         del dx[-1]
         return Matrix.from_flat(dx, n, size)
 
