@@ -15,6 +15,7 @@ from . import architectures, datasets, init, kernels
 from .errors import DatasetError, ImageError, ModelFileError
 from .gradcheck import GradcheckResult, gradcheck
 from .layers import (
+    Buffer,
     Conv2D,
     Dense,
     Dropout,
@@ -26,6 +27,7 @@ from .layers import (
     Sigmoid,
     Softmax,
     Tanh,
+    register_layer,
 )
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
 from .matrix import Matrix
@@ -34,6 +36,7 @@ from .optimizers import SGD, Adam, Optimizer
 from .io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .io.modelfile import load_model as load, load_state_dict_file
 from .io.onnx import export_onnx
+from .interop.torch import from_torch, to_torch
 from . import io
 from .app.preprocess import preprocess, preprocess_to_matrix
 
@@ -41,7 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Matrix",
-    "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "Flatten",
+    "Layer", "Parameter", "Buffer", "register_layer", "Dense", "Conv2D", "MaxPool2D", "Flatten",
     "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
     "Loss", "MeanSquaredError", "BinaryCrossEntropy", "CrossEntropy",
     "Optimizer", "SGD", "Adam",
@@ -49,6 +52,6 @@ __all__ = [
     "datasets", "init", "kernels", "architectures",
     "DatasetError", "ModelFileError", "ImageError",
     "load", "load_state_dict_file", "export_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
-    "io", "preprocess", "preprocess_to_matrix",
+    "io", "preprocess", "preprocess_to_matrix", "to_torch", "from_torch",
     "__version__",
 ]

@@ -40,6 +40,17 @@ own shard from the generator state the batch began with, past the draws of
 the images before it (the parent then skips the whole batch's), and a
 worker prepares its next shard, transform included, while the parent steps.
 
+Buffers (non-trainable state such as BatchNorm's running statistics) are
+PyTorch DDP's way (``DistributedDataParallel`` with its default
+``broadcast_buffers=True``, without ``SyncBatchNorm``): each process's
+forward pass uses its own shard (a BatchNorm normalises a shard by that
+shard's statistics, so its gradients are not those of one process on the
+whole batch), and the parent's buffers, updated by its own shard, are the
+model's: every request sends them to the workers with the weights, so every
+shard of a step starts from the same state, and what the workers' forward
+passes change is dropped. With one process the batch is one shard, and a
+model without buffers is unaffected.
+
 How data moves (no pickle, by the project's rules): the workers are forked
 (``multiprocessing``'s "fork" start method), so they inherit the model, the
 loss and ``fit``'s samples; afterwards only bytes this module encodes go
@@ -387,7 +398,9 @@ class Workers:
         stop)``'s byte parts. Returns ``(worker, rows)`` of the workers that got some."""
         params = self.model.parameters()
         n = bounds[-1][1]
-        weights = b"".join([_encode(p.data) for p in (params[:first] if first else params)])
+        # the buffers first: each worker's forward starts from this process's (see "Buffers" above)
+        sent = self.model.buffers() + (params[:first] if first else params)
+        weights = b"".join([_encode(p.data) for p in sent])
         rngs = [rngstate.to_json(layer.rng.getstate()) for layer in self._dropouts]
         busy = []
         for k, (start, stop) in enumerate(bounds[1:], 1):
@@ -614,6 +627,7 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
     for c in inherited:
         c.close()
     params = model.parameters()
+    buffers = model.buffers()  # sent with every request, ahead of the weights
     first = len(model._steps[0].parameters())  # what a request sends when the rest follows (see Workers.step)
     holder = _holder(model)
     shipped = _shipped(model, holder)
@@ -633,7 +647,7 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
         try:
             header = json.loads(conn.recv_bytes())
             rest = header.get("rest", False)
-            _set_weights(params[:first] if rest else params, conn.recv_bytes())
+            _set_weights(buffers + (params[:first] if rest else params), conn.recv_bytes())
             parts = [conn.recv_bytes() for _ in range(header["parts"])]
         except (EOFError, OSError):
             return
