@@ -1,7 +1,7 @@
 """Layers of your own: ``@pn.register_layer``, ``backward(grad)`` alone, and buffers.
 
 The layers here are defined outside the package, as a user writes them:
-``Scale`` (a learnable per-feature factor; ``backward(grad)`` only) and
+``Gain`` (a learnable per-feature factor; ``backward(grad)`` only) and
 ``Center`` (subtracts the batch mean while training and keeps its running
 mean and a batch counter in buffers, as BatchNorm does). The first test is
 the whole road a user takes: train with one and two processes, save, load
@@ -30,7 +30,7 @@ ROOT = os.path.dirname(TESTS)
 
 
 @pn.register_layer
-class Scale(pn.Layer):
+class Gain(pn.Layer):
     """``y = x * alpha``, one learnable factor per feature; ``dx = dy * alpha``, ``dalpha = sum_n dy * x``."""
 
     def __init__(self, initial=1.0):
@@ -102,7 +102,7 @@ class Center(pn.Layer):
         return {"momentum": self.momentum}
 
 
-class Unregistered(Scale):
+class Unregistered(Gain):
     pass
 
 
@@ -116,7 +116,7 @@ def data(n=48, seed=0):
 def custom_model(seed=3, center=True):
     middle = [Center()] if center else []
     return pn.Sequential(
-        [pn.Conv2D(3, 3), Scale(0.8), pn.Tanh(), pn.Flatten()] + middle + [pn.Dense(4), Scale(), pn.Softmax()],
+        [pn.Conv2D(3, 3), Gain(0.8), pn.Tanh(), pn.Flatten()] + middle + [pn.Dense(4), Gain(), pn.Softmax()],
         input_shape=(1, 6, 6), seed=seed,
     )
 
@@ -166,7 +166,7 @@ def test_a_layer_of_your_own_trains_saves_loads_resumes_and_gradchecks(tmp_path)
     """)
     assert fresh["predict"] == one.predict(x[:5]).tolist()
     assert fresh["state"] == weights(one)
-    assert "Scale(initial=0.8)" in fresh["summary"] and "Center(momentum=0.5)" in fresh["summary"]
+    assert "Gain(initial=0.8)" in fresh["summary"] and "Center(momentum=0.5)" in fresh["summary"]
 
     # a checkpoint after one epoch, resumed by a fresh interpreter: the weights of two epochs in a row, bit for bit
     first = custom_model()
@@ -183,7 +183,7 @@ def test_a_layer_of_your_own_trains_saves_loads_resumes_and_gradchecks(tmp_path)
     assert resumed == weights(one)
 
     # gradients: the layer alone, and the model with its loss (in training mode, buffers and all)
-    layer = Scale(0.5)
+    layer = Gain(0.5)
     layer.build((5,), random.Random(0))
     assert pn.gradcheck(layer, [[0.1, -0.2, 0.3, 0.4, -0.5], [0.6, 0.7, -0.8, 0.9, 1.0]])
     small = custom_model(seed=5)
@@ -208,7 +208,7 @@ def test_unregistered_layers_fail_at_save_not_at_load(tmp_path):
 
 def test_a_get_config_that_does_not_rebuild_fails_at_save(tmp_path):
     @pn.register_layer(name="test_custom_layers.Forgetful")
-    class Forgetful(Scale):
+    class Forgetful(Gain):
         def get_config(self):
             return {"factor": 2}  # not an argument of __init__
 
@@ -217,7 +217,7 @@ def test_a_get_config_that_does_not_rebuild_fails_at_save(tmp_path):
         model.save(tmp_path / "m.safetensors")
 
     @pn.register_layer(name="test_custom_layers.Opaque")
-    class Opaque(Scale):
+    class Opaque(Gain):
         def get_config(self):
             return {"initial": object()}
 
@@ -233,10 +233,10 @@ def test_names_do_not_clash():
         pn.register_layer(name="ReLU")(Unregistered)
     assert LAYERS["Dense"] is pn.Dense and LAYERS["ReLU"] is pn.ReLU
 
-    other = type("Scale", (pn.Layer,), {"__module__": "somewhere.else"})
-    with pytest.raises(ValueError, match="'Scale' is already registered to test_custom_layers.Scale"):
+    other = type("Gain", (pn.Layer,), {"__module__": "somewhere.else"})
+    with pytest.raises(ValueError, match="'Gain' is already registered to test_custom_layers.Gain"):
         pn.register_layer(other)
-    assert pn.register_layer(Scale) is Scale and LAYERS["Scale"] is Scale  # again: the same entry
+    assert pn.register_layer(Gain) is Gain and LAYERS["Gain"] is Gain  # again: the same entry
     with pytest.raises(TypeError, match="subclass of purenet.Layer"):
         pn.register_layer(int)
     with pytest.raises(ValueError, match="non-empty printable"):
@@ -267,7 +267,7 @@ def test_a_fresh_process_that_did_not_register_the_layer_says_what_to_do(tmp_pat
     script = f"import sys; sys.path.insert(0, {ROOT!r})\nimport purenet as pn\npn.load({str(path)!r})\n"
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
-    assert "ModelFileError" in proc.stderr and "unknown layer 'Scale'" in proc.stderr
+    assert "ModelFileError" in proc.stderr and "unknown layer 'Gain'" in proc.stderr
     assert "@pn.register_layer" in proc.stderr
 
 
@@ -440,3 +440,12 @@ def test_every_shard_starts_from_the_parents_buffers():
             model.layers[0].running_mean.assign(before)
             serial, _, _ = model._loss_and_grad(inputs.range(0, 12), targets.range(0, 12), loss, training=True)
             assert value == pytest.approx(serial, rel=1e-12), step
+
+
+def test_the_custom_layers_page_runs_as_shown():
+    from conftest import run_page
+
+    runner, globs, report = run_page(os.path.join(ROOT, "docs", "custom-layers.md"))
+    assert runner.failures == 0, report
+    assert runner.tries >= 20
+    assert LAYERS["Swish"] is globs["Swish"] and LAYERS["RunningCenter"] is globs["RunningCenter"]

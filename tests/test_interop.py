@@ -33,7 +33,8 @@ from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 import purenet as pn  # noqa: E402
-from test_onnx import SHIPPED, architectures, run_page  # noqa: E402
+from conftest import run_page  # noqa: E402
+from test_onnx import SHIPPED, architectures  # noqa: E402
 
 # torch's note that an even kernel with padding="same" pads a copy of the input: expected here
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")

@@ -45,7 +45,7 @@ from ..losses import LOSSES, Loss
 from ..model import Sequential
 from ..optimizers import OPTIMIZERS, Optimizer
 from .modelfile import (
-    CHECKPOINT_FORMAT, check_format, check_keys, check_saveable, check_tensors, dump_history, load_classes,
+    CHECKPOINT_FORMAT, check_format, check_keys, check_rebuildable, check_tensors, dump_history, load_classes,
     load_history, meta_json, model_metadata, model_tensors, plain_value, rebuild,
 )
 from .safetensors import (
@@ -117,7 +117,7 @@ def save_checkpoint(
         history: defaults to ``model.history``.
         extra: optional JSON-serialisable data returned as ``Checkpoint.extra``.
     """
-    check_saveable(model)
+    check_rebuildable(model)
     name = type(optimizer).__name__
     if not isinstance(optimizer, Optimizer) or OPTIMIZERS.get(name) is not type(optimizer):
         raise TypeError(f"optimizer must be one of purenet's {sorted(OPTIMIZERS)}; Received: {name}.")

@@ -88,7 +88,7 @@ def save_model(model: Sequential, path: PathLike, dtype: str = "F32") -> None:
         dtype: ``"F32"`` (half the size, what PyTorch uses; weights are
             rounded to float32) or ``"F64"`` (exact).
     """
-    check_saveable(model)
+    check_rebuildable(model)
     if dtype not in ("F32", "F64"):
         raise ValueError(f"dtype must be 'F32' or 'F64'; Received: {dtype!r}.")
     write_safetensors(path, model_tensors(model, dtype), model_metadata(model, FORMAT))
@@ -103,13 +103,18 @@ def model_tensors(model: Sequential, dtype: str) -> Dict[str, tuple]:
 
 
 def check_saveable(model) -> None:
-    """A built Sequential whose every layer a file can rebuild: its class registered
-    (purenet's own or through ``@pn.register_layer``) and its ``get_config()`` plain
-    data that the constructor takes back. Raises before anything is written."""
+    """A built Sequential (what any writer needs)."""
     if not isinstance(model, Sequential):
         raise TypeError(f"expected a purenet Sequential; Received: {type(model).__name__}.")
     if not model.built:
         raise ValueError("the model is not built: give input_shape to Sequential(...) or call model.build(shape) first.")
+
+
+def check_rebuildable(model) -> None:
+    """A built Sequential whose every layer a file can rebuild: its class registered
+    (purenet's own or through ``@pn.register_layer``) and its ``get_config()`` plain
+    data that the constructor takes back. Raises before anything is written."""
+    check_saveable(model)
     for i, layer in enumerate(model.layers):
         cls = type(layer)
         name = layer_name(layer)
