@@ -72,14 +72,17 @@ def _softmax_to_torch(cfg, shape, nn):
     return nn.Sequential(nn.Flatten(), nn.Softmax(dim=1), nn.Unflatten(1, tuple(shape)))  # over a whole sample
 
 
+def _arg(v):
+    """A config value as a torch argument: JSON's lists are tuples; ints stay ints."""
+    return tuple(v) if isinstance(v, list) else v
+
+
 TO_TORCH: Dict[str, Callable] = {
     "Dense": lambda cfg, shape, nn: nn.Linear(shape[0], cfg["units"], bias=cfg.get("use_bias", True)),
     "Conv2D": lambda cfg, shape, nn: nn.Conv2d(
-        shape[0], cfg["filters"], _pair(cfg["kernel_size"]), stride=_pair(cfg.get("stride", 1)),
-        padding=cfg.get("padding", 0) if isinstance(cfg.get("padding", 0), str) else _pair(cfg.get("padding", 0)),
-        bias=cfg.get("use_bias", True)),
-    "MaxPool2D": lambda cfg, shape, nn: nn.MaxPool2d(
-        _pair(cfg["pool_size"]), stride=_pair(cfg["stride"]) if cfg.get("stride") is not None else None),
+        shape[0], cfg["filters"], _arg(cfg["kernel_size"]), stride=_arg(cfg.get("stride", 1)),
+        padding=_arg(cfg.get("padding", 0)), bias=cfg.get("use_bias", True)),
+    "MaxPool2D": lambda cfg, shape, nn: nn.MaxPool2d(_arg(cfg["pool_size"]), stride=_arg(cfg.get("stride"))),
     "Flatten": lambda cfg, shape, nn: nn.Flatten(),
     "ReLU": lambda cfg, shape, nn: nn.ReLU(),
     "Sigmoid": lambda cfg, shape, nn: nn.Sigmoid(),
@@ -92,8 +95,8 @@ TO_TORCH: Dict[str, Callable] = {
     "BatchNorm2D": lambda cfg, shape, nn: nn.BatchNorm2d(
         shape[0], eps=cfg.get("eps", 1e-5), momentum=cfg.get("momentum", 0.1)),
     "AvgPool2D": lambda cfg, shape, nn: nn.AvgPool2d(
-        _pair(cfg["pool_size"]), stride=_pair(cfg["stride"]) if cfg.get("stride") is not None else None,
-        padding=_pair(cfg.get("padding", 0)), count_include_pad=True),
+        _arg(cfg["pool_size"]), stride=_arg(cfg.get("stride")), padding=_arg(cfg.get("padding", 0)),
+        count_include_pad=True),
     "GlobalAvgPool2D": lambda cfg, shape, nn: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
 }
 
@@ -156,13 +159,14 @@ def to_torch(model, dtype=None):
 def _from_linear(m, shape):
     if len(shape) != 1 or m.in_features != shape[0]:
         raise ValueError(f"expected in_features {shape[0] if len(shape) == 1 else shape} (what reaches it); "
-                         f"Received: {m.in_features}")
+                         f"Received: in_features={m.in_features}")
     return Dense(m.out_features, use_bias=m.bias is not None)
 
 
 def _from_conv(m, shape):
     if len(shape) != 3 or m.in_channels != shape[0]:
-        raise ValueError(f"expected in_channels {shape[0]} of (C, H, W) = {shape}; Received: {m.in_channels}")
+        raise ValueError(f"expected in_channels {shape[0]} of the (C, H, W) = {shape} reaching it; "
+                         f"Received: in_channels={m.in_channels}")
     if tuple(m.dilation) != (1, 1) or m.groups != 1 or m.padding_mode != "zeros":
         raise ValueError("expected dilation 1, groups 1 and padding_mode 'zeros' (what purenet's Conv2D computes); "
                          f"Received: dilation={m.dilation}, groups={m.groups}, padding_mode={m.padding_mode!r}")
@@ -195,10 +199,11 @@ def _from_batchnorm(name, dims):
     def build(m, shape):
         cls = _builtin(name)
         if cls is None:
-            raise ValueError(f"purenet's {name}, which this version of purenet does not have")
+            raise ValueError(f"expected a module this purenet has a layer for; Received: a module for purenet's {name}, "
+                             "which this version of purenet does not have")
         if len(shape) != dims or m.num_features != shape[0]:
             raise ValueError(f"expected num_features {shape[0]} on samples of {dims} dimension(s) ({shape}); "
-                             f"Received: {m.num_features}")
+                             f"Received: num_features={m.num_features}")
         if not m.affine or not m.track_running_stats or m.momentum is None:
             raise ValueError("expected affine=True, track_running_stats=True and a momentum (what purenet's "
                              f"{name} computes); Received: affine={m.affine}, "
@@ -211,7 +216,8 @@ def _from_batchnorm(name, dims):
 def _from_avgpool(m, shape):
     cls = _builtin("AvgPool2D")
     if cls is None:
-        raise ValueError("purenet's AvgPool2D, which this version of purenet does not have")
+        raise ValueError("expected a module this purenet has a layer for; Received: a module for purenet's AvgPool2D, "
+                         "which this version of purenet does not have")
     if m.ceil_mode or not m.count_include_pad or m.divisor_override is not None:
         raise ValueError("expected ceil_mode=False, count_include_pad=True, divisor_override=None (what purenet's "
                          f"AvgPool2D computes); Received: ceil_mode={m.ceil_mode}, "
@@ -223,14 +229,16 @@ def _from_avgpool(m, shape):
 def _from_leaky_relu(m, shape):
     cls = _builtin("LeakyReLU")
     if cls is None:
-        raise ValueError("purenet's LeakyReLU, which this version of purenet does not have")
+        raise ValueError("expected a module this purenet has a layer for; Received: a module for purenet's LeakyReLU, "
+                         "which this version of purenet does not have")
     return cls(negative_slope=m.negative_slope)
 
 
 def _from_global_avg_pool(modules, shape):
     cls = _builtin("GlobalAvgPool2D")
     if cls is None:
-        raise ValueError("purenet's GlobalAvgPool2D, which this version of purenet does not have")
+        raise ValueError("expected a module this purenet has a layer for; Received: a module for purenet's GlobalAvgPool2D, "
+                         "which this version of purenet does not have")
     return cls()
 
 
@@ -309,11 +317,12 @@ def from_torch(module, input_shape: Sequence[int], seed: int = 0):
                 group, layer = [m], FROM_TORCH[kind](m, shape)
             else:
                 raise ValueError(
-                    f"one of the supported modules {sorted(FROM_TORCH) + ['AdaptiveAvgPool2d(1) + Flatten']}"
+                    f"expected one of the supported modules {sorted(FROM_TORCH) + ['AdaptiveAvgPool2d(1) + Flatten']}; "
+                    f"Received: {m!r}"
                 )
             out = layer.compute_output_shape(shape)
         except ValueError as e:
-            raise ValueError(f"from_torch: module {i} ({m!r}): expected {e}; Received: {m!r}.") from None
+            raise ValueError(f"from_torch: module {i} ({m!r}): {str(e).rstrip('.')}.") from None
         groups.append((group, layer))
         shape = tuple(out)
         i += len(group)
