@@ -204,8 +204,8 @@ def _from_batchnorm(name, dims):
         if len(shape) != dims or m.num_features != shape[0]:
             raise ValueError(f"expected num_features {shape[0]} on samples of {dims} dimension(s) ({shape}); "
                              f"Received: num_features={m.num_features}")
-        if not m.affine or not m.track_running_stats or m.momentum is None:
-            raise ValueError("expected affine=True, track_running_stats=True and a momentum (what purenet's "
+        if not m.affine or not m.track_running_stats:
+            raise ValueError("expected affine=True and track_running_stats=True (what purenet's "
                              f"{name} computes); Received: affine={m.affine}, "
                              f"track_running_stats={m.track_running_stats}, momentum={m.momentum}")
         return cls(momentum=m.momentum, eps=m.eps)
