@@ -180,7 +180,8 @@ def _stateful_cases():
 
 
 @pytest.mark.parametrize("name, layers, shape", _stateful_cases(), ids=[c[0] for c in _stateful_cases()])
-def test_newer_layers_cross_with_their_buffers(name, layers, shape):
+def test_newer_layers_cross_with_their_buffers(name, layers, shape, tmp_path):
+    save_file = require("safetensors.torch").save_file
     model = trained(pn.Sequential(layers(), input_shape=shape, seed=3))
     module = pn.to_torch(model)
     for key, buffer in model.named_buffers():
@@ -192,6 +193,12 @@ def test_newer_layers_cross_with_their_buffers(name, layers, shape):
     back = pn.from_torch(module, shape)
     assert same_layers(back, model)
     assert {k: v.data for k, v in back.state_dict().items()} == {k: v.data for k, v in model.state_dict().items()}
+    # through a file PyTorch writes (counters as I64), into a model built from the same layers
+    path = str(tmp_path / "torch.safetensors")
+    save_file(module.state_dict(), path)
+    fresh = pn.Sequential(layers(), input_shape=shape, seed=9)
+    pn.load_state_dict_file(fresh, path)
+    assert {k: v.data for k, v in fresh.state_dict().items()} == {k: v.data for k, v in model.state_dict().items()}
 
 
 def test_without_torch_the_bridge_says_what_to_install():

@@ -361,6 +361,12 @@ def _layer_parameters(layer: Layer, shape: Shape) -> Optional[Dict[str, Shape]]:
         return params
     if type(layer) in _PARAMETER_FREE:
         return {}
+    name = layer_name(layer) if type(layer) in _CHECKED_CONFIG else None  # purenet's own layers only
+    if name in ("BatchNorm1D", "BatchNorm2D"):  # one value per channel C; the counter is a 0-d tensor
+        c = (shape[0],)
+        return {"weight": c, "bias": c, "running_mean": c, "running_var": c, "num_batches_tracked": ()}
+    if name in ("AvgPool2D", "GlobalAvgPool2D", "LeakyReLU"):
+        return {}
     return None
 
 
