@@ -449,3 +449,54 @@ def test_the_custom_layers_page_runs_as_shown():
     assert runner.failures == 0, report
     assert runner.tries >= 20
     assert LAYERS["Swish"] is globs["Swish"] and LAYERS["RunningCenter"] is globs["RunningCenter"]
+
+
+USER_MODULE = '''
+"""A user's module: a layer of its own and an architecture that uses it."""
+import purenet as pn
+from purenet import architectures
+
+
+@pn.register_layer
+class Halve(pn.Layer):
+    def forward(self, x, training=False):
+        return x * 0.5
+
+    def backward(self, grad):
+        return grad * 0.5
+
+
+def tiny_halve(classes):
+    """Flatten Halve Dense Softmax: a layer of the user's own in a named architecture."""
+    return [pn.Flatten(), Halve(), pn.Dense(classes), pn.Softmax()]
+
+
+architectures.ARCHITECTURES["tiny-halve"] = tiny_halve
+'''
+
+
+def test_the_command_line_trains_resumes_and_reads_a_users_layers(tmp_path):
+    """``purenet --import MODULE``: each command a fresh interpreter, as a user runs them."""
+    (tmp_path / "mylayers.py").write_text(USER_MODULE)
+
+    def purenet(*args, ok=True):
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        proc = subprocess.run([sys.executable, "-m", "purenet", *args], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path, env=env)
+        assert (proc.returncode == 0) == ok, proc.stderr
+        return proc
+
+    common = ["train", "--arch", "tiny-halve", "--limit", "96", "--batch-size", "16", "--workers", "2"]
+    purenet("--import", "mylayers", *common, "--epochs", "2", "--out", "straight.safetensors")
+    purenet("--import", "mylayers", *common, "--epochs", "1", "--out", "half.safetensors")
+    purenet("--import=mylayers", "train", "--resume", "half.safetensors.ckpt", "--epochs", "2")
+    straight = read_safetensors(tmp_path / "straight.safetensors")[0]
+    resumed = read_safetensors(tmp_path / "half.safetensors")[0]
+    assert {k: t.values for k, t in resumed.items()} == {k: t.values for k, t in straight.items()}
+
+    summary = purenet("--import", "mylayers", "summary", "straight.safetensors").stdout
+    assert "Halve()" in summary
+    failed = purenet("summary", "straight.safetensors", ok=False).stderr  # without the module
+    assert "unknown layer 'Halve'" in failed and "@pn.register_layer" in failed
+    failed = purenet("--import", "no_such_module", "summary", "straight.safetensors", ok=False).stderr
+    assert "--import no_such_module: cannot import it" in failed
