@@ -226,6 +226,38 @@ def test_a_get_config_that_does_not_rebuild_fails_at_save(tmp_path):
     assert not (tmp_path / "m.safetensors").exists()
 
 
+def test_a_parameter_without_a_name_fails_at_save(tmp_path):
+    @pn.register_layer(name="test_custom_layers.Hidden")
+    class Hidden(Gain):
+        def build(self, input_shape, rng):
+            out = super().build(input_shape, rng)
+            self.extra = [pn.Parameter.from_flat([1.0], 1, 1)]  # in a list: no attribute names it
+            return out
+
+        def parameters(self):
+            return [self.alpha] + self.extra
+
+    with pytest.raises(ValueError, match=r"layer 0 .*Hidden.*2 from parameters\(\), 1 from named_parameters\(\)"):
+        pn.Sequential([Hidden()], input_shape=(2,)).save(tmp_path / "m.safetensors")
+
+
+def test_parameters_and_buffers_are_found_by_attribute_by_default():
+    class Plain(pn.Layer):
+        def build(self, input_shape, rng):
+            out = super().build(input_shape, rng)
+            self.weight = pn.Parameter.from_flat([1.0, 2.0], 1, 2, tensor_shape=(2,))
+            self.count = pn.Buffer.from_flat([0.0], 1, 1, tensor_shape=(), dtype="I64")
+            self.bias = pn.Parameter.from_flat([0.0, 0.0], 1, 2, tensor_shape=(2,))
+            return out
+
+    layer = Plain()
+    assert layer.parameters() == [] and layer.named_buffers() == []
+    layer.build((2,), random.Random(0))
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]  # in the order they were set
+    assert layer.parameters() == [layer.weight, layer.bias]
+    assert layer.named_buffers() == [("count", layer.count)] and layer.buffers() == [layer.count]
+
+
 def test_names_do_not_clash():
     with pytest.raises(ValueError, match="'Dense' is the name of purenet's own layer"):
         pn.register_layer(type("Dense", (pn.Layer,), {}))

@@ -133,7 +133,14 @@ def check_rebuildable(model) -> None:
                 "are numbers, strings, bools, None or flat lists of those; Received: "
                 f"{short_repr(config, 200)}."
             )
-        if cls not in _CHECKED_CONFIG:  # purenet's own layers are tested; a user's get_config is checked here
+        if cls not in _CHECKED_CONFIG:  # purenet's own layers are tested; a user's layer is checked here
+            params, named = layer.parameters(), [p for _, p in layer.named_parameters()]
+            if len(params) != len(named) or {id(p) for p in params} != {id(p) for p in named}:
+                raise ValueError(
+                    f"cannot save layer {i} ({name}): files hold the tensors of named_parameters(), so it must "
+                    "name every tensor of parameters(); expected the same tensors from both; Received: "
+                    f"{len(params)} from parameters(), {len(named)} from named_parameters()."
+                )
             try:
                 again = from_config(name, json.loads(json.dumps(config)))
             except Exception as e:
