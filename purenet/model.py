@@ -567,9 +567,9 @@ def _flatten_value(value, p, name: str) -> List[float]:
     if not all(map(math.isfinite, flat)):
         raise ValueError(f"load_state_dict: {name} contains NaN or infinity.")
     if getattr(p, "dtype", None) == "I64" and not all(float(v).is_integer() for v in flat):
-        raise ValueError(f"load_state_dict: {name} is a counter and holds whole numbers; Received: {short_list(flat)}.")
+        raise ValueError(f"load_state_dict: {name} is a counter and holds whole numbers; Received: {_short_list(flat)}.")
     return [float(v) for v in flat]
 
 
-def short_list(values: list) -> str:
+def _short_list(values: list) -> str:
     return repr(values) if len(values) <= 8 else repr(values[:8])[:-1] + ", ...]"

@@ -14,8 +14,8 @@ round-trips exactly), so it loads into the equivalent ``nn.Sequential`` with
 ``load_state_dict``. Buffers (a layer's non-trainable state, such as
 ``1.running_mean``) are tensors of the file too, in the file's float type,
 except counters (``Buffer.dtype == "I64"``, such as ``num_batches_tracked``),
-which are ``I64`` with shape ``()``, as PyTorch writes them. Its ``__metadata__`` (all strings, as safetensors
-requires) holds::
+which are ``I64`` with shape ``()``, as PyTorch writes them. Its
+``__metadata__`` (all strings, as safetensors requires) holds::
 
     format           "purenet"
     format_version   "1"
