@@ -534,7 +534,8 @@ def _nested_shape(value, name):
 def _flatten_value(value, p, name: str) -> List[float]:
     """The values of one ``state_dict`` entry for the parameter or buffer ``p``, checked, flat."""
     allowed = {p.shape, tuple(p.tensor_shape)}
-    if isinstance(value, Real) and not isinstance(value, bool):  # a scalar: () as PyTorch's counters are
+    scalar = tuple(p.tensor_shape) == ()  # a 0-d tensor, as PyTorch's counters are: a plain number
+    if scalar and isinstance(value, Real) and not isinstance(value, bool):
         shape, flat = (), [float(value)]
     elif isinstance(value, Matrix):
         shape, flat = value.shape, list(value.data)
@@ -558,7 +559,8 @@ def _flatten_value(value, p, name: str) -> List[float]:
         walk(value, 0)
     else:
         raise TypeError(
-            f"load_state_dict: {name} must be a Matrix, nested lists or a number; Received: {type(value).__name__}."
+            f"load_state_dict: {name} must be a Matrix or nested lists{' or a number' if scalar else ''}; "
+            f"Received: {type(value).__name__}."
         )
     if shape not in allowed:
         raise ValueError(
