@@ -162,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'purenet COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"purenet {__version__}")
+    parser.add_argument(
+        "--import", dest="imports", action="append", metavar="MODULE",
+        help="import MODULE first (repeatable): a module of yours that registers layers with "
+        "@pn.register_layer (and may add architectures to purenet.architectures.ARCHITECTURES), "
+        "so that their model files and checkpoints load",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     _add_train(commands)
@@ -1086,8 +1092,36 @@ def draw_command(args, out=None, err=None) -> int:
 
 
 # ------------------------------------------------------------------- main
+def _import_user_modules(argv: List[str]) -> None:
+    """Import the modules named by ``--import MODULE`` / ``--import=MODULE`` before the command."""
+    import importlib
+
+    names, i = [], 0
+    while i < len(argv) and argv[i].startswith("-"):  # global options come before the command
+        if argv[i] == "--import" and i + 1 < len(argv):
+            names.append(argv[i + 1])
+            i += 2
+            continue
+        if argv[i].startswith("--import="):
+            names.append(argv[i][len("--import="):])
+        i += 1
+    for name in names:
+        if "" not in sys.path and os.getcwd() not in sys.path:  # `purenet` finds modules where `python -m` would
+            sys.path.insert(0, "")
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise UsageError(f"--import {name}: cannot import it ({e}).") from None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:  # before the parser is built: a module may add architectures that --arch then offers
+        _import_user_modules(argv)
+    except UsageError as e:
+        print(f"purenet: error: {e}", file=sys.stderr)
+        return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
