@@ -241,7 +241,7 @@ def test_every_registered_layer_has_known_parameter_shapes():
     samples = {"Dense": {"units": 2}, "Conv2D": {"filters": 2, "kernel_size": 1}}
     for name in LAYERS:
         layer = pn.layers.from_config(name, samples.get(name, {}))
-        shape = (4,) if name == "Dense" else (1, 4, 4)
+        shape = (4,) if name in ("Dense", "BatchNorm1D") else (1, 4, 4)
         params = modelfile._layer_parameters(layer, shape)
         assert params is not None, f"{name} is missing from purenet.io.modelfile's parameter table"
         layer.build(shape, random.Random(0))

@@ -40,7 +40,8 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import ModelFileError
 from ..layers import (
-    LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh, from_config,
+    LAYERS, AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Layer,
+    LeakyReLU, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh, from_config,
 )
 from ..matrix import Matrix
 from ..model import Sequential
@@ -67,7 +68,7 @@ _MODEL_OPTIONAL = ("history", "classes")
 # Layers that own no parameters. A layer registered in LAYERS but in neither this
 # tuple nor _expected_parameters is rebuilt before its shapes can be checked
 # (tests/test_modelfile.py fails when that happens, so the table stays complete).
-_PARAMETER_FREE = (Flatten, ReLU, Sigmoid, Tanh, Softmax, MaxPool2D, Dropout)
+_PARAMETER_FREE = (Flatten, ReLU, Sigmoid, Tanh, Softmax, MaxPool2D, Dropout, AvgPool2D, GlobalAvgPool2D, LeakyReLU)
 
 
 # ------------------------------------------------------------------ saving
@@ -294,6 +295,8 @@ def _layer_parameters(layer: Layer, shape: Shape) -> Optional[Dict[str, Shape]]:
         if layer.use_bias:
             params["bias"] = (layer.filters,)
         return params
+    if type(layer) in (BatchNorm1D, BatchNorm2D):  # weight (C,), bias (C,)
+        return {"weight": (shape[0],), "bias": (shape[0],)}
     if type(layer) in _PARAMETER_FREE:
         return {}
     return None
