@@ -44,8 +44,8 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import ModelFileError
 from ..layers import (
-    BUILTIN_LAYERS, LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh,
-    from_config, layer_name,
+    BUILTIN_LAYERS, LAYERS, AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
+    Layer, LeakyReLU, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh, from_config, layer_name,
 )
 from ..matrix import Matrix
 from ..model import Sequential
@@ -72,7 +72,8 @@ _MODEL_OPTIONAL = ("history", "classes")
 # Layers that own no parameters. A layer registered in LAYERS but in neither this
 # tuple nor _expected_parameters is rebuilt before its shapes can be checked
 # (tests/test_modelfile.py fails when that happens, so the table stays complete).
-_PARAMETER_FREE = (Flatten, ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, MaxPool2D, Dropout)
+_PARAMETER_FREE = (Flatten, ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, MaxPool2D, Dropout, AvgPool2D, GlobalAvgPool2D,
+                   LeakyReLU)
 
 # Classes whose get_config() round trip the suite tests (tests/test_contract.py).
 _CHECKED_CONFIG = frozenset(LAYERS[name] for name in BUILTIN_LAYERS)
@@ -366,13 +367,10 @@ def _layer_parameters(layer: Layer, shape: Shape) -> Optional[Dict[str, Shape]]:
         if layer.use_bias:
             params["bias"] = (layer.filters,)
         return params
-    if type(layer) in _PARAMETER_FREE:
-        return {}
-    name = layer_name(layer) if type(layer) in _CHECKED_CONFIG else None  # purenet's own layers only
-    if name in ("BatchNorm1D", "BatchNorm2D"):  # one value per channel C; the counter is a 0-d tensor
+    if type(layer) in (BatchNorm1D, BatchNorm2D):  # one value per channel C; the counter is a 0-d tensor
         c = (shape[0],)
         return {"weight": c, "bias": c, "running_mean": c, "running_var": c, "num_batches_tracked": ()}
-    if name in ("AvgPool2D", "GlobalAvgPool2D", "LeakyReLU"):
+    if type(layer) in _PARAMETER_FREE:
         return {}
     return None
 
