@@ -518,7 +518,9 @@ def test_read_image_dispatches_on_magic(tmp_path):
     assert read_image(tmp_path / "really-a-png.pgm") == read_png(png)
     assert read_image(b"P5 2 1 255\n\x01\x02").pixels == b"\x01\x02"
     assert read_image(b"P2 2 1 255 1 2").pixels == b"\x01\x02"
-    for data, fragment in ((b"\xff\xd8\xff\xe0" + bytes(20), "JPEG"), (b"GIF89a", "GIF"), (b"BM" + bytes(50), "BMP"),
+    with pytest.raises(ImageError, match="cannot decode JPEG"):  # a JPEG goes to the JPEG reader
+        read_image(b"\xff\xd8\xff\xe0" + bytes(20))
+    for data, fragment in ((b"II*\x00" + bytes(20), "TIFF"), (b"GIF89a", "GIF"), (b"BM" + bytes(50), "BMP"),
                            (b"", "empty"), (b"hello", "unrecognised"), (b"P4 1 1\n\x00", "PBM")):
         with pytest.raises(ImageError) as info:
             read_image(data)
