@@ -34,13 +34,15 @@ PathLike = Union[str, "os.PathLike[str]"]
 Source = Union[PathLike, bytes, bytearray, memoryview]
 
 #: Largest width or height a reader accepts, checked before anything is allocated.
-MAX_SIDE = 10_000
-#: Largest ``width * height`` a reader accepts: a 12-megapixel photo (4000 x 3000).
-#: Decoding holds the image twice at the end (the decoder's buffer, then the
-#: Image's bytes), so the largest RGBA image peaks just under 100 MB; a file
-#: a few kilobytes long can legitimately declare that much (a zlib stream of
-#: zeros), so this limit is what bounds a "decompression bomb".
-MAX_PIXELS = 12_000_000
+MAX_SIDE = 16_384
+#: Largest ``width * height`` a reader accepts: a 50-megapixel phone photo
+#: (8160 x 6120) passes. A file a few kilobytes long can legitimately
+#: declare that much (a zlib stream of zeros, a JPEG of flat blocks), so
+#: this limit is what bounds a "decompression bomb": read at full size, the
+#: largest RGB image takes 156 MB (twice that while the reader hands it
+#: over); read with ``min_side`` (as ``purenet predict`` does), JPEG and
+#: PNG readers reduce it as they decode and hold little more than the result.
+MAX_PIXELS = 52_000_000
 
 #: Largest image file read, in bytes: room for a 12-megapixel 16-bit RGBA PNG
 #: stored without compression.

@@ -21,8 +21,8 @@ coefficient per list lookup.
 from array import array
 from typing import List, NoReturn
 
-from .huffman import ac_table, dc_table, extend, symbol_table, words
-from .idct import idct_1x1, idct_2x2, idct_4x4, idct_8x8
+from .huffman import ac_table, dc_table, extend, skip_table, symbol_table, words
+from .idct import RANGE_LIMIT, idct_1x1, idct_2x2, idct_4x4, idct_8x8
 from .markers import Frame, Scan
 
 __all__ = ["ZIGZAG", "Plane", "decode_frame"]
@@ -34,7 +34,6 @@ ZIGZAG = (
     35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
     58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 )
-_M64 = (1 << 64) - 1
 _IDCT = {8: idct_8x8, 4: idct_4x4, 2: idct_2x2}
 
 
@@ -132,6 +131,15 @@ def _table(tables, scan: Scan, kind: int, slot: int, build, fail):
     return table
 
 
+def _skip(tables, scan: Scan, slot: int, fail):
+    single = _table(tables, scan, 1, slot, ac_table, fail)
+    key = ("skip", id(single))
+    table = tables.get(key)
+    if table is None:
+        table = tables[key] = skip_table(single)
+    return table
+
+
 def _mcu_layout(frame: Frame, scan: Scan, planes):
     """``(MCUs per row, MCU rows, [(scan component, dx, dy), ...] blocks of one MCU)``."""
     if len(scan.components) == 1:
@@ -170,22 +178,34 @@ def _sequential(frame: Frame, scan: Scan, planes, tables, fail) -> None:
             p,
             _table(tables, scan, 0, scan.dc_tables[j], dc_table, fail),
             _table(tables, scan, 1, scan.ac_tables[j], ac_table, fail),
+            _skip(tables, scan, scan.ac_tables[j], fail) if p.size == 1 else None,
             q[0],
             (0,) + tuple(q[ZIGZAG[k]] for k in range(64)),  # zigzag position k + 1 -> its quantizer
             p.size,
         ))
     zz1 = (0,) + ZIGZAG
-    blocks = [(comps[j], j, dx, dy) for j, dx, dy in layout]
+    rl = RANGE_LIMIT
+    blocks = []
+    for j, dx, dy in layout:
+        c = comps[j]
+        p, size = c[0], c[-1]
+        h, v = (1, 1) if single else (p.h, p.v)
+        # the block's first sample: MCU row * row_step + MCU column * column_step + offset
+        blocks.append(c[1:] + (j, p.samples, p.stride, v * size * p.stride, h * size,
+                               dy * size * p.stride + dx * size))
     for first, count, segment in _intervals(scan, mcus_w * mcus_h, fail):
         w, bits = words(segment)
+        # the bit accumulator: nb bits in the low end of acc (at most 48, an int
+        # of the machine's word on PyPy), 32 more whenever fewer than 16 are left
         wi, acc, nb = 0, 0, 0
         pred = [0] * len(comps)
         for m in range(first, first + count):
             my, mx = divmod(m, mcus_w)
-            for (p, dct, act, q0, q1, size), j, dx, dy in blocks:
+            for dct, act, skip, q0, q1, size, j, samples, stride, row_step, column_step, offset in blocks:
+                o = my * row_step + mx * column_step + offset
                 # --- DC: the difference from the previous block's DC
-                if nb < 32:
-                    acc = ((acc << 32) | w[wi]) & _M64
+                if nb < 16:
+                    acc = ((acc & 0xFFFF) << 32) | w[wi]
                     wi += 1
                     nb += 32
                 n, s, d = dct[(acc >> (nb - 16)) & 0xFFFF]
@@ -193,6 +213,10 @@ def _sequential(frame: Frame, scan: Scan, planes, tables, fail) -> None:
                 if d is None:
                     if s < 0:
                         fail(_bad_code(scan, m))
+                    if nb < s:
+                        acc = ((acc & 0xFFFF) << 32) | w[wi]
+                        wi += 1
+                        nb += 32
                     nb -= s
                     d = extend((acc >> nb) & ((1 << s) - 1), s)
                 dc = pred[j] + d
@@ -201,26 +225,38 @@ def _sequential(frame: Frame, scan: Scan, planes, tables, fail) -> None:
                 k = 1
                 if size == 1:  # only the DC term is needed: the AC codes are read and dropped
                     while k < 64:
-                        if nb < 32:
-                            acc = ((acc << 32) | w[wi]) & _M64
+                        if nb < 16:
+                            acc = ((acc & 0xFFFF) << 32) | w[wi]
                             wi += 1
                             nb += 32
-                        n, r, v = act[(acc >> (nb - 16)) & 0xFFFF]
+                        look = (acc >> (nb - 16)) & 0xFFFF
+                        n, r = skip[look]
+                        # several codes at once, unless they run past the block's last coefficient
+                        if n:
+                            r += k
+                            if r <= 64 or 1000 < r <= 1064:
+                                nb -= n
+                                k = r
+                                continue
+                        n, r, v = act[look]
                         nb -= n
                         if v is None:
                             if r < 0:
                                 fail(_bad_code(scan, m))
+                            if nb < 16:
+                                acc = ((acc & 0xFFFF) << 32) | w[wi]
+                                wi += 1
+                                nb += 32
                             nb -= r & 15
                             r = (r >> 4) + 1
                         k += r
-                    bx, by = (mx, my) if single else (mx * p.h + dx, my * p.v + dy)
-                    p.samples[by * p.stride + bx] = idct_1x1(dc * q0)
+                    samples[o] = rl[((dc * q0 + 4) >> 3) & 1023]  # idct_1x1
                     continue
                 block = [0] * 64
                 block[0] = dc * q0
                 while k < 64:
-                    if nb < 32:
-                        acc = ((acc << 32) | w[wi]) & _M64
+                    if nb < 16:
+                        acc = ((acc & 0xFFFF) << 32) | w[wi]
                         wi += 1
                         nb += 32
                     n, r, v = act[(acc >> (nb - 16)) & 0xFFFF]
@@ -229,6 +265,10 @@ def _sequential(frame: Frame, scan: Scan, planes, tables, fail) -> None:
                         if r < 0:
                             fail(_bad_code(scan, m))
                         s = r & 15
+                        if nb < s:
+                            acc = ((acc & 0xFFFF) << 32) | w[wi]
+                            wi += 1
+                            nb += 32
                         nb -= s
                         v = extend((acc >> nb) & ((1 << s) - 1), s)
                         r = (r >> 4) + 1
@@ -236,8 +276,10 @@ def _sequential(frame: Frame, scan: Scan, planes, tables, fail) -> None:
                     if k > 64:
                         break
                     block[zz1[k]] = v * q1[k]
-                bx, by = (mx, my) if single else (mx * p.h + dx, my * p.v + dy)
-                p.put(bx, by, _IDCT[size](block))
+                data = _IDCT[size](block)
+                for r in range(0, size * size, size):
+                    samples[o : o + size] = data[r : r + size]
+                    o += stride
             if 32 * wi - nb > bits:
                 fail(f"scan data ends inside MCU {m} (truncated?)")
 
@@ -256,16 +298,16 @@ class _Bits:
         self.wi = self.acc = self.nb = 0
 
     def get(self, count: int) -> int:
-        if self.nb < 32:
-            self.acc = ((self.acc << 32) | self.w[self.wi]) & _M64
+        if self.nb < 16:
+            self.acc = ((self.acc & 0xFFFF) << 32) | self.w[self.wi]
             self.wi += 1
             self.nb += 32
         self.nb -= count
         return (self.acc >> self.nb) & ((1 << count) - 1)
 
     def symbol(self, table, fail) -> int:
-        if self.nb < 32:
-            self.acc = ((self.acc << 32) | self.w[self.wi]) & _M64
+        if self.nb < 16:
+            self.acc = ((self.acc & 0xFFFF) << 32) | self.w[self.wi]
             self.wi += 1
             self.nb += 32
         n, symbol = table[(self.acc >> (self.nb - 16)) & 0xFFFF]
@@ -297,7 +339,7 @@ def _progressive_dc(frame: Frame, scan: Scan, planes, tables, fail) -> None:
                     if bits.get(1):
                         p.coefs[o] |= 1 << al
                     continue
-                if bits.nb < 32:
+                if bits.nb < 16:
                     bits.get(0)
                 n, s, d = dct[(bits.acc >> (bits.nb - 16)) & 0xFFFF]
                 if s < 0:

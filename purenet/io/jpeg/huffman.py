@@ -28,7 +28,7 @@ import sys
 from array import array
 from typing import List, Tuple
 
-__all__ = ["dc_table", "ac_table", "symbol_table", "words", "extend", "INVALID"]
+__all__ = ["dc_table", "ac_table", "skip_table", "symbol_table", "words", "extend", "INVALID"]
 
 INVALID = (0, -1, None)
 EOB_STEP = 64
@@ -100,6 +100,40 @@ def dc_table(counts: bytes, symbols: bytes, fail) -> list:
 
 def ac_table(counts: bytes, symbols: bytes, fail) -> list:
     return _table(counts, symbols, fail, ac=True)
+
+
+def skip_table(single: list) -> list:
+    """For skipping AC codes: ``(bits, steps)`` of all the whole codes (with their extra
+    bits) that the 16-bit pattern holds, from an :func:`ac_table`.
+
+    ``steps`` adds up the codes' steps (see the module docstring); when the
+    last of them is end-of-block, that one counts 1001 (so ``k + steps - 1000``
+    must stay within the block, where after other codes ``k + steps`` must:
+    a block whose last coefficient is coded has no end-of-block, and the
+    bits after it are the next block's); ``(0, 0)`` when the first code
+    does not fit in 16 bits. Photos average 5 to 6 bits a code, so one lookup
+    skips two or three of them. Built level by level: the entry for ``L``
+    known bits is the first code's, followed by the entry for the ``L - bits``
+    bits after it.
+    """
+    levels = [[(0, 0)]]
+    for known in range(1, 17):
+        shift = 16 - known
+        below = levels
+        level = []
+        append = level.append
+        for pattern in range(1 << known):
+            n, step, value = single[pattern << shift]
+            if value is None or n == 0 or n > known:
+                append((0, 0))
+            elif step == EOB_STEP:
+                append((n, 1001))
+            else:
+                rest = known - n
+                n2, step2 = below[rest][pattern & ((1 << rest) - 1)]
+                append((n + n2, step + step2))
+        levels.append(level)
+    return levels[16]
 
 
 def symbol_table(counts: bytes, symbols: bytes, fail) -> list:
