@@ -20,9 +20,10 @@ nothing but purenet.
 Per interpreter, in ``--rounds`` interleaved rounds (best round reported,
 since noise on a shared machine only slows a run down):
 
-* ``decode``: ``pn.io.read_image(photo, min_side=300)`` in a fresh process
-  (the reduced decode ``purenet predict`` asks for: 1/8 scale, 504x378),
-  its wall and CPU time;
+* ``decode``: ``pn.io.read_image(photo, min_side=300, gray=True)`` in a
+  fresh process (the reduced decode ``purenet predict`` asks for: 1/8
+  scale, 504x378, luma only), its wall and CPU time (imports included);
+* ``rgb``: the same in colour (the chroma decoded too, at 1/4 of its size);
 * ``predict``: ``python -m purenet predict photo.jpg`` end to end (start-up,
   imports, loading the pretrained model, decoding, preprocessing,
   predicting), its wall time, CPU time (user + system) and peak resident
@@ -98,9 +99,10 @@ def _measure(argv):
 
 def measure(python: str, photo: str, full: bool):
     row = {}
-    out, wall, cpu, rss = _measure([python, "-c", _DECODE.format(root=ROOT, path=photo, options=", min_side=300")])
-    t, c, w, h = out.split()
-    row["decode"] = {"wall": float(t), "cpu": float(c), "size": [int(w), int(h)], "peak_rss_mb": rss}
+    for what, options in (("decode", ", min_side=300, gray=True"), ("rgb", ", min_side=300")):
+        out, wall, cpu, rss = _measure([python, "-c", _DECODE.format(root=ROOT, path=photo, options=options)])
+        t, c, w, h = out.split()
+        row[what] = {"wall": float(t), "cpu": float(c), "size": [int(w), int(h)], "peak_rss_mb": rss}
     out, wall, cpu, rss = _measure([python, "-m", "purenet", "predict", photo])
     row["predict"] = {"wall": wall, "cpu": cpu, "peak_rss_mb": rss, "output": out.strip()}
     if full:
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
         print(f"\n{'interpreter':<12} {'what':<8} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12}  (best of {args.rounds})")
         for label, python in interpreters:
             best = {}
-            for what in ("decode", "predict", "full"):
+            for what in ("decode", "rgb", "predict", "full"):
                 runs = [run[what] for run in results[label] if what in run]
                 if not runs:
                     continue

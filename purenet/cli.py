@@ -853,7 +853,8 @@ def _mean_loss(probs: List[List[float]], labels: List[int]) -> float:
 # ---------------------------------------------------------------- predict
 #: ``predict`` reads pictures reduced to no less than this shorter side (a
 #: 4032x3024 photo at 1/8, 504x378): a digit filling a tenth of it still
-#: spans 30 pixels, more than the 20 of an MNIST digit's box.
+#: spans 30 pixels, more than the 20 of an MNIST digit's box. In gray: the
+#: digit is read in gray anyway, and a JPEG's chroma is then only skipped.
 PREDICT_MIN_SIDE = 300
 
 
@@ -875,7 +876,7 @@ def predict_command(args, out=None, err=None) -> int:
     status = 0
     for name in args.images:
         try:
-            image = read_image(name, min_side=PREDICT_MIN_SIDE)
+            image = read_image(name, min_side=PREDICT_MIN_SIDE, gray=True)
         except ImageError as e:
             hint = " It looks like a model file: give models with --model FILE." if name.endswith(
                 (".safetensors", ".ckpt")) else ""

@@ -15,7 +15,7 @@ What it is not: a decoder itself (see :mod:`purenet.io.png`,
 :mod:`purenet.io.jpeg` and :mod:`purenet.io.pgm`).
 """
 
-from typing import Optional
+from typing import NoReturn, Optional
 
 from purenet.errors import ImageError
 from purenet.io.image import Image, Source, load_source
@@ -46,7 +46,7 @@ _KNOWN = (
 )
 
 
-def read_image(source: Source, min_side: Optional[int] = None) -> Image:
+def read_image(source: Source, min_side: Optional[int] = None, gray: bool = False) -> Image:
     """Decode a PNG, JPEG, PGM or PPM file (a path, or the file's bytes) into an 8-bit Image.
 
     The format is recognised from the first bytes: the PNG signature, the
@@ -58,18 +58,29 @@ def read_image(source: Source, min_side: Optional[int] = None) -> Image:
             shorter side is ``min_side`` pixels: a larger one may come back
             reduced, never below that (a JPEG by 1/2, 1/4 or 1/8, decoded
             at that size from its DCT coefficients). ``None``: full size.
+        gray: return ``image.to_gray()`` (one channel, alpha over white);
+            for a colour JPEG, its luma channel Y as stored, without
+            converting the chroma (faster; what libjpeg and Pillow give for
+            grayscale output; it differs from ``to_gray()`` of the RGB where
+            the colour conversion clips saturated colours).
 
     Raises:
         ImageError: any other format, or a file its decoder rejects.
         OSError: the file cannot be read.
     """
     data, label = load_source(source)
-    if data.startswith(SIGNATURE):
-        return decode_png(data, label)
     if data.startswith(JPEG_SIGNATURE):
-        return decode_jpeg(data, label, min_side)
-    if data[:2] in (b"P2", b"P3", b"P5", b"P6"):
-        return decode_pgm(data, label)
+        return decode_jpeg(data, label, min_side, gray)
+    if data.startswith(SIGNATURE):
+        image = decode_png(data, label)
+    elif data[:2] in (b"P2", b"P3", b"P5", b"P6"):
+        image = decode_pgm(data, label)
+    else:
+        _refuse(data, label)
+    return image.to_gray() if gray else image
+
+
+def _refuse(data: bytes, label: str) -> NoReturn:
     what = next((name for magic, name in _KNOWN if data.startswith(magic)), None)
     found = f"{what} file" if what else f"unrecognised data starting with {data[:8]!r}"
     if not data:

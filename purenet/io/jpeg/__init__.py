@@ -45,7 +45,7 @@ __all__ = ["read_jpeg", "decode_jpeg", "SIGNATURE", "scale_for"]
 SIGNATURE = b"\xff\xd8\xff"
 
 
-def read_jpeg(source: Source, min_side: Optional[int] = None) -> Image:
+def read_jpeg(source: Source, min_side: Optional[int] = None, gray: bool = False) -> Image:
     """Decode a JPEG file (a path, or the file's bytes) into an 8-bit gray or RGB Image.
 
     Args:
@@ -54,6 +54,9 @@ def read_jpeg(source: Source, min_side: Optional[int] = None) -> Image:
             or 1/8 (the most that keeps its shorter side at least
             ``min_side`` pixels), decoded at that size from the DCT
             coefficients. ``None`` decodes at full size.
+        gray: return one channel: a YCbCr picture's luma Y as stored (what
+            libjpeg gives for grayscale output; the chroma is Huffman-decoded
+            and dropped, nothing more), an RGB picture's ``to_gray()``.
 
     Raises:
         ImageError: the data is not a JPEG this reader can decode, is
@@ -61,7 +64,7 @@ def read_jpeg(source: Source, min_side: Optional[int] = None) -> Image:
         OSError: the file cannot be read.
     """
     data, label = load_source(source)
-    return decode_jpeg(data, label, min_side)
+    return decode_jpeg(data, label, min_side, gray)
 
 
 def scale_for(width: int, height: int, min_side: Optional[int]) -> int:
@@ -76,7 +79,7 @@ def scale_for(width: int, height: int, min_side: Optional[int]) -> int:
     return n
 
 
-def decode_jpeg(data: bytes, label: str = "<bytes>", min_side: Optional[int] = None) -> Image:
+def decode_jpeg(data: bytes, label: str = "<bytes>", min_side: Optional[int] = None, gray: bool = False) -> Image:
     """Decode JPEG bytes; ``label`` names the source in error messages (see :func:`read_jpeg`)."""
 
     def fail(what: str) -> NoReturn:
@@ -87,7 +90,17 @@ def decode_jpeg(data: bytes, label: str = "<bytes>", min_side: Optional[int] = N
     parsed = parse(bytes(data), fail, lambda w, h: check_size(w, h, fail))
     frame = parsed.frame
     n = scale_for(frame.width, frame.height, min_side)
-    planes = decode_frame(frame, parsed.scans, n, fail)
+    rgb = False
+    if len(frame.components) == 3:
+        ids = tuple(c.id for c in frame.components)
+        if parsed.adobe_transform is not None and not parsed.jfif:
+            rgb = parsed.adobe_transform == 0
+        else:
+            rgb = not parsed.jfif and ids == (82, 71, 66)  # 'R', 'G', 'B'
+    luma_only = gray and len(frame.components) == 3 and not rgb
+    planes = decode_frame(frame, parsed.scans, n, fail, wanted=(0,) if luma_only else None)
+    if luma_only:
+        planes = planes[:1]
 
     width = -(-frame.width * n // 8)
     height = -(-frame.height * n // 8)
@@ -106,15 +119,11 @@ def decode_jpeg(data: bytes, label: str = "<bytes>", min_side: Optional[int] = N
         pixels = b"".join(full[0])
         channels = 1
     else:
-        ids = tuple(c.id for c in frame.components)
-        if parsed.adobe_transform is not None and not parsed.jfif:
-            rgb = parsed.adobe_transform == 0
-        else:
-            rgb = not parsed.jfif and ids == (82, 71, 66)  # 'R', 'G', 'B'
         if rgb:
             pixels = interleave(full)
         else:
             pixels = b"".join(ycc_to_rgb(y, cb, cr) for y, cb, cr in zip(*full))
         channels = 3
     pixels, width, height = orient(pixels, width, height, channels, parsed.orientation)
-    return Image(width, height, channels, pixels)
+    image = Image(width, height, channels, pixels)
+    return image.to_gray() if gray else image

@@ -44,7 +44,7 @@ class Plane:
     __slots__ = ("h", "v", "size", "blocks_w", "blocks_h", "width", "height", "stride", "samples",
                  "coefs", "quant", "tq")
 
-    def __init__(self, frame: Frame, index: int, n: int) -> None:
+    def __init__(self, frame: Frame, index: int, n: int, wanted: bool = True) -> None:
         c = frame.components[index]
         hmax = max(x.h for x in frame.components)
         vmax = max(x.v for x in frame.components)
@@ -52,7 +52,7 @@ class Plane:
         # libjpeg's choice: chroma is transformed at a larger size rather than upsampled
         # afterwards when its sampling factors allow it (4:2:0 at 1/2 scale: chroma at 8x8)
         size = n
-        while size < 8 and (hmax * n) % (c.h * size * 2) == 0 and (vmax * n) % (c.v * size * 2) == 0:
+        while wanted and size < 8 and (hmax * n) % (c.h * size * 2) == 0 and (vmax * n) % (c.v * size * 2) == 0:
             size *= 2
         self.size = size
         mcus_w = -(-frame.width // (8 * hmax))
@@ -78,9 +78,16 @@ class Plane:
             o += stride
 
 
-def decode_frame(frame: Frame, scans: List[Scan], n: int, fail) -> List[Plane]:
-    """The components' samples after every scan, each block at ``n x n``."""
-    planes = [Plane(frame, i, n) for i in range(len(frame.components))]
+def decode_frame(frame: Frame, scans: List[Scan], n: int, fail, wanted=None) -> List[Plane]:
+    """The components' samples after every scan, each block at ``n x n``.
+
+    Components not in ``wanted`` (indices; all by default) are decoded at 1/8
+    scale whatever ``n`` is, their AC codes read and dropped: a caller that
+    needs only the luma of a colour picture pays for the chroma's entropy
+    decoding alone (progressive chroma AC scans are not even read).
+    """
+    planes = [Plane(frame, i, n if wanted is None or i in wanted else 1, wanted is None or i in wanted)
+              for i in range(len(frame.components))]
     tables = {}  # (kind, the table's bytes) -> lookup table, built once even if redefined alike
     try:
         if frame.progressive:
