@@ -6,11 +6,12 @@ An 8x8 block of dequantized DCT coefficients ``F(u, v)`` (natural order,
     f(x, y) = 128 + sum_u sum_v C(u)/2 C(v)/2 F(u, v) cos((2x+1) u pi / 16) cos((2y+1) v pi / 16)
 
 with ``C(0) = 1/sqrt(2)``, ``C(k) = 1`` otherwise (ITU-T T.81 A.3.3),
-rounded and clamped to 0..255. The reduced forms keep the ``n x n`` lowest
-frequencies and use ``n``-point cosines ``cos((2x+1) u pi / 2n)`` with the
-same weights: the block's low-pass image at ``n/8`` of its size, which is
-how libjpeg decodes at 1/2, 1/4 and 1/8 scale without decoding the full
-picture first (1x1 is the block's mean, ``128 + F(0, 0) / 8``).
+rounded and clamped to 0..255. The reduced forms give the block at 1/2,
+1/4 and 1/8 scale: the means of ``f`` over its 2x2, 4x4 and 8x8 groups of
+samples, computed straight from the coefficients (the mean of each cosine
+over a group is a constant, zero for some frequencies, e.g. ``u = 4`` at
+1/2 scale), so that libjpeg decodes a picture at reduced size without
+decoding it at full size first; 1x1 is ``128 + F(0, 0) / 8``.
 
 The arithmetic is libjpeg's, integer for integer (``jidctint.c``'s
 ``jpeg_idct_islow`` and ``jidctred.c``'s reduced forms: 13-bit fixed-point
