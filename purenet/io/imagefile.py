@@ -18,7 +18,7 @@ What it is not: a decoder itself (see :mod:`purenet.io.png`,
 from typing import NoReturn, Optional
 
 from purenet.errors import ImageError
-from purenet.io.image import Image, Source, load_source
+from purenet.io.image import Image, Source, load_source, reduce_image
 from purenet.io.jpeg import SIGNATURE as JPEG_SIGNATURE
 from purenet.io.jpeg import decode_jpeg
 from purenet.io.pgm import decode_pgm
@@ -56,8 +56,10 @@ def read_image(source: Source, min_side: Optional[int] = None, gray: bool = Fals
         source: a path or the file's bytes.
         min_side: when given, the caller needs no more than a picture whose
             shorter side is ``min_side`` pixels: a larger one may come back
-            reduced, never below that (a JPEG by 1/2, 1/4 or 1/8, decoded
-            at that size from its DCT coefficients). ``None``: full size.
+            reduced, never below that: a JPEG by 1/2, 1/4 or 1/8, decoded
+            at that size from its DCT coefficients; a PNG (or PGM/PPM) by a
+            power of two, each pixel the mean of its group, a PNG row by row
+            as it decodes. ``None``: full size.
         gray: return ``image.to_gray()`` (one channel, alpha over white);
             for a colour JPEG, its luma channel Y as stored, without
             converting the chroma (faster; what libjpeg and Pillow give for
@@ -72,9 +74,9 @@ def read_image(source: Source, min_side: Optional[int] = None, gray: bool = Fals
     if data.startswith(JPEG_SIGNATURE):
         return decode_jpeg(data, label, min_side, gray)
     if data.startswith(SIGNATURE):
-        image = decode_png(data, label)
+        image = decode_png(data, label, min_side)
     elif data[:2] in (b"P2", b"P3", b"P5", b"P6"):
-        image = decode_pgm(data, label)
+        image = reduce_image(decode_pgm(data, label), min_side)
     else:
         _refuse(data, label)
     return image.to_gray() if gray else image

@@ -88,12 +88,24 @@ def decode_frame(frame: Frame, scans: List[Scan], n: int, fail, wanted=None) -> 
     """
     planes = [Plane(frame, i, n if wanted is None or i in wanted else 1, wanted is None or i in wanted)
               for i in range(len(frame.components))]
+    # Every block is coded at least once with at least one bit (its DC term), so
+    # data much shorter than that is truncated, or a few bytes declaring a huge
+    # image: refuse it before allocating anything the size of the image.
+    hmax = max(c.h for c in frame.components)
+    vmax = max(c.v for c in frame.components)
+    blocks = sum(-(-frame.width * c.h // (8 * hmax)) * -(-frame.height * c.v // (8 * vmax))
+                 for c in frame.components)
+    data = sum(len(segment) for scan in scans for segment in scan.segments)
+    if 8 * data + 64 < blocks:
+        fail(f"{data} bytes of scan data cannot hold the {blocks} blocks the frame declares (truncated?)")
     tables = {}  # (kind, the table's bytes) -> lookup table, built once even if redefined alike
     try:
         if frame.progressive:
             for p in planes:
                 count = p.blocks_w * p.blocks_h
-                p.coefs = array("i", bytes(4 * count * (64 if p.size > 1 else 1)))
+                # 16 bits hold any coefficient of an 8-bit JPEG (a corrupt one overflows:
+                # OverflowError, reported below)
+                p.coefs = array("h", bytes(2 * count * (64 if p.size > 1 else 1)))
             for scan in scans:
                 _latch_quant(scan, planes, fail)
                 if scan.ss == 0:
@@ -109,6 +121,8 @@ def decode_frame(frame: Frame, scans: List[Scan], n: int, fail, wanted=None) -> 
                 _sequential(frame, scan, planes, tables, fail)
     except OverflowError:
         fail("a coefficient out of range (corrupt data)")
+    except IndexError:  # the bit reader ran past the zero padding after a segment's data
+        fail("scan data ends early (truncated?)")
     return planes
 
 
