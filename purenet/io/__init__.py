@@ -8,8 +8,10 @@
 - :mod:`purenet.io.onnx`: ``export_onnx`` (``pn.export_onnx``), a model as an
   ONNX file, encoded by the small protobuf writer :mod:`purenet.io.protobuf`.
 - :mod:`purenet.io.atomic`: the temp-file-and-rename write they use.
-- :mod:`purenet.io.image`, :mod:`purenet.io.png`, :mod:`purenet.io.pgm`,
-  :mod:`purenet.io.imagefile`: ``Image`` and ``read_image`` (PNG, PGM/PPM).
+- :mod:`purenet.io.image`, :mod:`purenet.io.png`, :mod:`purenet.io.jpeg`,
+  :mod:`purenet.io.pgm`, :mod:`purenet.io.imagefile`: ``Image`` and
+  ``read_image`` (PNG, JPEG, PGM/PPM; ``min_side`` reads large pictures
+  reduced, ``gray`` in one channel).
 
 The model-file readers raise :class:`purenet.ModelFileError` (the image
 readers :class:`purenet.ImageError`) for a missing, malformed, truncated,
