@@ -242,15 +242,16 @@ def check_size(width: int, height: int, fail: Callable[[str], NoReturn]) -> None
 
 # ------------------------------------------------- reduced reading
 def reduction_for(width: int, height: int, min_side) -> int:
-    """The largest power of two ``f`` with ``ceil(min(width, height) / f) >= min_side``
-    (1 when ``min_side`` is None): how much a reader may shrink a picture."""
+    """The largest power of two ``f <= min(width, height)`` with
+    ``ceil(min(width, height) / f) >= min_side`` (1 when ``min_side`` is None):
+    how much a reader may shrink a picture."""
     if min_side is None:
         return 1
     if isinstance(min_side, bool) or not isinstance(min_side, int) or min_side < 1:
         raise ValueError(f"min_side must be a positive int or None. Received: {min_side!r}")
     short = min(width, height)
     f = 1
-    while -(-short // (2 * f)) >= min_side:
+    while 2 * f <= short and -(-short // (2 * f)) >= min_side:  # (never below one pixel)
         f *= 2
     return f
 
