@@ -41,6 +41,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from .. import architectures
 from ..cli import DEFAULT_LR, DEFAULT_LR_DECAY, DEFAULT_MOMENTUM
 from ..datasets import load_bundled
+from ..errors import ModelFileError
 from ..io.modelfile import load_model, save_model
 from ..model import Sequential
 from ..optimizers import SGD
@@ -70,7 +71,10 @@ def model_from_bytes(data: bytes, name: str = "model.safetensors") -> Sequential
         path = os.path.join(folder, base)
         with open(path, "wb") as f:
             f.write(bytes(data))
-        return load_model(path)
+        try:
+            return load_model(path)
+        except ModelFileError as e:  # name the file as the person knows it, not by its temporary path
+            raise ModelFileError(str(e).replace(path, base)) from None
 
 
 def rgba(values: Sequence[float], palette: Palette) -> bytes:

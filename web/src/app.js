@@ -163,10 +163,11 @@ function penUp(event) {
   flushPoints();
   pen = null;
   const lifted = performance.now();
+  window.__penLifts = (window.__penLifts || 0) + 1; // answers still to come (read by the tests)
   live.ask("end", { inside }).then((view) => {
     show(view);
     window.__lastPredictionMs = performance.now() - lifted; // read by the measurements
-  }, report);
+  }, report).finally(() => window.__penLifts--);
 }
 sheet.addEventListener("pointerup", penUp);
 sheet.addEventListener("pointercancel", penUp);
@@ -195,7 +196,7 @@ function paint(canvas, rgba, width, height) {
 }
 
 function show(view) {
-  lastView = view;
+  lastView = window.__lastView = view;
   if (!pen) redraw(view.strokes);
   $("prediction").textContent = view.digit;
   // "not a digit" verdicts are to be shown in #verdict, with #prediction empty
@@ -550,6 +551,7 @@ async function main() {
     say("finetune-status", `This browser keeps nothing across visits here (${e.message}).`);
   }
   const started = await live.ask("start", { model: saved ? saved.bytes : null });
+  window.__startTimings = started.timings;
   let how = saved ? saved.how : "the shipped model";
   if (started.fallback) {
     how = "the shipped model";

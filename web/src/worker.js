@@ -23,17 +23,34 @@ const toJs = (proxy) => {
   return value;
 };
 
-async function start({ model }) {
+// Python starts loading as soon as the Worker exists; "start" only adds the model.
+async function boot() {
+  const t = [performance.now()];
   const build = await (await fetch(new URL("./build.json", import.meta.url))).json();
+  // the wheel downloads while Pyodide starts
+  const wheel = fetch(new URL(`./${build.wheel}`, import.meta.url)).then((r) => r.arrayBuffer());
   py = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
-  const wheel = await (await fetch(new URL(`./${build.wheel}`, import.meta.url))).arrayBuffer();
-  py.unpackArchive(new Uint8Array(wheel), "wheel");
+  t.push(performance.now());
+  py.unpackArchive(new Uint8Array(await wheel), "wheel");
   page = py.pyimport("purenet.app.page");
   asBytes = py.runPython("lambda buffer: buffer.to_bytes()");
+  t.push(performance.now());
+  return { build, t };
+}
+const booting = boot();
+booting.catch(() => {}); // reported by "start"
+
+async function start({ model }) {
+  const { build, t } = await booting;
   const loaded = loadModel(model);
   sketch = page.Sketch(loaded.model);
   loaded.model.destroy();
-  return { pyodide: py.version, wheel: build.wheel, fallback: loaded.fallback, model: toJs(sketch.describe()) };
+  t.push(performance.now());
+  const ms = (i) => Math.round(t[i + 1] - t[i]);
+  return {
+    pyodide: py.version, wheel: build.wheel, fallback: loaded.fallback, model: toJs(sketch.describe()),
+    timings: { pyodide: ms(0), purenet: ms(1), model: ms(2) },
+  };
 }
 
 // The saved model if it loads, else the shipped one (with the reason).
@@ -42,11 +59,15 @@ function loadModel(bytes) {
     try {
       return { model: page.model_from_bytes(asBytes(bytes)), fallback: null };
     } catch (e) {
-      return { model: shipped(), fallback: String(e.message || e).trim().split("\n").pop() };
+      return { model: shipped(), fallback: pythonMessage(e) };
     }
   }
   return { model: shipped(), fallback: null };
 }
+
+// A Python exception's last line, without its class: what the person reads.
+const pythonMessage = (e) =>
+  String((e && e.message) || e).trim().split("\n").pop().replace(/^[\w.]*(Error|Exception|Warning)\w*: /, "");
 
 const shipped = () => py.runPython("import purenet as pn\nfrom purenet.cli import PRETRAINED_MODEL\npn.load(PRETRAINED_MODEL)");
 
@@ -78,7 +99,7 @@ const ops = {
   finetune: ({ id, model, images, digits, seed }) => {
     const live = page.model_from_bytes(asBytes(model));
     const progress = (done, total) => postMessage({ id, progress: { done, total } });
-    const result = page.finetune.callKwargs(live, py.toPy(images), py.toPy(digits), { seed: seed || 0, on_progress: progress });
+    const result = page.finetune.callKwargs(live, py.toPy(images), py.toPy(digits), { seed: seed || 0, on_progress: progress, check: 200 });
     live.destroy();
     return toJs(result);
   },
@@ -119,7 +140,7 @@ self.onmessage = (event) => {
       if (value && value.model instanceof Uint8Array) transfer.push(value.model.buffer);
       postMessage({ id: request.id, ok: true, value }, transfer);
     } catch (e) {
-      postMessage({ id: request.id, ok: false, error: String((e && e.message) || e).trim().split("\n").pop() });
+      postMessage({ id: request.id, ok: false, error: pythonMessage(e) });
     }
   });
 };

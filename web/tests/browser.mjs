@@ -41,11 +41,10 @@ export async function draw(page, strokes) {
   }
 }
 
-// The prediction shown after the last pen lift (waits for the answer to the
-// drawing: the canvas's "end" round trip sets window.__lastPredictionMs).
+// The prediction shown once the page has answered every pen lift of
+// ``action`` (app.js counts the answers still to come in window.__penLifts).
 export async function predictionAfter(page, action) {
-  await page.evaluate(() => (window.__lastPredictionMs = undefined));
   await action();
-  await page.waitForFunction(() => window.__lastPredictionMs !== undefined, null, { timeout: 20000 });
+  await page.waitForFunction(() => window.__penLifts === 0, null, { timeout: 60000 });
   return page.getByTestId("prediction").textContent();
 }
