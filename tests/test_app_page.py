@@ -24,7 +24,8 @@ def shipped():
 
 def test_nothing_drawn_is_no_guess(shipped):
     view = page.Sketch(shipped).view(inside=True)
-    assert view["digit"] == "" and view["seen"] is None and view["seen_rgba"] is None and view["maps"] is None
+    assert view["digit"] == "" and view["verdict"] is None
+    assert view["seen"] is None and view["seen_rgba"] is None and view["maps"] is None
     assert view["names"] == [str(d) for d in range(10)] and view["probabilities"] == [0.0] * 10
     assert view["strokes"] == []
 

@@ -155,6 +155,8 @@ class Sketch:
         """What the page shows.
 
         ``digit``: the predicted class as text, ``""`` with nothing drawn;
+        ``verdict``: words to show instead of a digit (None for now: the
+        place where a "not a digit" answer goes, ``digit`` then being ``""``);
         ``probabilities`` and ``names``: one per class; ``seen``: the 784
         floats the network sees (28x28, ink 1.0), or None, and ``seen_rgba``
         its picture; ``strokes``: the drawing, for redrawing after undo.
@@ -165,7 +167,7 @@ class Sketch:
         prediction = self.recogniser.recognise(self.drawing)
         names = [str(n) for n in self.recogniser.names]
         result = {
-            "digit": "", "confidence": 0.0, "probabilities": [0.0] * len(names), "names": names,
+            "digit": "", "verdict": None, "confidence": 0.0, "probabilities": [0.0] * len(names), "names": names,
             "seen": None, "seen_rgba": None, "maps": None, "map_shape": None,
             "strokes": [[list(p) for p in s] for s in self.drawing.strokes],
         }

@@ -199,8 +199,8 @@ function show(view) {
   lastView = window.__lastView = view;
   if (!pen) redraw(view.strokes);
   $("prediction").textContent = view.digit;
-  // "not a digit" verdicts are to be shown in #verdict, with #prediction empty
-  $("verdict").textContent = view.digit ? `${Math.round(view.confidence * 100)}% sure` : "Draw a digit";
+  // Python's words when it gives no digit (e.g. "not a digit") go beside the empty prediction
+  $("verdict").textContent = view.verdict || (view.digit ? `${Math.round(view.confidence * 100)}% sure` : "Draw a digit");
   if (bars.children.length !== view.names.length) buildBars(view.names);
   view.probabilities.forEach((p, i) => {
     const li = bars.children[i];
@@ -562,6 +562,7 @@ async function main() {
   showModel(started.model, how);
   show(await live.ask("view", { inside }));
   ready = true;
+  window.__readyMs = performance.now(); // since navigation (read by the measurements)
   document.body.dataset.ready = "true";
   say("status", `Ready: purenet in Python in your browser (Pyodide ${started.pyodide}). Draw a digit.`);
   $("download").disabled = false;

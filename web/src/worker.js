@@ -28,10 +28,15 @@ async function boot() {
   const t = [performance.now()];
   const build = await (await fetch(new URL("./build.json", import.meta.url))).json();
   // the wheel downloads while Pyodide starts
-  const wheel = fetch(new URL(`./${build.wheel}`, import.meta.url)).then((r) => r.arrayBuffer());
+  const get = (name) => fetch(new URL(`./${name}`, import.meta.url)).then((r) => r.arrayBuffer());
+  const wheel = get(build.wheel);
+  const pyc = get(build.bytecode);
   py = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
   t.push(performance.now());
-  py.unpackArchive(new Uint8Array(await wheel), "wheel");
+  const site = py.runPython("import site; site.getsitepackages()[0]");
+  py.unpackArchive(new Uint8Array(await wheel), "wheel", { extractDir: site });
+  // purenet's modules compiled at build time: the import need not compile them
+  py.unpackArchive(new Uint8Array(await pyc), "zip", { extractDir: site });
   page = py.pyimport("purenet.app.page");
   asBytes = py.runPython("lambda buffer: buffer.to_bytes()");
   t.push(performance.now());

@@ -31,7 +31,9 @@ export async function launch() {
 // Draw strokes (lists of [x, y] in drawing units, 0..280) on the page's
 // canvas with the mouse: real pointer events, moves paced like a hand's.
 export async function draw(page, strokes) {
-  const box = await page.getByTestId("canvas").boundingBox();
+  const canvas = page.getByTestId("canvas");
+  await canvas.scrollIntoViewIfNeeded(); // a click further down may have scrolled it away
+  const box = await canvas.boundingBox();
   const at = ([x, y]) => [box.x + (x * box.width) / 280, box.y + (y * box.height) / 280];
   for (const stroke of strokes) {
     await page.mouse.move(...at(stroke[0]));
