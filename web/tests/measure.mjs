@@ -6,7 +6,7 @@
 //   node web/tests/measure.mjs [--epochs 2] [--out docs/web-measurements.json]
 //
 // 1. page ready: navigation to document.body.dataset.ready, fresh profile, 3 loads;
-// 2. prediction after pen lift: pointerup to the answer shown, over the drawings of 4;
+// 2. prediction after pen lift: pointerup to the answer shown, over the drawings of 4 and 6;
 // 3. the main thread's long tasks (PerformanceObserver "longtask") while a
 //    fine-tune and a training run go on in the Worker;
 // 4. fine-tune on 20 labelled drawings (2 of each digit), click to done;
@@ -14,7 +14,7 @@
 //    accuracy on the bundled test split and samples/s, beside CPython's
 //    samples/s for the same purenet.app.page.Training on this machine;
 // 6. 10 drawings of each digit (scripts/drawings.py, held-out templates,
-//    seeds 77 and 5) drawn with the mouse and read by the page.
+//    seed 77, or those of --seeds 77,5,...) drawn with the mouse and read by the page.
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -33,6 +33,7 @@ const option = (name, fallback) => {
 };
 const EPOCHS = Number(option("--epochs", 2));
 const OUT = option("--out", null);
+const SEEDS = option("--seeds", "77").split(",").map(Number);
 
 const python = (code, ...args) =>
   execFileSync(PYTHON, ["-c", code, ...args], { cwd: root, encoding: "utf8", env: { ...process.env, PYTHONPATH: root } });
@@ -70,6 +71,8 @@ try {
   results.ready_ms = ready.map((r) => Math.round(r.ms));
   results.ready_parts_ms = ready.map((r) => r.parts);
   log("ready", results.ready_ms, JSON.stringify(results.ready_parts_ms));
+  const save = () => OUT && writeFileSync(OUT, JSON.stringify(results, null, 2) + "\n");
+  save();
 
   const b = await launch();
   const page = await b.context.newPage();
@@ -78,24 +81,6 @@ try {
   await page.waitForFunction(() => document.body.dataset.ready === "true", null, { timeout: 180000 });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-
-  // 2 and 6: the drawings, and the time from pen lift to the answer
-  const latencies = [];
-  results.drawings = {};
-  for (const seed of [77, 5]) {
-    const items = drawings(100, seed);
-    const wrong = [];
-    for (const item of items) {
-      const digit = await predictionAfter(page, () => draw(page, item.strokes));
-      latencies.push(await page.evaluate(() => window.__lastPredictionMs));
-      if (digit !== String(item.digit)) wrong.push(`${item.digit}->${digit}`);
-      await page.getByTestId("clear").click();
-    }
-    results.drawings[`seed ${seed}`] = { right: items.length - wrong.length, of: items.length, wrong };
-    log("drawings", seed, items.length - wrong.length, "/", items.length, wrong.join(" "));
-  }
-  results.prediction_ms = { median: round(median(latencies)), max: round(Math.max(...latencies)), n: latencies.length };
-  log("prediction", JSON.stringify(results.prediction_ms));
 
   // 4: fine-tune on 20 labelled drawings
   const teach = drawings(20, 123);
@@ -115,6 +100,7 @@ try {
     long_tasks: ft.length, longest_task_ms: ft.length ? round(Math.max(...ft)) : 0,
   };
   log("finetune", JSON.stringify(results.finetune));
+  save();
 
   // 5: train cnn-small from scratch
   await page.getByTestId("epochs").fill(String(EPOCHS));
@@ -130,7 +116,27 @@ try {
     long_tasks: tr.length, longest_task_ms: tr.length ? round(Math.max(...tr)) : 0,
   };
   log("train", JSON.stringify(results.train));
+  save();
   await page.screenshot({ path: join(root, "docs", "images", "web-train.png"), fullPage: true });
+
+  // 2 and 6: the drawings, and the time from pen lift to the answer
+  const latencies = [];
+  results.drawings = {};
+  for (const seed of SEEDS) {
+    const items = drawings(100, seed);
+    const wrong = [];
+    for (const item of items) {
+      const digit = await predictionAfter(page, () => draw(page, item.strokes));
+      latencies.push(await page.evaluate(() => window.__lastPredictionMs));
+      if (digit !== String(item.digit)) wrong.push(`${item.digit}->${digit}`);
+      await page.getByTestId("clear").click();
+    }
+    results.drawings[`seed ${seed}`] = { right: items.length - wrong.length, of: items.length, wrong };
+    log("drawings", seed, items.length - wrong.length, "/", items.length, wrong.join(" "));
+  }
+  results.prediction_ms = { median: round(median(latencies)), max: round(Math.max(...latencies)), n: latencies.length };
+  log("prediction", JSON.stringify(results.prediction_ms));
+
   results.page_errors = errors;
   await b.close();
 
