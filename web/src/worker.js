@@ -109,7 +109,11 @@ const ops = {
     return toJs(result);
   },
   train: async ({ id, arch, epochs, seed, limit, test_limit, batches }) => {
-    const run = page.Training.callKwargs({ arch, epochs, seed: seed || 0, limit: limit ?? null, test_limit: test_limit ?? null });
+    // JavaScript's null is not Python's None (undefined is): leave out what is not set
+    const options = { arch, epochs, seed: seed || 0 };
+    if (limit) options.limit = limit;
+    if (test_limit) options.test_limit = test_limit;
+    const run = page.Training.callKwargs(options);
     try {
       let state = null;
       while (!state || !state.done) {
