@@ -182,6 +182,24 @@ build("cnn-small", seed=3).save(sys.argv[1])
     assert.equal(readFileSync(file).length > 0, true);
   });
 
+  test("trains cnn-small from scratch in the Worker, stops on request and uses the model", LONG, async () => {
+    await page.getByTestId("arch").selectOption("cnn-small");
+    await page.getByTestId("epochs").fill("1");
+    await page.getByTestId("train-start").click();
+    // the chart and the status follow the run; "Stop" is read by the Worker between two steps
+    await page.waitForFunction(() => window.__trainProgress && window.__trainProgress.seen >= 640, null, { timeout: 170000 });
+    await page.getByTestId("train-stop").click();
+    await page.waitForFunction(() => window.__trainResult !== undefined, null, { timeout: 170000 });
+    const result = await page.evaluate(() => window.__trainResult);
+    assert.equal(result.stopped, true);
+    assert.ok(result.state.seen >= 640 && result.state.seen < 10000, JSON.stringify(result.state));
+    assert.equal(result.history.loss.length, result.state.seen / 320);
+    assert.match(await page.getByTestId("train-status").textContent(), /^Stopped\. /);
+    await page.getByTestId("train-use").click();
+    await page.waitForFunction(() => /^trained here from scratch \(cnn-small\)/.test(document.querySelector('[data-testid="model-info"]').textContent));
+    assert.match(await page.getByTestId("model-info").textContent(), /13,610 parameters/);
+  });
+
   test("no uncaught error on the page", () => {
     assert.deepEqual(errors, []);
   });
