@@ -82,6 +82,25 @@ try {
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
 
+  // 2 and 6: the drawings, and the time from pen lift to the answer
+  const latencies = [];
+  results.drawings = {};
+  for (const seed of SEEDS) {
+    const items = drawings(100, seed);
+    const wrong = [];
+    for (const item of items) {
+      const digit = await predictionAfter(page, () => draw(page, item.strokes));
+      latencies.push(await page.evaluate(() => window.__lastPredictionMs));
+      if (digit !== String(item.digit)) wrong.push(`${item.digit}->${digit}`);
+      await page.getByTestId("clear").click();
+    }
+    results.drawings[`seed ${seed}`] = { right: items.length - wrong.length, of: items.length, wrong };
+    log("drawings", seed, items.length - wrong.length, "/", items.length, wrong.join(" "));
+  }
+  results.prediction_ms = { median: round(median(latencies)), max: round(Math.max(...latencies)), n: latencies.length };
+  log("prediction", JSON.stringify(results.prediction_ms));
+  save();
+
   // 4: fine-tune on 20 labelled drawings
   const teach = drawings(20, 123);
   for (const item of teach) {
@@ -118,24 +137,6 @@ try {
   log("train", JSON.stringify(results.train));
   save();
   await page.screenshot({ path: join(root, "docs", "images", "web-train.png"), fullPage: true });
-
-  // 2 and 6: the drawings, and the time from pen lift to the answer
-  const latencies = [];
-  results.drawings = {};
-  for (const seed of SEEDS) {
-    const items = drawings(100, seed);
-    const wrong = [];
-    for (const item of items) {
-      const digit = await predictionAfter(page, () => draw(page, item.strokes));
-      latencies.push(await page.evaluate(() => window.__lastPredictionMs));
-      if (digit !== String(item.digit)) wrong.push(`${item.digit}->${digit}`);
-      await page.getByTestId("clear").click();
-    }
-    results.drawings[`seed ${seed}`] = { right: items.length - wrong.length, of: items.length, wrong };
-    log("drawings", seed, items.length - wrong.length, "/", items.length, wrong.join(" "));
-  }
-  results.prediction_ms = { median: round(median(latencies)), max: round(Math.max(...latencies)), n: latencies.length };
-  log("prediction", JSON.stringify(results.prediction_ms));
 
   results.page_errors = errors;
   await b.close();
