@@ -8,8 +8,10 @@ failure instead of a silent skip.
 """
 
 import doctest
+import errno
 import importlib
 import os
+import sys
 
 import pytest
 
@@ -80,3 +82,26 @@ def x_display():
 
     with private_display() as display:
         yield display
+
+
+if sys.platform == "emscripten":  # Pyodide (web/tests/pyodide-suite.mjs): no processes, threads or Tk
+
+    def _platform_limit(excinfo) -> bool:
+        """The test failed only because it starts a process or a thread or imports Tk, which
+        Pyodide cannot (subprocess refuses, fork is not implemented, threads cannot start,
+        there is no tkinter)."""
+        e = excinfo.value
+        return (isinstance(e, OSError) and e.errno == errno.ENOTSUP and "does not support processes" in str(e)) or (
+            isinstance(e, OSError) and e.errno == errno.ENOSYS) or (
+            isinstance(e, RuntimeError) and "can't start new thread" in str(e)) or (
+            isinstance(e, ModuleNotFoundError) and e.name in ("tkinter", "_tkinter")
+        )
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if call.excinfo is not None and report.failed and _platform_limit(call.excinfo):
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] or 0, "Skipped: needs a process, a thread or Tk, "
+                               f"which {sys.platform} has not: {call.excinfo.value}")

@@ -17,6 +17,7 @@ optimizer or loss.
 """
 
 import os
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -76,8 +77,9 @@ def test_the_guards_catch_what_they_should(traced, tmp_path):
         with pytest.raises(fuzzing.Finding, match="allocated at peak"):
             fuzzing.run_case(reader(lambda data: bytearray(2 * MAX_BYTES)), b"", str(tmp_path), GUARD_SECONDS,
                              MAX_BYTES)
-    with pytest.raises(fuzzing.Finding, match="no answer after"):
-        fuzzing.run_case(reader(lambda data: [0 for _ in iter(int, 1)]), b"", str(tmp_path), 0.05, MAX_BYTES)
+    if sys.platform != "emscripten":  # Pyodide delivers no SIGALRM: nothing there stops a hang but MemoryError
+        with pytest.raises(fuzzing.Finding, match="no answer after"):
+            fuzzing.run_case(reader(lambda data: [0 for _ in iter(int, 1)]), b"", str(tmp_path), 0.05, MAX_BYTES)
     outcome = fuzzing.run_case(reader(lambda data: pn.load(data)), b"not a path", str(tmp_path), GUARD_SECONDS,
                                MAX_BYTES)
     assert outcome.result == "ModelFileError"

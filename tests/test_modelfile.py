@@ -18,7 +18,8 @@ import purenet as pn
 from conftest import resave
 from purenet.io import modelfile
 from purenet.io.safetensors import (
-    HEADER_CAP, encode_safetensors, parse_safetensors, read_safetensors, write_safetensors,
+    HEADER_CAP, MAX_JSON_DEPTH, encode_safetensors, json_depth, loads_json, parse_safetensors, read_safetensors,
+    write_safetensors,
 )
 from purenet.layers import BUILTIN_LAYERS
 
@@ -325,6 +326,29 @@ def test_oversized_file(saved):
 )
 def test_header_is_not_strict_json_object(tmp_path, header, fragments):
     raises(write(tmp_path, assemble(header)), *fragments)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 40, MAX_JSON_DEPTH])
+def test_json_nesting_up_to_the_limit_parses(depth):
+    text = '{"a": ' + "[" * (depth - 1) + '"]]{{"' + "]" * (depth - 1) + "}"
+    assert json_depth(text) == depth
+    value = loads_json(text, "f", "h")["a"]
+    for _ in range(depth - 1):
+        value = value[0]
+    assert value == "]]{{"
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 20_000])
+def test_json_nesting_beyond_the_limit_is_refused_before_parsing(depth, monkeypatch):
+    # The parser must not even start: where the stack is small (Pyodide) a deep
+    # text crashes it instead of raising RecursionError.
+    def parse(*args, **kwargs):
+        raise AssertionError("json.loads called on a text nested too deep")
+
+    monkeypatch.setattr(json, "loads", parse)
+    text = "[" * depth + "]" * depth
+    with pytest.raises(pn.ModelFileError, match=f"nesting too deep \\({depth:,} levels; at most {MAX_JSON_DEPTH}\\)"):
+        loads_json(text, "f", "h")
 
 
 def test_duplicate_keys(tmp_path):

@@ -39,6 +39,7 @@ import io
 import json
 import math
 import os
+import re
 import struct
 import sys
 from array import array
@@ -75,6 +76,13 @@ HEADER_CAP = 8 * 1024 * 1024
 #: keeps a "JSON bomb" (a million tiny objects) from exhausting memory. A
 #: checkpoint holds a few thousand (its generator states).
 MAX_JSON_ITEMS = 250_000
+
+#: The deepest nesting of lists and objects a JSON text may have, checked
+#: before parsing: the parser recurses once per level, and where the stack is
+#: small (CPython compiled to WebAssembly, in a browser) a deep text would
+#: crash the interpreter instead of raising RecursionError. purenet's own
+#: headers nest four levels deep.
+MAX_JSON_DEPTH = 64
 
 #: The largest file read by default. A float read from a file becomes a Python
 #: float (about 32 bytes in a list), so 256 MiB of F32 is already ~2 GB of memory.
@@ -151,6 +159,28 @@ def _constant(text: str):
     raise _Problem(f"{text} (not valid JSON)")
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of lists and objects in the JSON ``text``, found
+    without parsing it (brackets inside strings do not count; in malformed
+    text the count may be too high, never too low for what a parser accepts).
+
+    >>> json_depth('{"a": [1, {"b": "[[["}]}')
+    3
+    """
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub('""', text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
 def loads_json(text: str, file: str, field: str):
     """Parse ``text`` as strict JSON: no duplicate keys, no NaN or Infinity, no
     integers over 20 digits, no numbers out of float range, bounded nesting, at
@@ -160,6 +190,10 @@ def loads_json(text: str, file: str, field: str):
     if items > MAX_JSON_ITEMS:
         fail(file, field, f"JSON of at most {MAX_JSON_ITEMS:,} values",
              f"about {items:,} (commas and brackets in {len(text):,} characters)")
+    opening = text.count("[") + text.count("{")
+    depth = json_depth(text) if opening > MAX_JSON_DEPTH else opening  # few brackets: no deeper than their count
+    if depth > MAX_JSON_DEPTH:
+        fail(file, field, "valid JSON", f"nesting too deep ({depth:,} levels; at most {MAX_JSON_DEPTH})")
     try:
         return json.loads(text, object_pairs_hook=_object, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except _Problem as e:
