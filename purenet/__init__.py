@@ -35,7 +35,7 @@ from .io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .io.modelfile import load_model as load, load_state_dict_file
 from .io.onnx import export_onnx
 from . import io
-from .app.preprocess import preprocess, preprocess_to_matrix
+from .vision.preprocess import preprocess, preprocess_to_matrix
 
 __version__ = "0.1.0"
 

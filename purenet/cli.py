@@ -52,7 +52,7 @@ import zlib
 from typing import Dict, List, Optional, Sequence
 
 from . import __version__, architectures, datasets, report, rngstate
-from .app.preprocess import preprocess
+from .vision.preprocess import preprocess
 from .augment import Augment
 from .errors import DatasetError, ImageError, ModelFileError
 from .inputs import as_inputs, as_targets
