@@ -35,7 +35,9 @@ from .io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .io.modelfile import load_model as load, load_state_dict_file
 from .io.onnx import export_onnx
 from . import io
+from . import vision
 from .vision.preprocess import preprocess, preprocess_to_matrix
+from .vision.digits import Digit, read_digits
 
 __version__ = "0.1.0"
 
@@ -49,6 +51,6 @@ __all__ = [
     "datasets", "init", "kernels", "architectures",
     "DatasetError", "ModelFileError", "ImageError",
     "load", "load_state_dict_file", "export_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
-    "io", "preprocess", "preprocess_to_matrix",
+    "io", "vision", "preprocess", "preprocess_to_matrix", "read_digits", "Digit",
     "__version__",
 ]

@@ -19,9 +19,10 @@ here, all linear in the number of pixels:
    middle of the range means dark ink on light paper (the usual photo),
    else light ink on a dark ground (a canvas, MNIST itself);
 2. paper level (background): on a coarse grid of cells (about 8 across
-   the longer side) each cell's paper level is a high percentile of its
-   pixels (ink is the minority of a cell), the largest of its 3 x 3 cells
-   (a closing: a cell inside a thick stroke takes its neighbours' paper),
+   the longer side) each cell's paper level is the 67th percentile of its
+   pixels (ink is the minority of a cell), then a closing over 3 x 3 cells
+   (largest, then smallest: a cell inside a thick stroke takes its
+   neighbours' paper, a shadow's edge stays in place),
    then interpolated bilinearly back to every pixel; light that changes
    across the sheet changes slowly, so this follows it and not the ink.
    Uneven light reaches the edges of the picture: when the paper level is
@@ -35,7 +36,9 @@ here, all linear in the number of pixels:
    several times the noise (measured as the spread of the paper), so faint
    ruled lines, grain and noise stay out while blurred stroke edges stay in;
 5. connected pieces: tiny specks, and long thin lines across the sheet
-   (ruled lines, page edges), are dropped.
+   (ruled lines, page edges), are dropped; a line that touches the
+   digits loses the pixels in vertical runs as thin as its own, which
+   keeps the strokes that cross it.
 
 The result keeps the ink's strength (not a binary mask): the MNIST recipe
 downstream averages and centres the values as MNIST did. When the paper
@@ -57,6 +60,7 @@ GRID = 8  # cells across the longer side for the paper level
 FLAT = 0.04  # paper levels that vary less than this across the sheet are one level
 NOISE_SIGMAS = 6.0  # the strong threshold is at least this many noise deviations above the paper
 LOW_FRACTION = 0.45  # the low threshold, as a fraction of the high one
+LINE_THICKNESS = 0.012  # ruled lines are at most this thick, as a fraction of the longer side
 
 
 class Component(NamedTuple):
@@ -150,6 +154,12 @@ def find_ink(
         return Ink(strength, width, height, [_component(pixels, width)])
     high_cut = max(0.5 * peak, NOISE_SIGMAS * spread, 0.5 * min_contrast)
     pieces = _pieces(strength, width, height, high_cut, LOW_FRACTION * high_cut)
+    across = [c for c in pieces if c.strong and c.box[2] - c.box[0] + 1 > 0.8 * width]
+    if across:
+        strength = list(strength)
+        for c in across:
+            _erase_thin_rows(c, strength, width)
+        pieces = _pieces(strength, width, height, high_cut, LOW_FRACTION * high_cut)
     components = _drop_specks_and_lines([c for c in pieces if c.strong], width, height)
     if not components:
         return None
@@ -181,12 +191,10 @@ def _paper_level(paper: List[float], width: int, height: int) -> Optional[List[f
         for gx in range(gw):
             x0, x1 = gx * cell, min(width, (gx + 1) * cell)
             block = sorted(v for y in rows for v in paper[y * width + x0 : y * width + x1])
-            grid.append(block[(len(block) * 4) // 5])  # 80th percentile: paper, unless mostly ink
-    closed = []
-    for gy in range(gh):
-        for gx in range(gw):
-            closed.append(max(grid[y * gw + x] for y in range(max(0, gy - 1), min(gh, gy + 2))
-                              for x in range(max(0, gx - 1), min(gw, gx + 2))))
+            grid.append(block[(len(block) * 2) // 3])  # paper, unless the cell is mostly ink
+    # a closing (largest of the 3 x 3 cells, then smallest of those): a cell inside a thick
+    # stroke takes its neighbours' paper, while a shadow's edge stays where it is
+    closed = _close(grid, gw, gh)
     # uneven light and shadows come from beyond the sheet, so they reach its border; a flat
     # border with darker cells inside is a big blot or a thick stroke, not a shadow
     edge = [closed[gy * gw + gx] for gy in range(gh) for gx in range(gw) if gy in (0, gh - 1) or gx in (0, gw - 1)]
@@ -197,10 +205,13 @@ def _paper_level(paper: List[float], width: int, height: int) -> Optional[List[f
         out = []
         for i in range(n):
             t = (i + 0.5) / cell - 0.5
-            a = min(max(int(t // 1), 0), n_cells - 1)
-            b = min(a + 1, n_cells - 1)
-            f = min(max(t - a, 0.0), 1.0)
-            out.append((a, b, f))
+            if n_cells == 1:
+                out.append((0, 0, 0.0))
+                continue
+            # beyond the outer cells' centres the line through the last two goes on (a gradient
+            # keeps its slope to the edge of the sheet)
+            a = min(max(int(t // 1), 0), n_cells - 2)
+            out.append((a, a + 1, t - a))
         return out
 
     across = taps(gw, width)
@@ -212,14 +223,38 @@ def _paper_level(paper: List[float], width: int, height: int) -> Optional[List[f
     return level
 
 
+def _close(grid: List[float], gw: int, gh: int) -> List[float]:
+    """Max then min over 3 x 3 cells, on the grid extended by one cell on each side along
+    its slope (so that a gradient reaching the edge is not flattened there)."""
+    def extend(values: List[float]) -> List[float]:
+        if len(values) == 1:
+            return values * 3
+        return [2 * values[0] - values[1]] + values + [2 * values[-1] - values[-2]]
+
+    rows = [extend(grid[y * gw : (y + 1) * gw]) for y in range(gh)]
+    columns = [extend([r[x] for r in rows]) for x in range(gw + 2)]
+    pw, ph = gw + 2, gh + 2
+    padded = [columns[x][y] for y in range(ph) for x in range(pw)]
+    out = _filter3(_filter3(padded, pw, ph, max), pw, ph, min)
+    return [out[(y + 1) * pw + x + 1] for y in range(gh) for x in range(gw)]
+
+
+def _filter3(grid: List[float], gw: int, gh: int, pick) -> List[float]:
+    """``pick`` (max or min) of each cell's 3 x 3 neighbourhood on a ``gw x gh`` grid."""
+    return [pick(grid[y * gw + x] for y in range(max(0, gy - 1), min(gh, gy + 2))
+                 for x in range(max(0, gx - 1), min(gw, gx + 2)))
+            for gy in range(gh) for gx in range(gw)]
+
+
 def _noise(paper: List[float], level: List[float]) -> float:
     """The spread of the paper around its level (a robust standard deviation), from a sample."""
     step = max(1, len(paper) // 20000)
     d = sorted((p - v) / p for v, p in zip(paper[::step], level[::step]))
     median = d[len(d) // 2]
-    # paper is the majority: the upper half of the deviations is paper only
-    upper = [x - median for x in d[len(d) // 2 :]]
-    return upper[len(upper) // 2] * 1.4826 if upper else 0.0
+    # paper is the majority and ink is darker: the brighter half of the deviations is paper only
+    lower = [median - x for x in d[: len(d) // 2]]
+    lower.reverse()
+    return lower[len(lower) // 2] * 1.4826 if lower else 0.0
 
 
 # ------------------------------------------------------------ pieces
@@ -286,6 +321,35 @@ def _drop_specks_and_lines(components: List[Component], width: int, height: int)
             continue
         out.append(c)
     return out
+
+
+def _erase_thin_rows(c: Component, strength: List[float], width: int) -> None:
+    """A piece across (most of) the sheet is a ruled line, maybe with the strokes it touches: the line
+    is the pixels in vertical runs no thicker than its own thickness (the commonest run's);
+    a stroke that crosses it runs longer, so it stays. Those pixels are set to 0."""
+    x0, y0, x1, y1 = c.box
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    mask = bytearray(w * h)
+    for i in c.pixels:
+        y, x = divmod(i, width)
+        mask[(y - y0) * w + x - x0] = 1
+    runs = []  # (column, first row, length)
+    for x in range(w):
+        column = mask[x::w]
+        y = column.find(1)
+        while y >= 0:
+            end = column.find(0, y)
+            end = h if end < 0 else end
+            runs.append((x, y, end - y))
+            y = column.find(1, end) if end < h else -1
+    lengths = sorted(r[2] for r in runs)
+    thick = lengths[len(lengths) // 2]
+    if thick > LINE_THICKNESS * max(len(strength) // width, width) + 1:
+        return  # strokes of a big digit, not a ruled line
+    for x, y, n in runs:
+        if n <= 1.5 * thick + 1:
+            for k in range(y, y + n):
+                strength[(y0 + k) * width + x0 + x] = 0.0
 
 
 def _dilate(mask: bytearray, width: int, height: int) -> bytearray:

@@ -59,7 +59,7 @@ from ..io.image import Image
 from ..matrix import Matrix
 from .ink import downscale, find_ink
 
-__all__ = ["preprocess", "preprocess_to_matrix", "gray_values", "to_mnist"]
+__all__ = ["preprocess", "preprocess_to_matrix", "gray_values", "scaled_gray_values", "to_mnist"]
 
 SIZE = 28  # the MNIST field
 BOX = 20  # the longer side of the digit's bounding box in it
@@ -178,15 +178,21 @@ def preprocess_to_matrix(images: Sequence[Picture], **options) -> Matrix:
 def gray_values(image: Picture, limit: Optional[int] = None) -> Tuple[List[float], int, int]:
     """``(flat row-major values in [0, 1], width, height)``, averaged down by the smallest
     whole factor that brings both sides to at most ``limit`` (when given)."""
+    values, width, height, _ = scaled_gray_values(image, limit)
+    return values, width, height
+
+
+def scaled_gray_values(image: Picture, limit: Optional[int] = None) -> Tuple[List[float], int, int, int]:
+    """:func:`gray_values` and the factor it averaged down by (1 when it did not)."""
     values, width, height = _gray_values(image)
     if limit is not None and max(width, height) > limit:
         factor = -(-max(width, height) // limit)
         unit = 1 / 255 if isinstance(values, bytes) else 1.0
-        return downscale(values, width, height, factor, unit)
+        return downscale(values, width, height, factor, unit) + (factor,)
     if isinstance(values, bytes):
         lut = _LUT
-        return [lut[b] for b in values], width, height
-    return values, width, height
+        return [lut[b] for b in values], width, height, 1
+    return values, width, height, 1
 
 
 def _gray_values(image: Picture):
