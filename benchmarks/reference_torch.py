@@ -6,12 +6,18 @@ the batch, stable log-softmax), autograd, and a plain SGD update
 ``p -= lr * p.grad``. PyTorch's CPU max pool sends a tie to the first
 maximum and its ReLU has derivative 0 at 0, like the others.
 
+``cnn-bn`` (BatchNorm2D, LeakyReLU, global average pooling) exists here
+only, not in naive.py or reference_numpy.py; its BatchNorm layers train on
+the batch's statistics and move their running statistics, as purenet's.
+
 The runner times float32 with ``torch.set_num_threads(1)`` (one core, like
 pure Python); ``init_from_state(state, dtype="float64")`` exists so the
 verification can hold PyTorch to the same 1e-9 as everything else.
 ``prepare(images, labels, dtype)`` builds the tensors once, outside the timed
 region.
 """
+
+import copy
 
 import torch
 from torch import nn
@@ -28,7 +34,14 @@ def _dtype(dtype):
 
 def init_from_state(state, dtype="float32"):
     dt = _dtype(dtype)
-    if "9.weight" in state:
+    if "13.weight" in state:
+        kind = "cnn-bn"
+        w13 = torch.tensor(state["13.weight"], dtype=dt)
+        model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(8),
+                              nn.Conv2d(8, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(16),
+                              nn.Conv2d(16, 32, 3, bias=False), nn.BatchNorm2d(32), nn.LeakyReLU(0.1),
+                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(w13.shape[1], w13.shape[0]))
+    elif "9.weight" in state:
         kind = "lenet"
         w0 = torch.tensor(state["0.weight"], dtype=dt)
         w3 = torch.tensor(state["3.weight"], dtype=dt)
@@ -80,7 +93,7 @@ def _inputs(params, images, labels):
         x, y = images, torch.as_tensor(labels, dtype=torch.int64)
     else:
         x, y = prepare(images, labels, str(params["dtype"]).replace("torch.", ""))
-    if params["kind"] in ("cnn-small", "lenet"):
+    if params["kind"] in ("cnn-small", "lenet", "cnn-bn"):
         x = x.reshape(x.shape[0], 1, IMAGE_SIZE, IMAGE_SIZE)
     return x, y
 
@@ -100,6 +113,9 @@ def train_step(params, images, labels, lr):
 
 
 def loss_only(params, images, labels):
+    """The loss train_step would report, changing nothing: in training mode (a
+    BatchNorm normalises with the batch's statistics) on a copy of the model,
+    whose running statistics move instead of the model's."""
     x, y = _inputs(params, images, labels)
     with torch.no_grad():
-        return F.cross_entropy(params["model"](x), y).item()
+        return F.cross_entropy(copy.deepcopy(params["model"])(x), y).item()

@@ -35,3 +35,6 @@ set -x
 "$PYPY" benchmarks/workers.py --batch-size 32,128 --json "$OUT/workers-pypy-3.9.json"
 "$PY313" benchmarks/scaling.py --json "$OUT/scaling-cpython-3.13.json"
 "$PYPY" benchmarks/scaling.py --json "$OUT/scaling-pypy-3.9.json"
+"$PY313" benchmarks/primitives.py --json "$OUT/primitives-cpython-3.13.json"
+"$PYREF" benchmarks/primitives.py --json "$OUT/primitives-cpython-3.11.json"
+"$PYPY" benchmarks/primitives.py --json "$OUT/primitives-pypy-3.9.json"

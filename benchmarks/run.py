@@ -99,7 +99,11 @@ except ImportError:
 else:
     import reference_torch
 
-WORKLOADS = ("cnn-small", "mlp", "lenet")
+WORKLOADS = ("cnn-small", "mlp", "lenet", "cnn-bn")
+# Workloads only some implementations compute: naive.py and reference_numpy.py
+# have no BatchNorm (naive's step runs one sample at a time, and BatchNorm's
+# statistics couple the samples of a batch), so cnn-bn is purenet and PyTorch.
+IMPLEMENTATIONS_OF = {"cnn-bn": ("purenet", "torch-float64", "torch-float32")}
 BATCH_SIZE = 32
 LEARNING_RATE = 0.01
 TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
@@ -114,10 +118,18 @@ NAME_MAP = {
             "3.weight": "2.weight", "3.bias": "2.bias"},
     "lenet": {name: name for name in ("0.weight", "0.bias", "3.weight", "3.bias",
                                       "7.weight", "7.bias", "9.weight", "9.bias")},
+    # cnn-bn's GlobalAvgPool2D (11) is AdaptiveAvgPool2d + Flatten (11, 12) in
+    # PyTorch, so its Dense (12) is module 13; BatchNorm layers bring their buffers
+    "cnn-bn": dict([(name, name) for name in ("0.weight", "0.bias", "4.weight", "4.bias", "8.weight")]
+                   + [("%d.%s" % (i, name), "%d.%s" % (i, name)) for i in (3, 7, 9)
+                      for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
+                   + [("12.weight", "13.weight"), ("12.bias", "13.bias")]),
 }
 # PyTorch shapes of the 4-D conv weights (purenet stores (filters, c*kh*kw)).
 CONV_SHAPES = {"cnn-small": {"0.weight": (8, 1, 3, 3)}, "mlp": {},
-               "lenet": {"0.weight": (8, 1, 3, 3), "3.weight": (16, 8, 3, 3)}}
+               "lenet": {"0.weight": (8, 1, 3, 3), "3.weight": (16, 8, 3, 3)},
+               "cnn-bn": {"0.weight": (8, 1, 3, 3), "4.weight": (16, 8, 3, 3),
+                          "8.weight": (32, 16, 3, 3)}}
 
 
 class VerificationError(AssertionError):
@@ -168,6 +180,9 @@ def purenet_state(model, workload):
     """purenet's weights as the PyTorch state dict of nested lists."""
     names = NAME_MAP[workload]
     state = model.state_dict()
+    for i, layer in enumerate(model.layers):  # buffers, where the model's state_dict leaves them out
+        for name, buf in getattr(layer, "named_buffers", list)():
+            state.setdefault("%d.%s" % (i, name), buf)
     missing = sorted(set(names) - set(state))
     if missing:
         raise VerificationError("purenet %s state_dict lacks %s (has %s)"
@@ -177,7 +192,7 @@ def purenet_state(model, workload):
         value = state[pn_name]
         value = value.tolist() if hasattr(value, "tolist") else value
         flat = _flatten(value)
-        if torch_name.endswith("bias"):
+        if torch_name.endswith(("bias", "running_mean", "running_var", "num_batches_tracked")):
             out[torch_name] = flat
         elif torch_name in CONV_SHAPES[workload]:
             out[torch_name] = _reshape(flat, CONV_SHAPES[workload][torch_name])
@@ -256,8 +271,15 @@ class Implementation:
         return self.module.state_dict(params)
 
 
-def implementations(include_untimed=False):
-    """Every implementation available on this interpreter (purenet first)."""
+def implementations(include_untimed=False, workload=None):
+    """Every implementation available on this interpreter (purenet first); with
+    ``workload``, only those that compute it (IMPLEMENTATIONS_OF)."""
+    impls = _available(include_untimed)
+    wanted = IMPLEMENTATIONS_OF.get(workload)
+    return impls if wanted is None else [impl for impl in impls if impl.name in wanted]
+
+
+def _available(include_untimed):
     impls = [Implementation("purenet", "float64"),
              Implementation("naive", "float64", naive)]
     if reference_numpy is not None:
@@ -332,7 +354,7 @@ def verify(workload, batch_size=BATCH_SIZE, lr=LEARNING_RATE, batches=None,
     batch = batches.get(0)
     trainer = _PurenetTrainer(build_purenet(workload), lr)
     initial = purenet_state(trainer.model, workload)
-    impls = implementations(include_untimed)
+    impls = implementations(include_untimed, workload)
     ref_impl = impls[0]
     ref_loss = ref_impl.step(trainer, ref_impl.prepare(batch), lr)
     ref_state = ref_impl.state(trainer, workload)
@@ -476,7 +498,7 @@ def run(workloads=WORKLOADS, seconds=10.0, rounds=3, batch_size=BATCH_SIZE,
     for workload in workloads:
         initial = purenet_state(build_purenet(workload), workload)
         runners = [_Runner(impl, workload, lr, batches, initial)
-                   for impl in implementations()
+                   for impl in implementations(workload=workload)
                    if impl.timed and (only is None or impl.name in only)]
         for runner in runners:
             log("%s: warming up %s ..." % (workload, runner.impl.name))
@@ -594,7 +616,8 @@ def serve(lines=sys.stdin, out=sys.stdout):
                 report = verify(workload, size, lr, data)
                 initial = purenet_state(build_purenet(workload), workload)
                 runners = {impl.name: _Runner(impl, workload, lr, data, initial)
-                           for impl in implementations() if impl.timed and impl.name in cmd["only"]}
+                           for impl in implementations(workload=workload)
+                           if impl.timed and impl.name in cmd["only"]}
                 for runner in runners.values():
                     runner.run_for(cmd["warmup"], 1)
                 reply({"verification": report, "implementations": sorted(runners)})

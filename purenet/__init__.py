@@ -15,11 +15,16 @@ from . import architectures, datasets, init, kernels
 from .errors import DatasetError, ImageError, ModelFileError
 from .gradcheck import GradcheckResult, gradcheck
 from .layers import (
+    AvgPool2D,
+    BatchNorm1D,
+    BatchNorm2D,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
     Layer,
+    LeakyReLU,
     MaxPool2D,
     Parameter,
     ReLU,
@@ -45,6 +50,7 @@ __all__ = [
     "Matrix",
     "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "Flatten",
     "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
+    "BatchNorm1D", "BatchNorm2D", "AvgPool2D", "GlobalAvgPool2D", "LeakyReLU",
     "Loss", "MeanSquaredError", "BinaryCrossEntropy", "CrossEntropy",
     "Optimizer", "SGD", "Adam",
     "Sequential", "gradcheck", "GradcheckResult",

@@ -35,7 +35,9 @@ only names the few that everything else refers to.
 
 from typing import Callable, Dict, List
 
-from .layers import Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU, Softmax
+from .layers import (
+    BatchNorm2D, Conv2D, Dense, Flatten, GlobalAvgPool2D, Layer, LeakyReLU, MaxPool2D, ReLU, Softmax,
+)
 from .model import Sequential
 
 __all__ = ["ARCHITECTURES", "INPUT_SHAPE", "build", "describe"]
@@ -73,11 +75,26 @@ def lenet(classes: int) -> List[Layer]:
     ]
 
 
+def cnn_bn(classes: int) -> List[Layer]:
+    """2 x [Conv2D ReLU MaxPool2D BatchNorm2D], Conv2D BatchNorm2D LeakyReLU, GlobalAvgPool2D Dense Softmax.
+
+    Shapes: (1, 28, 28) -> (8, 26, 26) -> (8, 13, 13) -> (16, 11, 11) -> (16, 5, 5)
+    -> (32, 3, 3) -> 32 -> classes.
+    """
+    return [
+        Conv2D(8, 3), ReLU(), MaxPool2D(2), BatchNorm2D(),
+        Conv2D(16, 3), ReLU(), MaxPool2D(2), BatchNorm2D(),
+        Conv2D(32, 3, use_bias=False), BatchNorm2D(), LeakyReLU(0.1), GlobalAvgPool2D(),
+        Dense(classes), Softmax(),
+    ]
+
+
 #: name -> function(classes) returning a fresh list of layers.
 ARCHITECTURES: Dict[str, Callable[[int], List[Layer]]] = {
     "cnn-small": cnn_small,
     "mlp": mlp,
     "lenet": lenet,
+    "cnn-bn": cnn_bn,
 }
 
 

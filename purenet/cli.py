@@ -48,6 +48,7 @@ import random
 import shlex
 import shutil
 import sys
+import tempfile
 import textwrap
 import time
 import warnings
@@ -63,7 +64,8 @@ from .io.checkpoint import load_checkpoint, save_checkpoint
 from .io.imagefile import read_image
 from .io.modelfile import load_model
 from .io.onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
-from .layers import Softmax
+from .layers import Conv2D, Softmax
+from .layers.base import shape_size
 from .losses import CrossEntropy
 from .optimizers import SGD, Adam
 from .parallel import Workers
@@ -385,10 +387,27 @@ def load_data(spec: str, err=None, splits: Sequence[str] = ("train", "test")):
     if spec == "bundled":
         return [datasets.load_bundled(s) for s in splits], "the MNIST subset bundled with purenet"
     root = None if spec == "mnist" else spec
+    if root is not None and os.path.isfile(root):
+        raise UsageError(
+            f"--data {spec}: expected 'bundled', 'mnist' or a directory holding the MNIST IDX files; "
+            "Received: a file. Pass the directory it is in."
+        )
     if root is not None and not os.path.isdir(root):
         raise UsageError(f"--data {spec}: expected 'bundled', 'mnist' or a directory; Received: no such directory.")
     progress = _DownloadReport(err or sys.stderr)
-    loaded = [datasets.load_mnist(s, root=root, progress=progress) for s in splits]
+    try:
+        loaded = [datasets.load_mnist(s, root=root, progress=progress) for s in splits]
+    except datasets.MNISTNotFoundError as e:
+        where = f"in {root}" if root is not None else "in $PURENET_DATA or ~/.cache/purenet"
+        if e.offline:
+            fix = "unset PURENET_OFFLINE and pass --data mnist to download them, or pass --data DIR"
+            why = " (PURENET_OFFLINE forbids downloading)"
+        else:
+            fix = "pass --data DIR"
+            why = f" and downloading them failed ({str(e.cause).splitlines()[0] if e.cause else 'no mirror answered'})"
+        raise UsageError(
+            f"MNIST {e.split} files not found {where}{why}: {fix} for a directory holding the four MNIST IDX files."
+        ) from None
     return loaded, ("MNIST" if root is None else f"MNIST from {root}")
 
 
@@ -432,6 +451,7 @@ def _fingerprint(images, labels) -> int:
 
 def _load_any(path: str):
     """``(model, checkpoint or None)`` from a model file or, failing that, a checkpoint."""
+    _check_model_file(path)
     try:
         return load_model(path), None
     except ModelFileError as first:
@@ -440,6 +460,75 @@ def _load_any(path: str):
         except ModelFileError:
             raise first from None
         return ckpt.model, ckpt
+
+
+def _check_model_file(path: str) -> None:
+    """A one-line UsageError for a path that is no file, or a file that does not
+    even start like a safetensors file (the reader's own errors are for files
+    that do, but are broken)."""
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory, not a purenet model file (expected a .safetensors file).")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+            size = os.fstat(f.fileno()).st_size
+    except OSError as e:
+        raise UsageError(f"{path}: cannot open it ({e.strerror or e}).") from None
+    declared = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+    if len(head) < 9 or head[8:9] != b"{" or not 0 < declared <= size - 8:
+        raise UsageError(
+            f"{path} is not a purenet model file (expected a .safetensors file written by purenet or safetensors)."
+        )
+
+
+def _check_out(path: str, what: str = "--out") -> None:
+    """Fail before training, not after it, when ``path`` cannot be written:
+    a directory, a missing parent, or a place this user may not write."""
+    if os.path.isdir(path):
+        raise UsageError(
+            f"{what} {path}: expected a file to write the model to; Received: a directory "
+            f"(try {os.path.join(path, DEFAULT_OUT)})."
+        )
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{what} {path}: the directory {parent} does not exist; create it first.")
+    try:  # the real test: the model and checkpoint are written by temp file + rename in this directory
+        fd, probe = tempfile.mkstemp(prefix=".purenet-write-test-", dir=parent)
+    except OSError as e:
+        raise UsageError(f"{what} {path}: cannot write in {parent} ({e.strerror or e}).") from None
+    os.close(fd)
+    os.remove(probe)
+
+
+# Bytes of memory one sample takes in a training step, per value it makes: each
+# layer output, gradient and cache is a list of Python floats (a 24-byte float
+# object and an 8-byte list slot); a convolution's patches are mostly references
+# to its input's floats. Fitted to the peak memory of train_on_batch on the
+# built-in architectures (within ~1.5x, over rather than under).
+_BYTES_PER_OUTPUT = 28
+_BYTES_PER_PATCH_VALUE = 40
+BATCH_MEMORY_LIMIT = 1 << 30
+
+
+def batch_memory(model, batch_size: int) -> int:
+    """About how many bytes one training step on ``batch_size`` samples needs."""
+    per_sample = _BYTES_PER_OUTPUT * model.in_features
+    for layer in model.layers:
+        per_sample += _BYTES_PER_OUTPUT * shape_size(layer.output_shape)
+        if type(layer) is Conv2D:
+            taps = layer.input_shape[0] * layer.kernel[0] * layer.kernel[1]
+            per_sample += _BYTES_PER_PATCH_VALUE * taps * layer.output_shape[1] * layer.output_shape[2]
+    return per_sample * batch_size
+
+
+def _check_batch_memory(model, batch_size: int) -> None:
+    need = batch_memory(model, batch_size)
+    if need > BATCH_MEMORY_LIMIT:
+        largest = max(1, BATCH_MEMORY_LIMIT * batch_size // need)
+        raise UsageError(
+            f"--batch-size {batch_size}: one batch would need about {need / 1e9:.1f} GB of memory "
+            f"(purenet holds a batch as Python floats); use --batch-size {largest} or less."
+        )
 
 
 def _digit_model(model, path: str) -> List:
@@ -587,6 +676,7 @@ def train_command(args, out=None, err=None) -> int:
     err = err or sys.stderr
     ckpt = _load_checkpoint(args.resume) if args.resume else None
     run = _settings(args, ckpt)
+    _check_out(run["out"])
     (train, test), what = load_data(run["data"], err)
     (x_train, y_train), (x_test, y_test) = train, test
     classes = run["classes"]
@@ -622,6 +712,7 @@ def train_command(args, out=None, err=None) -> int:
             except ValueError:
                 raise UsageError(f"--resume {args.resume}: the checkpoint's augmentation generator state is malformed.") from None
     epochs, lr, decay, bs = run["epochs"], run["lr"], run["lr_decay"], run["batch_size"]
+    _check_batch_memory(model, bs)
 
     def say(text=""):
         print(text, file=out, flush=True)

@@ -2,7 +2,9 @@
 
 ``fit``, ``evaluate``, ``predict`` and friends accept images or features as
 an image collection (:class:`purenet.datasets.ImageSet`, bytes-backed), a
-:class:`Matrix`, or a list of rows (flat images or feature vectors). This
+:class:`Matrix`, or a list of rows (flat images or feature vectors). A row
+given as ``bytes`` / ``bytearray`` is an 8-bit image and means what the
+image collection means: each byte ``b`` becomes ``b / 255``, in [0, 1]. This
 module checks them once, where they come in, and raises ``ValueError`` /
 ``TypeError`` saying what was expected and what was received; afterwards
 batches are cut without further checks. An image collection stays bytes and
@@ -72,7 +74,19 @@ def as_inputs(x, features: int, what: str = "inputs") -> Inputs:
                 f"{what}: expected a list of samples (rows of {features} values); Received a flat list of "
                 f"{len(x)} numbers. Wrap a single sample as [sample]."
             )
-        rows = [list(r) if isinstance(r, (bytes, bytearray)) else r for r in x]
+        kinds = {isinstance(r, (bytes, bytearray)) for r in x}
+        if kinds == {True, False}:
+            raise TypeError(
+                f"{what}: expected rows all of one kind; Received a mix of bytes rows (8-bit pixels, read as "
+                "byte / 255) and rows of numbers. Convert one kind to the other first."
+            )
+        if True in kinds:
+            # imported here: the data package imports the model's modules at import time
+            from .datasets.images import _to_floats  # byte -> byte / 255, the image collection's conversion
+
+            rows = [_to_floats(r) for r in x]
+        else:
+            rows = x
         try:
             m = Matrix(rows)
         except (TypeError, ValueError) as e:

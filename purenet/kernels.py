@@ -16,7 +16,7 @@ Two backends, chosen once at import time by the interpreter (``BACKEND``):
   the ones defined here, so callers just use ``kernels.<name>``.
 
 Which dot product is fastest also depends on the CPython version
-(measured in ../shared/PERFORMANCE.md):
+(measured in docs/performance.md, "Kernel facts"):
 
 - CPython 3.12+: ``math.sumprod``, a C loop with extended-precision
   accumulation (about 130 M multiply-adds/s on a long inner dimension);
@@ -315,6 +315,75 @@ def window_winners(values, maxes, windows):
     of K input indices. Returns an iterator over the winners' input indices.
     """
     return map(operator.getitem, windows, map(tuple.index, zip(*values), maxes))
+
+
+def window_mean(values, windows_taps, divisor):
+    """``out[w] = sum_t values[windows_taps[t][w]] / divisor``: the mean of each window.
+
+    windows_taps: K equal-length index sequences, one per window tap (the
+    taps added in that order). Average pooling's forward pass (values: the
+    input; taps: where each window reads) and its backward pass (values: the
+    gradient; taps: which windows read each input) are both this.
+    """
+    if len(windows_taps) == 1:
+        return [v / divisor for v in gather(values, windows_taps[0])]
+    return [s / divisor for s in map(sum, zip(*[gather(values, idx) for idx in windows_taps]))]
+
+
+# ------------------------------------------------------- per-channel statistics
+# Batch normalisation's loops. Data is a batch in the channel-first layout
+# (N, C*L): sample s, channel c is the run data[s*C*L + c*L : ... + L]. Each
+# kernel gathers one channel's N runs into a list (C-speed slices), works on
+# it with one list comprehension, and puts the result back in place.
+def _channel(data, n, channels, length, c):
+    """Channel c's N*L values, sample after sample."""
+    if length == 1:
+        return data[c::channels]
+    if n == 1:
+        return data[c * length : c * length + length]
+    size = channels * length
+    return list(chain.from_iterable(data[s : s + length] for s in range(c * length, n * size, size)))
+
+
+def _put_channel(out, values, n, channels, length, c):
+    """The inverse of :func:`_channel`: write channel c's values into ``out``."""
+    if length == 1:
+        out[c::channels] = values
+        return
+    size = channels * length
+    k = 0
+    for s in range(c * length, n * size, size):
+        out[s : s + length] = values[k : k + length]
+        k += length
+
+
+def channel_sums(data, n, channels, length):
+    """Per channel c, the sum of its N*L values (a list of C floats)."""
+    return [sum(_channel(data, n, channels, length, c)) for c in range(channels)]
+
+
+def channel_dots(a, b, n, channels, length):
+    """Per channel c, ``sum a[i] * b[i]`` over its N*L positions (a list of C floats)."""
+    return [dot(_channel(a, n, channels, length, c), _channel(b, n, channels, length, c)) for c in range(channels)]
+
+
+def channel_affine(data, n, channels, length, scale, shift):
+    """``out[s, c, l] = data[s, c, l] * scale[c] + shift[c]`` (a new list)."""
+    out = [0.0] * len(data)
+    for c in range(channels):
+        k, b = scale[c], shift[c]
+        _put_channel(out, [v * k + b for v in _channel(data, n, channels, length, c)], n, channels, length, c)
+    return out
+
+
+def channel_combine(a, b, n, channels, length, scale_a, scale_b, shift):
+    """``out[s, c, l] = a[s, c, l] * scale_a[c] + b[s, c, l] * scale_b[c] + shift[c]`` (a new list)."""
+    out = [0.0] * len(a)
+    for c in range(channels):
+        ka, kb, t = scale_a[c], scale_b[c], shift[c]
+        pairs = zip(_channel(a, n, channels, length, c), _channel(b, n, channels, length, c))
+        _put_channel(out, [u * ka + v * kb + t for u, v in pairs], n, channels, length, c)
+    return out
 
 
 #: Patches up to this long are rebuilt for each filter rather than kept (see conv_relu_pool).

@@ -10,7 +10,7 @@ every loop into C (``math.sumprod``, ``map`` over ``repeat()``,
 ``itertools.compress``). To PyPy's tracing JIT those are opaque calls that
 build many small tuples, and a tuple stores each float as a separate boxed
 object: measured, they run about 5x slower than on CPython
-(../shared/PERFORMANCE.md). What the JIT compiles to tight machine code is
+(docs/performance.md, "Kernel facts"). What the JIT compiles to tight machine code is
 the opposite style, used throughout this module:
 
 - plain ``for i in range(n)`` index loops over flat lists, long inner loops
@@ -70,6 +70,11 @@ __all__ = [
     "zeroed",
     "window_max",
     "window_winners",
+    "window_mean",
+    "channel_sums",
+    "channel_dots",
+    "channel_affine",
+    "channel_combine",
     "conv_relu_pool",
     "conv_relu_pool_bytes",
     "byte_lanes",
@@ -616,6 +621,78 @@ def window_winners(values, maxes, windows):
             if values[t][w] == m:
                 out[w] = windows[w][t]
                 break
+    return out
+
+
+def window_mean(values, windows_taps, divisor):
+    """``out[w] = sum_t values[windows_taps[t][w]] / divisor``: the mean of each window (a list)."""
+    out = [0.0] * len(windows_taps[0])
+    for t in range(len(windows_taps)):
+        idx = windows_taps[t]
+        for w in range(len(out)):
+            out[w] += values[idx[w]]
+    for w in range(len(out)):
+        out[w] = out[w] / divisor
+    return out
+
+
+# ------------------------------------------------ per-channel statistics
+# The layout is (N, C*L), channel-first: sample s, channel c is the run
+# starting at s*C*L + c*L. Loops go in storage order.
+def channel_sums(data, n, channels, length):
+    """Per channel c, the sum of its N*L values (a list of C floats)."""
+    out = [0.0] * channels
+    size = channels * length
+    for s in range(n):
+        for c in range(channels):
+            total = out[c]
+            start = s * size + c * length
+            for i in range(start, start + length):
+                total += data[i]
+            out[c] = total
+    return out
+
+
+def channel_dots(a, b, n, channels, length):
+    """Per channel c, ``sum a[i] * b[i]`` over its N*L positions (a list of C floats)."""
+    out = [0.0] * channels
+    size = channels * length
+    for s in range(n):
+        for c in range(channels):
+            total = out[c]
+            start = s * size + c * length
+            for i in range(start, start + length):
+                total += a[i] * b[i]
+            out[c] = total
+    return out
+
+
+def channel_affine(data, n, channels, length, scale, shift):
+    """``out[s, c, l] = data[s, c, l] * scale[c] + shift[c]`` (a new list)."""
+    out = [0.0] * len(data)
+    size = channels * length
+    for s in range(n):
+        for c in range(channels):
+            k = scale[c]
+            b = shift[c]
+            start = s * size + c * length
+            for i in range(start, start + length):
+                out[i] = data[i] * k + b
+    return out
+
+
+def channel_combine(a, b, n, channels, length, scale_a, scale_b, shift):
+    """``out[s, c, l] = a[s, c, l] * scale_a[c] + b[s, c, l] * scale_b[c] + shift[c]`` (a new list)."""
+    out = [0.0] * len(a)
+    size = channels * length
+    for s in range(n):
+        for c in range(channels):
+            ka = scale_a[c]
+            kb = scale_b[c]
+            t = shift[c]
+            start = s * size + c * length
+            for i in range(start, start + length):
+                out[i] = a[i] * ka + b[i] * kb + t
     return out
 
 

@@ -6,7 +6,7 @@ order of PyTorch's NCHW ``flatten``), so reshaping moves no data.
 
 Storage is one flat ``list`` of floats plus ``rows`` and ``cols``: plain lists
 are the fastest container for arithmetic on CPython (``array('d')`` is
-1.6-2.5x slower, see ../shared/PERFORMANCE.md), and one flat list keeps
+1.6-2.5x slower, see docs/performance.md), and one flat list keeps
 shapes explicit and ragged data impossible. The hot loops themselves live in
 :mod:`purenet.kernels`.
 
@@ -332,46 +332,60 @@ class Matrix:
         parity (+1 or -1).
 
         With ``strict`` a singular matrix raises ``ValueError``: a pivot counts
-        as zero when it is within rounding noise of its row's original size
-        (``64 n eps max|A_i|``), so an exactly singular matrix is caught even
-        though elimination leaves ~1e-16 crumbs instead of a clean 0, while a
-        matrix that is merely small (``[[1e-20, 0], [0, 1]]``) is not.
-        Without ``strict`` only an exact 0 pivot stops it.
+        as zero when it is within the rounding noise of its own computation.
+        Each entry carries a bound on the size of the terms that were summed
+        into it (``|a_ij| + sum |l_ik| |u_kj|``); a pivot no larger than
+        ``64 n eps`` times that bound is elimination's crumbs of a true 0.
+        So an exactly singular matrix is caught though elimination leaves
+        ~1e-16 instead of a clean 0, while a matrix that is merely small
+        (``[[1e-20, 0], [0, 1]]``) or badly scaled (``[[1, 1e14], [0, 1]]``,
+        determinant 1) is not. Without ``strict`` only an exact 0 pivot
+        (a column that is exactly zero below the diagonal) stops it.
         """
         self._require_square("LU decomposition")
         n = self.rows
         a = self.row_lists()
         perm = list(range(n))
         sign = 1
-        noise = 64 * n * 2.220446049250313e-16
-        floor = [noise * max(map(abs, row)) for row in a] if strict else [0.0] * n
+        noise = 64 * n * 2.220446049250313e-16 if strict else 0.0
+        size = [list(map(abs, row)) for row in a]  # bound on the terms summed into each entry
         for k in range(n):
             p = max(range(k, n), key=lambda i: abs(a[i][k]))
-            if abs(a[p][k]) <= floor[perm[p]]:
+            if abs(a[p][k]) <= noise * size[p][k] or a[p][k] == 0.0:
                 raise ValueError(
                     f"matrix is singular (or nearly so): no usable pivot in column {k} of a "
                     f"{n}x{n} matrix."
                 )
             if p != k:
                 a[k], a[p] = a[p], a[k]
+                size[k], size[p] = size[p], size[k]
                 perm[k], perm[p] = perm[p], perm[k]
                 sign = -sign
-            pivot_row = a[k]
+            pivot_row, pivot_size = a[k], size[k]
             inv = 1.0 / pivot_row[k]
             for i in range(k + 1, n):
                 row = a[i]
                 f = row[k] * inv
                 if f:
                     row[k + 1 :] = [x - f * y for x, y in zip(row[k + 1 :], pivot_row[k + 1 :])]
+                    g = abs(f)
+                    size[i][k + 1 :] = [s + g * t for s, t in zip(size[i][k + 1 :], pivot_size[k + 1 :])]
                 row[k] = f
         return a, perm, sign
 
     def determinant(self) -> float:
-        """The determinant (0.0 for a singular matrix, as :meth:`lu` judges it)."""
+        """The determinant: the product of the LU pivots, with the permutation's sign.
+
+        It is exactly 0.0 only when elimination meets a column that is exactly
+        zero below the diagonal; a numerically singular matrix gives the tiny
+        product its pivots have (as LAPACK-based libraries do), never a
+        value rounded to 0 on purpose. Use :meth:`solve` or :meth:`inverse`
+        to be told that a matrix is singular.
+        """
         self._require_square("determinant")
         try:
-            lu, _, sign = self.lu()
-        except ValueError:
+            lu, _, sign = self.lu(strict=False)
+        except ValueError:  # a column exactly zero from the diagonal down: the determinant is exactly 0
             return 0.0
         det = float(sign)
         for i in range(self.rows):

@@ -34,7 +34,7 @@ def test_bench_command_prints_a_row_per_workload_and_the_latency():
 
 def test_bench_rejects_unknown_workloads(capsys):
     assert cli.main(["bench", "--workloads", "resnet"]) == 2
-    assert "expected names from cnn-small, mlp, lenet; Received: 'resnet'" in capsys.readouterr().err
+    assert "expected names from cnn-small, mlp, lenet, cnn-bn; Received: 'resnet'" in capsys.readouterr().err
 
 
 def test_run_training_rows_are_consistent():

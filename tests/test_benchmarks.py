@@ -8,6 +8,7 @@
 """
 
 import importlib.util
+import math
 import os
 import random
 import sys
@@ -20,6 +21,7 @@ if BENCH not in sys.path:
     sys.path.insert(0, BENCH)
 
 import naive  # noqa: E402
+from conftest import require  # noqa: E402
 
 WORKLOADS = ("cnn-small", "mlp", "lenet")
 
@@ -211,6 +213,34 @@ def test_runner_verification_passes(workload):
 
 
 @pytest.mark.skipif(not _purenet_ready(), reason="purenet package not importable yet")
+def test_runner_verifies_cnn_bn_against_torch_with_its_running_statistics(monkeypatch):
+    require("torch")
+    spec = importlib.util.spec_from_file_location("purenet_bench_run_bn", os.path.join(BENCH, "run.py"))
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    report = run.verify("cnn-bn", batch_size=4)
+    assert set(report) == {"purenet", "torch-float64", "torch-float32"}  # naive and NumPy have no BatchNorm
+    assert report["purenet"]["weight_change"] > 0.0
+    for name, r in report.items():
+        assert r["loss_diff"] <= r["tolerance"] and r["weight_diff"] <= r["tolerance"], name
+    trainer = run._PurenetTrainer(run.build_purenet("cnn-bn"), 0.01)
+    state = run.purenet_state(trainer.model, "cnn-bn")
+    assert state["9.running_var"] == [1.0] * 32 and state["3.num_batches_tracked"] == [0.0]
+
+    # a running statistic off by a little is caught, like a weight
+    real_step = run.reference_torch.train_step
+
+    def drifting(params, images, labels, lr):
+        loss = real_step(params, images, labels, lr)
+        params["model"][7].running_mean[2] += 1e-7
+        return loss
+
+    monkeypatch.setattr(run.reference_torch, "train_step", drifting)
+    with pytest.raises(run.VerificationError, match="torch-float64: weights after one step"):
+        run.verify("cnn-bn", batch_size=4)
+
+
+@pytest.mark.skipif(not _purenet_ready(), reason="purenet package not importable yet")
 def test_runner_command_line_writes_json(tmp_path, capsys):
     import json
     spec = importlib.util.spec_from_file_location("purenet_bench_run_cli",
@@ -248,3 +278,18 @@ def test_runner_verification_fails_loudly_on_a_wrong_step(monkeypatch):
     monkeypatch.setattr(run.naive, "train_step", slightly_wrong)
     with pytest.raises(run.VerificationError, match="naive: weights after one step"):
         run.verify("mlp", batch_size=4)
+
+
+def test_primitives_dot_products_agree_and_report(tmp_path):
+    """Every dot-product kernel the primitives benchmark times computes the same dot product."""
+    import primitives  # benchmarks/ is on sys.path (above)
+
+    rng = random.Random(1)
+    a, b = [rng.uniform(-1, 1) for _ in range(50)], [rng.uniform(-1, 1) for _ in range(50)]
+    want = math.fsum(x * y for x, y in zip(a, b))
+    kernels = [primitives.dot_map, primitives.dot_generator, primitives.dot_index]
+    if hasattr(math, "sumprod"):
+        kernels.append(primitives.dot_sumprod)
+    for fn in kernels:
+        assert abs(fn(a, b) - want) < 1e-12
+    assert primitives.rate(primitives.dot_map, a, b, pairs=10, repeats=1) > 0

@@ -84,6 +84,9 @@ def assert_one_line_error(status, err, *fragments):
         ("mlp", 101_770, ["Flatten", "Dense", "ReLU", "Dense", "Softmax"]),
         ("lenet", 27_562, ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "MaxPool2D",
                            "Flatten", "Dense", "ReLU", "Dense", "Softmax"]),
+        ("cnn-bn", 6_298, ["Conv2D", "ReLU", "MaxPool2D", "BatchNorm2D", "Conv2D", "ReLU", "MaxPool2D",
+                           "BatchNorm2D", "Conv2D", "BatchNorm2D", "LeakyReLU", "GlobalAvgPool2D", "Dense",
+                           "Softmax"]),
     ],
 )
 def test_architectures_build_the_documented_models(name, params, layers):
@@ -112,7 +115,7 @@ def test_architectures_are_seeded():
 
 
 def test_architectures_reject_bad_names_and_class_counts():
-    with pytest.raises(ValueError, match=r"unknown architecture: expected one of cnn-small, mlp, lenet; Received: 'resnet'"):
+    with pytest.raises(ValueError, match=r"unknown architecture: expected one of cnn-small, mlp, lenet, cnn-bn; Received: 'resnet'"):
         architectures.build("resnet")
     for bad in (1, 0, True, 2.0, "10"):
         with pytest.raises(ValueError, match="classes must be an int >= 2"):
@@ -338,7 +341,7 @@ def test_seed_and_learning_rate_change_the_run(capsys):
     assert "SGD(lr=0.001, momentum=0.9)" in slower
 
 
-@pytest.mark.parametrize("arch", ["mlp", "lenet"])
+@pytest.mark.parametrize("arch", ["mlp", "lenet", "cnn-bn"])
 def test_other_architectures_train(capsys, arch):
     status, out, err = run(capsys, "train", "--arch", arch, "--classes", "0,1", "--limit", "64", "--epochs", "1",
                            "--batch-size", "16")

@@ -45,6 +45,22 @@ CONFIGS = {
     "Tanh": [(lambda: pn.Tanh(), (5,)), (lambda: pn.Tanh(), (2, 2, 2))],
     "Softmax": [(lambda: pn.Softmax(), (4,))],
     "Dropout": [(lambda: pn.Dropout(0.3), (8,)), (lambda: pn.Dropout(0.0), (2, 2, 3))],
+    # (C, L) samples: training on a batch of 1 still has several values per feature
+    "BatchNorm1D": [
+        (lambda: pn.BatchNorm1D(), (3, 4)),
+        (lambda: pn.BatchNorm1D(momentum=None, eps=1e-3), (2, 2)),
+    ],
+    "BatchNorm2D": [
+        (lambda: pn.BatchNorm2D(), (2, 3, 4)),
+        (lambda: pn.BatchNorm2D(momentum=0.3, eps=1e-4), (3, 1, 2)),
+    ],
+    "AvgPool2D": [
+        (lambda: pn.AvgPool2D(2), (2, 6, 7)),
+        (lambda: pn.AvgPool2D((2, 3), stride=1, padding=(1, 1)), (1, 4, 5)),
+        (lambda: pn.AvgPool2D(3, stride=2, padding=1), (3, 7, 7)),
+    ],
+    "GlobalAvgPool2D": [(lambda: pn.GlobalAvgPool2D(), (3, 4, 5)), (lambda: pn.GlobalAvgPool2D(), (2, 1, 1))],
+    "LeakyReLU": [(lambda: pn.LeakyReLU(), (6,)), (lambda: pn.LeakyReLU(0.2), (2, 3, 3))],
 }
 
 CASES = [(name, i, make, shape) for name, configs in CONFIGS.items() for i, (make, shape) in enumerate(configs)]

@@ -381,7 +381,7 @@ def test_select_classes_validates_inputs(ten):
 
 def test_public_api():
     assert sorted(purenet.datasets.__all__) == [
-        "ImageSet", "load_bundled", "load_mnist", "read_idx", "select_classes", "write_idx",
+        "ImageSet", "MNISTNotFoundError", "load_bundled", "load_mnist", "read_idx", "select_classes", "write_idx",
     ]
     for name in purenet.datasets.__all__:
         assert getattr(purenet.datasets, name).__doc__

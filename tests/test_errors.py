@@ -341,3 +341,19 @@ def test_load_state_dict_valid_inputs_really_load(small):
     assert small.state_dict()["3.bias"].tolist() == [[1.0, 2.0, 3.0]]
     assert small.state_dict()["0.weight"].tolist() == [[9.0] * 9, [8.0] * 9]
     assert all(math.isfinite(v) for m in small.state_dict().values() for v in m.data)
+
+
+def test_bytes_rows_mean_what_the_image_collection_means():
+    """A list of bytes rows is 8-bit pixels (byte / 255), exactly as an image collection
+    gives them; mixing bytes rows with rows of numbers is refused."""
+    rng = random.Random(3)
+    pixels = [bytes(rng.randrange(256) for _ in range(16)) for _ in range(5)]
+    model = pn.Sequential([pn.Conv2D(2, 3), pn.ReLU(), pn.Flatten(), pn.Dense(3), pn.Softmax()],
+                          input_shape=(1, 4, 4), seed=0)
+    images = pn.datasets.ImageSet(b"".join(pixels), image_shape=(1, 4, 4))
+    from_bytes = model.predict(pixels)
+    assert from_bytes.tolist() == model.predict(images).tolist()
+    assert from_bytes.tolist() == model.predict([[b / 255 for b in p] for p in pixels]).tolist()
+    assert model.evaluate(pixels, [0, 1, 2, 0, 1]) == model.evaluate(images, [0, 1, 2, 0, 1])
+    with pytest.raises(TypeError, match="mix of bytes rows"):
+        model.predict([pixels[0], [0.5] * 16])

@@ -263,6 +263,68 @@ def test_dropout_gradients_training_mode_fixed_mask():
     assert layer.forward(x, training=True) == y  # the same state gives the same mask
 
 
+# ------------------------------- BatchNorm1D/2D, AvgPool2D, GlobalAvgPool2D, LeakyReLU
+
+
+BATCHNORM_CASES = [
+    # (layer, input shape, batch)
+    (lambda: pn.BatchNorm2D(), (3, 2, 3), 2),
+    (lambda: pn.BatchNorm2D(momentum=None, eps=1e-3), (2, 1, 1), 3),
+    (lambda: pn.BatchNorm2D(eps=0.5), (1, 3, 2), 1),
+    (lambda: pn.BatchNorm1D(), (4,), 3),
+    (lambda: pn.BatchNorm1D(momentum=0.5), (2, 3), 2),
+]
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "eval"])
+@pytest.mark.parametrize("make,shape,batch", BATCHNORM_CASES, ids=[f"bn{i}" for i in range(len(BATCHNORM_CASES))])
+def test_batchnorm_gradients(make, shape, batch, training):
+    rng = random.Random(5)
+    layer = make()
+    layer.build(shape, random.Random(0))
+    size = math.prod(shape)
+    # running statistics away from their initial 0 and 1, so evaluation mode uses real ones
+    layer.forward(random_matrix(4, size, rng, -2.0, 3.0), training=True)
+    layer.forward(random_matrix(4, size, rng, -2.0, 3.0), training=True)
+    stats = list(layer.running_mean.data) + list(layer.running_var.data)
+    x = random_matrix(batch, size, rng, -2.0, 2.0)
+    result = pn.gradcheck(layer, x, eps=EPS, rtol=RTOL, training=training)
+    assert result.ok, result
+    assert set(result.rel_error) == {"weight", "bias", "input"}
+    if not training:  # evaluation never moves the running statistics
+        assert list(layer.running_mean.data) + list(layer.running_var.data) == stats
+    for p in layer.parameters():
+        p.assign([v + 0.1 * ((i % 7) - 3) for i, v in enumerate(p.data)])
+    layer_check(layer, x, training)
+
+
+AVGPOOL_CASES = [
+    (lambda: pn.AvgPool2D(2), (2, 5, 4)),  # disjoint windows, dropped edge row
+    (lambda: pn.AvgPool2D(3, stride=2, padding=1), (2, 7, 6)),  # overlapping, padded
+    (lambda: pn.AvgPool2D((2, 3), stride=(1, 2), padding=(1, 0)), (1, 4, 7)),
+    (lambda: pn.AvgPool2D(2, stride=3), (1, 8, 8)),  # gaps: some inputs are read by no window
+    (lambda: pn.AvgPool2D(1), (2, 2, 3)),
+]
+
+
+@pytest.mark.parametrize("make,shape", AVGPOOL_CASES, ids=[f"avg{i}" for i in range(len(AVGPOOL_CASES))])
+def test_avgpool2d_gradients(make, shape):
+    rng = random.Random(13)
+    x = random_matrix(2, math.prod(shape), rng)
+    check_layer_both_ways(make(), shape, x)
+
+
+def test_global_avgpool2d_gradients():
+    rng = random.Random(17)
+    check_layer_both_ways(pn.GlobalAvgPool2D(), (3, 2, 5), random_matrix(2, 30, rng))
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.3, -0.5, 1.5])
+def test_leaky_relu_gradients(slope):
+    rng = random.Random(19)
+    check_layer_both_ways(pn.LeakyReLU(slope), (2, 3, 2), away_from_zero(3, 12, rng))
+
+
 # ------------------------------------------------------------------- losses
 
 

@@ -300,6 +300,40 @@ def test_window_max_and_winners(k, taps, count):
     assert list(k.window_winners(values, maxes, windows)) == [windows[w][firsts[w]] for w in range(count)]
 
 
+@pytest.mark.parametrize("taps,count", [(1, 1), (1, 6), (4, 1), (4, 50), (9, 30)])
+def test_window_mean(k, taps, count):
+    rng = random.Random(taps * 10 + count)
+    values = sparse_values(rng, 40)
+    windows_taps = [[rng.randrange(40) for _ in range(count)] for _ in range(taps)]
+    got = k.window_mean(values, windows_taps, 7)
+    assert isinstance(got, list) and len(got) == count
+    for w in range(count):
+        terms = [values[idx[w]] for idx in windows_taps]
+        assert close(got[w], math.fsum(terms) / 7, math.fsum(map(abs, terms))), w
+
+
+# ------------------------------------------------- per-channel statistics
+@pytest.mark.parametrize("n,channels,length", [(1, 1, 1), (3, 2, 1), (1, 3, 5), (4, 3, 6), (2, 1, 9)])
+def test_channel_kernels(k, n, channels, length):
+    rng = random.Random(n * 100 + channels * 10 + length)
+    size = n * channels * length
+    a, b = sparse_values(rng, size, 0.3), sparse_values(rng, size, 0.3)
+    scale_a, scale_b, shift = ([rng.uniform(-2.0, 2.0) for _ in range(channels)] for _ in range(3))
+
+    def channel_of(i):  # the channel of flat position i in the (N, C*L) layout
+        return (i // length) % channels
+
+    members = [[i for i in range(size) if channel_of(i) == c] for c in range(channels)]
+    assert_sums(k.channel_sums(a, n, channels, length), [[a[i] for i in idx] for idx in members])
+    assert_sums(k.channel_dots(a, b, n, channels, length), [[a[i] * b[i] for i in idx] for idx in members])
+    affine = k.channel_affine(a, n, channels, length, scale_a, shift)
+    assert affine == [a[i] * scale_a[channel_of(i)] + shift[channel_of(i)] for i in range(size)]
+    combined = k.channel_combine(a, b, n, channels, length, scale_a, scale_b, shift)
+    c = channel_of
+    assert combined == [a[i] * scale_a[c(i)] + b[i] * scale_b[c(i)] + shift[c(i)] for i in range(size)]
+    assert isinstance(affine, list) and isinstance(combined, list)
+
+
 # ----------------------------------------------- fused conv -> ReLU -> pool
 def ref_conv_relu_pool(taps, w_rows, biases, pool_taps, n):
     f_count, np_ = len(w_rows), len(taps[0])

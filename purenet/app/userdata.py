@@ -5,7 +5,7 @@
     >>> drawings.add([0.0] * 783 + [1.0], 7)
     >>> len(drawings), drawings.labels, drawings.counts()[7]
     (1, [7], 1)
-    >>> len(Drawings(drawings.folder))                  # what a new session finds
+    >>> len(Drawings(drawings.folder))                  # what the app finds next time
     1
 
 Two files in the folder, the same layout as MNIST's, so any MNIST reader

@@ -20,10 +20,11 @@ shuffling (the training loop owns its ``random.Random``).
 from purenet.datasets import download
 from purenet.datasets.idx import read_idx, write_idx
 from purenet.datasets.images import ImageSet
-from purenet.datasets.mnist import load_bundled, load_mnist, select_classes
+from purenet.datasets.mnist import MNISTNotFoundError, load_bundled, load_mnist, select_classes
 
 __all__ = [
     "ImageSet",
+    "MNISTNotFoundError",
     "load_bundled",
     "load_mnist",
     "read_idx",

@@ -51,7 +51,7 @@ from purenet.datasets.idx import PathLike, read_idx
 from purenet.datasets.images import ImageSet
 from purenet.errors import DatasetError
 
-__all__ = ["load_mnist", "load_bundled", "select_classes"]
+__all__ = ["load_mnist", "load_bundled", "select_classes", "MNISTNotFoundError"]
 
 # split -> (images file, labels file), without the optional ".gz".
 MNIST_FILES = {
@@ -151,7 +151,8 @@ def load_mnist(
     else:
         reason = offline
     places = "\n".join(searched)
-    raise DatasetError(
+    raise MNISTNotFoundError(
+        split, offline is not None, cause,
         f"MNIST {split!r} files not found: expected {images_name}(.gz) and "
         f"{labels_name}(.gz) together in one of these directories:\n{places}\n"
         f"Received: no directory holding both, and {reason}.\nPut the MNIST IDX files (the "
@@ -160,6 +161,19 @@ def load_mnist(
         f"10,000-image subset shipped with purenet, use "
         f"purenet.datasets.load_bundled({split!r})."
     ) from cause
+
+
+class MNISTNotFoundError(DatasetError):
+    """No directory holds a split's two MNIST files and they could not be downloaded.
+
+    ``split`` names the split, ``offline`` says downloading was disabled;
+    otherwise ``cause`` is the error downloading met. The message is the
+    full explanation.
+    """
+
+    def __init__(self, split: str, offline: bool, cause: Optional[Exception], message: str):
+        super().__init__(message)
+        self.split, self.offline, self.cause = split, offline, cause
 
 
 def load_bundled(split: str) -> Tuple[ImageSet, List[int]]:

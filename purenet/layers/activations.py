@@ -1,4 +1,4 @@
-"""Elementwise activations (``ReLU``, ``Sigmoid``, ``Tanh``) and ``Softmax``.
+"""Elementwise activations (``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``) and ``Softmax``.
 
 None of them has weights or changes the shape: input and output are both
 ``(N, D)``.
@@ -10,7 +10,7 @@ from typing import Optional
 from ..matrix import Matrix
 from .base import Layer
 
-__all__ = ["ReLU", "Sigmoid", "Tanh", "Softmax", "sigmoid", "softmax_rows"]
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "sigmoid", "softmax_rows"]
 
 _exp = math.exp
 
@@ -66,6 +66,48 @@ class ReLU(_Elementwise):
 
     def _backward(self, g):
         return [d if v > 0.0 else 0.0 for d, v in zip(g, self._x)]
+
+
+class LeakyReLU(_Elementwise):
+    """Leaky rectified linear unit (PyTorch's ``nn.LeakyReLU``).
+
+    Forward:  ``y = x`` where ``x > 0``, else ``negative_slope * x``.
+    Backward: ``dx = dy`` where ``x > 0``, else ``negative_slope * dy``.
+
+    Args:
+        negative_slope: the slope for negative inputs (any finite number).
+
+    Shape:
+        input ``(N, D)``, output ``(N, D)``.
+
+    Example:
+        >>> import random
+        >>> act = LeakyReLU(0.1)
+        >>> act.build((3,), random.Random(0))
+        (3,)
+        >>> act.forward(Matrix([[-2.0, 0.0, 3.0]])).data
+        [-0.2, 0.0, 3.0]
+    """
+
+    def __init__(self, negative_slope: float = 0.01):
+        if (
+            isinstance(negative_slope, bool)
+            or not isinstance(negative_slope, (int, float))
+            or not math.isfinite(negative_slope)
+        ):
+            raise ValueError(f"LeakyReLU negative_slope must be a finite number; Received: {negative_slope!r}.")
+        self.negative_slope = float(negative_slope)
+
+    def _forward(self, x):
+        a = self.negative_slope
+        return [v if v > 0.0 else v * a for v in x]
+
+    def _backward(self, g):
+        a = self.negative_slope
+        return [d if v > 0.0 else d * a for d, v in zip(g, self._x)]
+
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
 
 
 class Sigmoid(_Elementwise):
