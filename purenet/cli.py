@@ -969,6 +969,7 @@ def predict_command(args, out=None, err=None) -> int:
     import json
 
     from .vision.digits import read_digits
+    from .vision.rejection import THRESHOLD as REJECT_THRESHOLD
     from .vision.rejection import not_digit_probability
 
     out = out or sys.stdout
@@ -1006,7 +1007,7 @@ def predict_command(args, out=None, err=None) -> int:
             probs = model.predict([x]).data
             ranked = sorted(range(len(probs)), key=lambda i: -probs[i])
             refused = not_digit_probability([x])[0] if reject else 0.0
-            if refused > 0.5:
+            if refused > REJECT_THRESHOLD:
                 record["probability"] = refused
             else:
                 record["digit"], record["probability"] = names[ranked[0]], probs[ranked[0]]

@@ -41,7 +41,7 @@ sys.path.insert(0, HERE)
 import purenet as pn  # noqa: E402
 from purenet.matrix import Matrix  # noqa: E402
 from purenet.vision.digits import default_model, read_digits  # noqa: E402
-from purenet.vision.rejection import not_digit_probability  # noqa: E402
+from purenet.vision.rejection import THRESHOLD, not_digit_probability  # noqa: E402
 
 DRAWINGS_SEED = 4242
 
@@ -79,7 +79,7 @@ def single_digit(image, model):
     x = pn.preprocess(image)
     if x is None:
         return None
-    if not_digit_probability([x])[0] > 0.5:
+    if not_digit_probability([x])[0] > THRESHOLD:
         return None
     p = model.predict([x]).data
     return p.index(max(p))
@@ -142,7 +142,7 @@ def rejection_cost(mnist_root, n_drawings: int, model, log) -> dict:
         for s in range(0, len(labels), 500):
             x = images[s : s + 500].to_matrix()
             rows = [x.data[i * 784 : (i + 1) * 784] for i in range(x.rows)]
-            flagged += sum(p > 0.5 for p in not_digit_probability(rows))
+            flagged += sum(p > THRESHOLD for p in not_digit_probability(rows))
             probs = model.predict(x)
             right += sum(a == b for a, b in zip(probs.argmax(axis=1), labels[s : s + 500]))
             log(f"\rMNIST test {s + 500}/{len(labels)}")
@@ -151,7 +151,7 @@ def rejection_cost(mnist_root, n_drawings: int, model, log) -> dict:
     inputs = [to_input(d.strokes, d.width, d.height, d.pen_width)
               for d in drawings.generate(n_drawings, seed=DRAWINGS_SEED, split="held_out")]
     inputs = [x for x in inputs if x is not None]
-    flagged = sum(p > 0.5 for p in not_digit_probability(inputs))
+    flagged = sum(p > THRESHOLD for p in not_digit_probability(inputs))
     out["drawings"] = {"flagged": flagged, "total": len(inputs)}
     return out
 

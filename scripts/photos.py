@@ -364,9 +364,11 @@ def _blur(values: List[float], w: int, h: int) -> List[float]:
 class Sources:
     """Where digits come from: the MNIST test set (when found) and drawings."""
 
-    def __init__(self, seed: int, mnist: bool = True):
+    def __init__(self, seed: int, mnist=True):
         self.images = self.labels = None
-        if mnist:
+        if isinstance(mnist, tuple):  # (images, labels) given
+            self.images, self.labels = mnist
+        elif mnist:
             import purenet as pn
             try:
                 self.images, self.labels = pn.datasets.load_mnist("test", root=MNIST_ROOT, download=False)
@@ -478,7 +480,9 @@ def generate(folder: str, count: int, seed: int, kind: str = "photo", jpeg: bool
     """Write ``count`` pictures into ``folder`` and ``manifest.json``; returns the records.
 
     ``kind``: ``"photo"`` (about half single digits, half numbers) or ``"nondigit"``.
-    ``fast``: draw with NumPy (see :func:`photograph`).
+    ``fast``: draw with NumPy (see :func:`photograph`). ``mnist``: take digits from the
+    MNIST test set (``$PURENET_DATA``, else the bundled subset), or from the given
+    ``(images, labels)``, or (False) from drawings only.
     """
     os.makedirs(folder, exist_ok=True)
     PEN["pillow"] = fast

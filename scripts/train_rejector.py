@@ -144,12 +144,13 @@ def pair(images, rng: random.Random):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=os.environ.get("PURENET_DATA"))
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--negatives", type=int, default=24000)
-    parser.add_argument("--pairs", type=int, default=8000, help="pairs of touching MNIST digits (non-digits)")
-    parser.add_argument("--drawings", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--negatives", type=int, default=12000)
+    parser.add_argument("--pairs", type=int, default=4000, help="pairs of touching MNIST digits (non-digits)")
+    parser.add_argument("--drawings", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=OUT)
+    parser.add_argument("--cache", metavar="FILE.npz", help="keep the drawn examples here and reuse them")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -160,14 +161,21 @@ def main(argv=None) -> int:
 
     rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
+    torch.set_num_threads(1)  # a small network: more threads only wait for each other
     images, _ = pn.datasets.load_mnist("train", root=args.data, download=False)
     digits = np.frombuffer(images.data, dtype=np.uint8)
     digits = digits.reshape(-1, 784).astype(np.float32) / 255.0
-    drawn = [to_input(d.strokes, d.width, d.height, d.pen_width)
-             for d in drawings.generate(args.drawings, seed=args.seed + 1, split="dev")]
-    drawn = np.array([x for x in drawn if x is not None], dtype=np.float32)
-    negatives = [nondigit(rng) for _ in range(args.negatives)] + [pair(images, rng) for _ in range(args.pairs)]
-    negatives = np.array([x for x in negatives if x is not None], dtype=np.float32)
+    if args.cache and os.path.exists(args.cache):
+        with np.load(args.cache) as cached:
+            drawn, negatives = cached["drawn"], cached["negatives"]
+    else:
+        drawn = [to_input(d.strokes, d.width, d.height, d.pen_width)
+                 for d in drawings.generate(args.drawings, seed=args.seed + 1, split="dev")]
+        drawn = np.array([x for x in drawn if x is not None], dtype=np.float32)
+        negatives = [nondigit(rng) for _ in range(args.negatives)] + [pair(images, rng) for _ in range(args.pairs)]
+        negatives = np.array([x for x in negatives if x is not None], dtype=np.float32)
+        if args.cache:
+            np.savez(args.cache, drawn=drawn, negatives=negatives)
     x = np.concatenate([digits, drawn, negatives])
     y = np.concatenate([np.zeros(len(digits) + len(drawn), dtype=np.int64), np.ones(len(negatives), dtype=np.int64)])
     print(f"{len(digits)} MNIST digits, {len(drawn)} drawings, {len(negatives)} non-digits", flush=True)
@@ -205,9 +213,10 @@ def main(argv=None) -> int:
             wrong = (net(xt).argmax(1) != yt).float()
         print(f"epoch {epoch + 1}: loss {total / len(yt):.4f}, training errors: digits "
               f"{wrong[yt == 0].mean():.4%}, non-digits {wrong[yt == 1].mean():.4%}", flush=True)
-    state = {k: v.tolist() for k, v in net.state_dict().items()}
-    model.load_state_dict({name: state[name] for name, _ in model.named_parameters()})
-    model.save(args.out)
+        # saved after every epoch; the shipped file is the last one
+        state = {k: v.tolist() for k, v in net.state_dict().items()}
+        model.load_state_dict({name: state[name] for name, _ in model.named_parameters()})
+        model.save(args.out)
     print(f"saved {args.out}")
     return 0
 

@@ -18,7 +18,7 @@ from purenet.datasets import load_bundled
 from purenet.io.image import Image
 from purenet.io.png import write_png
 from purenet.vision.ink import find_ink
-from purenet.vision.rejection import is_digit, not_digit_probability
+from purenet.vision.rejection import THRESHOLD, is_digit, not_digit_probability
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 import photos  # noqa: E402  scripts/photos.py
@@ -93,7 +93,7 @@ def test_empty_pages_have_no_ink():
 
 def test_ruled_lines_are_not_ink(mnist):
     images, labels = mnist
-    rows = paper(260, 200)
+    rows = paper(260, 200, light=lambda x, y: 1.0 - 0.25 * x)  # photographed: light falls off to the right
     for y in range(20, 200, 36):  # a faint ruled line every 36 px, 2 px thick
         for yy in (y, y + 1):
             rows[yy] = [v * 0.75 for v in rows[yy]]
@@ -180,8 +180,8 @@ def test_not_a_digit_for_blots_and_crosses_but_digits_pass(mnist):
     images, labels = mnist
     assert not is_digit(blot()) and not is_digit(cross()) and not is_digit(None)
     digits = [images[i] for i in range(200)]
-    flagged = sum(p > 0.5 for p in not_digit_probability(digits))
-    assert flagged <= 2  # the measured rate on the full test set is in docs/photos.md
+    flagged = sum(p > THRESHOLD for p in not_digit_probability(digits))
+    assert flagged <= 4  # 2% of 200; the rate on the full test set is in docs/photos.md
 
 
 def test_the_app_says_not_a_digit():
@@ -190,7 +190,7 @@ def test_the_app_says_not_a_digit():
     r = Recogniser(pn.load(cli.PRETRAINED_MODEL))
     p = r.predict(cross())
     assert not p.is_digit and p.to_json()["digit"] is None and p.to_json()["is_digit"] is False
-    assert r.predict(blot()).not_digit > 0.5
+    assert r.predict(blot()).not_digit > THRESHOLD
     images, labels = load_bundled("test")
     q = r.predict(images[0])
     assert q.is_digit and q.to_json()["digit"] == labels[0]
@@ -201,7 +201,7 @@ def test_the_app_says_not_a_digit():
 @pytest.fixture(scope="module")
 def photo_set(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("photos"))
-    records = photos.generate(folder, 4, seed=5, jpeg=False, max_width=300, mnist=True)
+    records = photos.generate(folder, 4, seed=5, jpeg=False, max_width=300, mnist=load_bundled("test"))
     return folder, records
 
 
@@ -253,4 +253,4 @@ def test_predict_says_not_a_digit(tmp_path, capsys):
     assert out[1] == f"{tmp_path / 'empty.png'}: not a digit (no ink)"
     assert cli.main(["predict", "--json", str(tmp_path / "x.png")]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert record["digit"] is None and record["probability"] > 0.5 and "number" not in record
+    assert record["digit"] is None and record["probability"] > THRESHOLD and "number" not in record

@@ -10,7 +10,8 @@
 
 How: the ink is found as for one digit (:mod:`purenet.vision.ink`: paper
 level, hysteresis thresholds, no specks or ruled lines), in a picture
-averaged down to at most ``WORK`` pixels on a side. Its connected pieces
+averaged down by a whole factor to ``WORK`` to ``2 * WORK`` pixels on its
+longer side. Its connected pieces
 are then put together into digits:
 
 1. a piece that overlaps another horizontally over half its width and is
@@ -41,10 +42,11 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 from ..matrix import Matrix
 from .ink import Component, find_ink
 from .preprocess import Picture, scaled_gray_values, to_mnist
+from .rejection import THRESHOLD
 
 __all__ = ["Digit", "read_digits", "default_model"]
 
-WORK = 640  # pictures are averaged down to at most this many pixels on a side
+WORK = 400  # pictures are averaged down by a whole factor to 400-800 px on their longer side
 SPLIT_ASPECT = 0.8  # pieces wider than this times the digits' height may hold several digits
 MAX_PER_PIECE = 4
 MIN_PART = 0.18  # a part narrower than this times the height is no digit (even a 1 is wider with its pen)
@@ -129,7 +131,7 @@ def read_digits(
     out = []
     for i, ((_, (x0, y0, x1, y1)), p) in enumerate(zip(parts, probs)):
         box = (x0 * factor, y0 * factor, (x1 + 1) * factor, (y1 + 1) * factor)
-        if verdicts is not None and verdicts[i] > 0.5:
+        if verdicts is not None and verdicts[i] > THRESHOLD:
             out.append(Digit(None, verdicts[i], box))
         else:
             best = max(range(len(p)), key=p.__getitem__)

@@ -154,7 +154,8 @@ def find_ink(
         return Ink(strength, width, height, [_component(pixels, width)])
     high_cut = max(0.5 * peak, NOISE_SIGMAS * spread, 0.5 * min_contrast)
     pieces = _pieces(strength, width, height, high_cut, LOW_FRACTION * high_cut)
-    across = [c for c in pieces if c.strong and c.box[2] - c.box[0] + 1 > 0.8 * width]
+    # (a photo: a clean canvas has no ruled lines, and a fine texture there is the picture itself)
+    across = [c for c in pieces if c.strong and c.box[2] - c.box[0] + 1 > 0.8 * width] if level is not None else []
     if across:
         strength = list(strength)
         for c in across:

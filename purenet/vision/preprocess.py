@@ -27,8 +27,9 @@ goes through the same steps before it is shown to the network:
    as in MNIST), the paper's level is followed across the sheet (uneven
    light, shadows), and the ink is what stands out from it, as connected
    strokes, without specks, noise or ruled lines; paper becomes 0.
-   Pictures larger than ``WORK`` pixels on a side are first averaged down
-   by a whole factor (a 20 px box needs no more);
+   Pictures of ``2 * WORK`` pixels or more on a side are first averaged
+   down by a whole factor, to ``WORK`` to ``2 * WORK`` (a 20 px box needs
+   no more);
 3. crop to the ink: the bounding box of the pixels brighter than
    ``threshold`` times the brightest one (no binarisation: pixel values
    are kept);
@@ -63,7 +64,7 @@ __all__ = ["preprocess", "preprocess_to_matrix", "gray_values", "scaled_gray_val
 
 SIZE = 28  # the MNIST field
 BOX = 20  # the longer side of the digit's bounding box in it
-WORK = 800  # pictures larger than this (either side) are averaged down first
+WORK = 400  # pictures at least twice this size are averaged down, to between this and twice it
 
 GrayRows = Sequence[Sequence[Real]]
 Picture = Union[Image, Matrix, GrayRows]
@@ -176,8 +177,8 @@ def preprocess_to_matrix(images: Sequence[Picture], **options) -> Matrix:
 
 # ------------------------------------------------------------------- steps
 def gray_values(image: Picture, limit: Optional[int] = None) -> Tuple[List[float], int, int]:
-    """``(flat row-major values in [0, 1], width, height)``, averaged down by the smallest
-    whole factor that brings both sides to at most ``limit`` (when given)."""
+    """``(flat row-major values in [0, 1], width, height)``, averaged down (when ``limit``
+    is given) by the largest whole factor that leaves the longer side at least ``limit``."""
     values, width, height, _ = scaled_gray_values(image, limit)
     return values, width, height
 
@@ -185,8 +186,8 @@ def gray_values(image: Picture, limit: Optional[int] = None) -> Tuple[List[float
 def scaled_gray_values(image: Picture, limit: Optional[int] = None) -> Tuple[List[float], int, int, int]:
     """:func:`gray_values` and the factor it averaged down by (1 when it did not)."""
     values, width, height = _gray_values(image)
-    if limit is not None and max(width, height) > limit:
-        factor = -(-max(width, height) // limit)
+    if limit is not None and max(width, height) >= 2 * limit:
+        factor = max(width, height) // limit
         unit = 1 / 255 if isinstance(values, bytes) else 1.0
         return downscale(values, width, height, factor, unit) + (factor,)
     if isinstance(values, bytes):

@@ -18,7 +18,7 @@ at the same 28 x 28 input and gives the probability that it is no digit.
 It is small (two 3 x 3 conv layers, 4,300 parameters), about a third of
 the cost of the shipped LeNet per input.
 
-:func:`is_digit` and the apps use ``THRESHOLD`` (0.5): an input is no digit
+:func:`is_digit` and the apps use ``THRESHOLD`` (0.8): an input is no digit
 when that probability is above it. An empty picture (no ink) is not a
 digit either, but it never gets here: :func:`purenet.preprocess` returns None.
 """
@@ -30,7 +30,7 @@ from ..matrix import Matrix
 
 __all__ = ["THRESHOLD", "REJECTOR_MODEL", "build_rejector", "default_rejector", "not_digit_probability", "is_digit"]
 
-THRESHOLD = 0.5
+THRESHOLD = 0.8  # chosen on MNIST training digits, drawings and drawn non-digits (docs/photos.md)
 #: The shipped rejection model.
 REJECTOR_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models",
                               "digit-or-not.safetensors")
