@@ -30,7 +30,9 @@ are then put together into digits:
 3. each digit goes through the MNIST recipe (crop, 20 px box, centre of
    mass) and the model; a digit the rejection model
    (:mod:`purenet.vision.rejection`) takes for no digit at all is reported
-   with ``digit`` None.
+   with ``digit`` None (a piece under half the digits' height that it
+   refuses is a stray mark and is left out). A narrow piece the rejection
+   model refuses is also tried cut (two 1s leaning on each other).
 
 What it is not: one row of digits, not a page layout (no lines of text, no
 tables); no letters.
@@ -53,6 +55,8 @@ MIN_PART = 0.18  # a part narrower than this times the height is no digit (even 
 MAX_CUTS = 7  # candidate columns per piece
 WIDE = 1.05  # a part wider than this times the height is penalised
 PART_COST = 0.3  # in log-probability: a cut must buy more certainty than this
+SURE = 0.95  # the digit model is sure of a part...
+ROW_THRESHOLD = 0.98  # ...then, in a row of digits, it is refused only above this
 
 
 class Digit(NamedTuple):
@@ -131,7 +135,12 @@ def read_digits(
     out = []
     for i, ((_, (x0, y0, x1, y1)), p) in enumerate(zip(parts, probs)):
         box = (x0 * factor, y0 * factor, (x1 + 1) * factor, (y1 + 1) * factor)
-        if verdicts is not None and verdicts[i] > THRESHOLD:
+        # in a row of digits each part is most likely a digit: there a part the digit model
+        # is sure of is refused only when the rejection model is very sure too
+        refuse = THRESHOLD if len(parts) == 1 or max(p) < SURE else ROW_THRESHOLD
+        if verdicts is not None and verdicts[i] > refuse:
+            if y1 - y0 + 1 < 0.5 * reference and len(parts) > 1:
+                continue  # a fragment (a stray mark, a bit of a neighbour's stroke), not a digit's place
             out.append(Digit(None, verdicts[i], box))
         else:
             best = max(range(len(p)), key=p.__getitem__)
@@ -215,7 +224,13 @@ def _split(group: _Group, ink: List[float], width: int, height: float, model, re
     """``[(pixels, box), ...]``: the group as one digit or cut into touching digits."""
     whole = [(group.pixels, _box(group.pixels, width))]
     if group.width <= SPLIT_ASPECT * height:
-        return whole
+        # narrow enough for one digit, unless it is clearly none (two slanted 1s leaning together)
+        if rejector is None:
+            return whole
+        from .rejection import not_digit_probability
+
+        if not_digit_probability([_input(group.pixels, ink, width)], rejector=rejector)[0] <= THRESHOLD:
+            return whole
     x0, x1 = group.box[0], group.box[2]
     profile = [0.0] * (x1 - x0 + 1)
     for i in group.pixels:
