@@ -23,8 +23,8 @@ PYREF=${PYREF:-python3}
 mkdir -p "$OUT"
 set -x
 "$PY313" benchmarks/run.py --seconds 20 --rounds 4 \
-    --interpreter "cpython-3.13=$PY313:purenet,naive,numpy-float64,numpy-float32" \
-    --interpreter "pypy-3.9=$PYPY:purenet,naive" \
+    --interpreter "cpython-3.13=$PY313:purenet,purenet-manual,naive,numpy-float64,numpy-float32" \
+    --interpreter "pypy-3.9=$PYPY:purenet,purenet-manual,naive" \
     --interpreter "cpython-ref=$PYREF:numpy-float64,numpy-float32,torch-float32" \
     --json "$OUT/steps.json" | tee "$OUT/steps.txt"
 "$PYPY" benchmarks/epoch.py ${MNIST_DIR:+--data "$MNIST_DIR"} --workers 1,2 --json "$OUT/epoch-pypy-3.9.json"

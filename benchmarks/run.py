@@ -107,6 +107,8 @@ IMPLEMENTATIONS_OF = {"cnn-bn": ("purenet", "torch-float64", "torch-float32")}
 BATCH_SIZE = 32
 LEARNING_RATE = 0.01
 TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
+# purenet trained by the manual loop (forward / loss / backward / step) rather than train_on_batch
+PURENET_MANUAL = "purenet-manual"
 
 # purenet state_dict name -> PyTorch nn.Sequential name. The mlp is built as
 # in the docs, Flatten first, so purenet's Dense layers sit at indices 1 and 3
@@ -202,17 +204,26 @@ def purenet_state(model, workload):
 
 
 class _PurenetTrainer:
-    """Holds the model with its loss and optimizer; one step per call."""
+    """Holds the model with its loss and optimizer; one step per call.
 
-    def __init__(self, model, lr):
+    ``manual``: the step is the PyTorch-style loop the README shows
+    (``forward``, ``loss.forward``, ``zero_grad``, ``backward``,
+    ``optimizer.step``) instead of ``train_on_batch``.
+    """
+
+    def __init__(self, model, lr, manual=False):
         pn = _purenet()
         self.model = model
         self.loss = pn.CrossEntropy()
         self.optimizer = pn.SGD(lr)
+        self.manual = manual
+
+    def loss_only(self, xb, yb):
+        return float(self.loss.forward(self.model.forward(xb), yb))
 
     def step(self, xb, yb):
         model = self.model
-        if hasattr(model, "train_on_batch"):
+        if hasattr(model, "train_on_batch") and not self.manual:
             result = model.train_on_batch(xb, yb, loss=self.loss, optimizer=self.optimizer)
             if isinstance(result, dict):
                 result = result["loss"]
@@ -237,6 +248,7 @@ class Implementation:
         self.dtype = dtype
         self.module = module
         self.timed = timed
+        self.purenet = name in ("purenet", PURENET_MANUAL)
 
     @property
     def tolerance(self):
@@ -244,7 +256,7 @@ class Implementation:
 
     def prepare(self, batch):
         images, labels, matrix = batch
-        if self.name == "purenet":
+        if self.purenet:
             return matrix, labels
         if self.name == "naive":
             return images, labels
@@ -253,20 +265,24 @@ class Implementation:
     def init(self, state, workload, lr):
         if self.name == "purenet":
             raise TypeError("purenet is the source of the weights, build it with build_purenet")
+        if self.name == PURENET_MANUAL:  # the same seed-0 model as purenet's, so the same weights
+            return _PurenetTrainer(build_purenet(workload), lr, manual=True)
         if self.name == "naive":
             return naive.init_from_state(state)
         return self.module.init_from_state(state, self.dtype)
 
     def step(self, params, prepared, lr):
-        if self.name == "purenet":
+        if self.purenet:
             return params.step(*prepared)
         return self.module.train_step(params, prepared[0], prepared[1], lr)
 
     def loss(self, params, prepared):
+        if self.purenet:
+            return params.loss_only(*prepared)
         return self.module.loss_only(params, prepared[0], prepared[1])
 
     def state(self, params, workload):
-        if self.name == "purenet":
+        if self.purenet:
             return purenet_state(params.model, workload)
         return self.module.state_dict(params)
 
@@ -281,6 +297,7 @@ def implementations(include_untimed=False, workload=None):
 
 def _available(include_untimed):
     impls = [Implementation("purenet", "float64"),
+             Implementation(PURENET_MANUAL, "float64"),
              Implementation("naive", "float64", naive)]
     if reference_numpy is not None:
         impls.append(Implementation("numpy-float64", "float64", reference_numpy))
@@ -479,6 +496,7 @@ def run(workloads=WORKLOADS, seconds=10.0, rounds=3, batch_size=BATCH_SIZE,
         "verification": {},
         "results": [],
         "purenet_over_naive": {},
+        "manual_over_train_on_batch": {},
     }
     for workload in workloads:
         log("verifying %s ..." % workload)
@@ -538,6 +556,8 @@ def run(workloads=WORKLOADS, seconds=10.0, rounds=3, batch_size=BATCH_SIZE,
                                          if "purenet" in rates else None)
         if "naive" in rates and "purenet" in rates:
             result["purenet_over_naive"][workload] = rates["purenet"] / rates["naive"]
+        if PURENET_MANUAL in rates and "purenet" in rates:
+            result["manual_over_train_on_batch"][workload] = rates[PURENET_MANUAL] / rates["purenet"]
     result["peak_rss_kib"] = _peak_rss_kib()
     return result
 
@@ -751,9 +771,10 @@ def _load_average():
 def _ratios(rows):
     """The headline ratios of a several-interpreter run, per workload.
 
-    ``purenet/naive`` per interpreter (same interpreter, same batches), and
-    each interpreter's purenet against every other implementation timed in
-    the run (``"purenet@pypy-3.9 / numpy-float64@cpython-3.11"``).
+    ``purenet/naive`` per interpreter (same interpreter, same batches), the
+    manual loop against ``train_on_batch`` per interpreter, and each
+    interpreter's purenet against every other implementation timed in the
+    run (``"purenet@pypy-3.9 / numpy-float64@cpython-3.11"``).
     """
     out = {}
     for workload in sorted({r["workload"] for r in rows}):
@@ -763,11 +784,13 @@ def _ratios(rows):
         for (interp, name), value in rate.items():
             if name == "purenet" and (interp, "naive") in rate:
                 ratios["purenet/naive@%s" % interp] = value / rate[(interp, "naive")]
+            if name == PURENET_MANUAL and (interp, "purenet") in rate:
+                ratios["manual loop/train_on_batch@%s" % interp] = value / rate[(interp, "purenet")]
         for (interp, name), value in rate.items():
             if name != "purenet":
                 continue
             for (other_interp, other), other_value in rate.items():
-                if (other_interp, other) != (interp, name) and other != "naive":
+                if (other_interp, other) != (interp, name) and other not in ("naive", PURENET_MANUAL):
                     ratios["purenet@%s / %s@%s" % (interp, other, other_interp)] = value / other_value
         out[workload] = ratios
     return out
@@ -832,6 +855,8 @@ def format_report(result):
     for workload, r in result["purenet_over_naive"].items():
         verdict = "faster than naive" if r >= 1.0 else "SLOWER than naive"
         lines.append(">>> purenet / naive, %s: %.2fx (%s)" % (workload, r, verdict))
+    for workload, r in result.get("manual_over_train_on_batch", {}).items():
+        lines.append(">>> manual loop / train_on_batch, %s: %.2fx" % (workload, r))
     if result.get("peak_rss_kib") is not None:
         lines.append("peak memory (ru_maxrss): %.1f MiB" % (result["peak_rss_kib"] / 1024.0))
     return "\n".join(lines)

@@ -29,6 +29,8 @@ HEADLINES = [
     ("cnn-small", "purenet@pypy-3.9 / torch-float32@cpython-3.11"),
     ("cnn-small", "purenet@pypy-3.9 / torch-float32@cpython-ref"),
     ("cnn-small", "purenet/naive@pypy-3.9"),
+    ("cnn-small", "manual loop/train_on_batch@cpython-3.13"),
+    ("cnn-small", "manual loop/train_on_batch@pypy-3.9"),
     ("mlp", "purenet/naive@cpython-3.13"),
     ("mlp", "purenet@pypy-3.9 / purenet@cpython-3.13"),
     ("lenet", "purenet/naive@cpython-3.13"),

@@ -8,6 +8,8 @@ Usage (from a checkout; the repository root is put on ``sys.path``)::
     pypy3 benchmarks/workers.py --batch-size 32,128  # PyPy: 2 processes pay only at larger batches
     python benchmarks/workers.py --mnist-epoch       # one full-MNIST lenet epoch, 1 and 2 workers
     python benchmarks/workers.py --command [--augment]   # `purenet train --workers N` itself
+    python benchmarks/workers.py --threads           # with another thread alive: fresh (not forked) workers
+    python benchmarks/workers.py --start-cost        # what starting a worker costs, forked and fresh
 
 Throughput mode (the default) times ``model.fit`` itself, as a user calls
 it: starting and stopping the worker processes, cutting batches, converting
@@ -60,6 +62,7 @@ import re
 import resource
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -203,7 +206,44 @@ def mnist_epoch(arch="lenet", workers=(1, 2), batch_size=32, root=None, log=prin
     return {"mode": "mnist-epoch", "results": results}
 
 
+def start_cost(arch="cnn-small", rounds=5, log=print):
+    """What starting one worker costs, forked and fresh ("exec"): the wall time from ``Workers(...)``
+    to its first step's end (bundled MNIST, batch 32, 2 processes) minus one step's, and the
+    CPU seconds of parent and worker together; the best of ``rounds``. Returns the JSON-ready result."""
+    from purenet import parallel
+    from purenet.inputs import as_inputs, as_targets
+
+    x, y = pn.datasets.load_bundled("train")
+    model = build(arch, seed=0)
+    inputs = as_inputs(x, model.in_features)
+    targets = as_targets(y, len(inputs), model.out_features)
+    batch = list(range(32))
+    results = []
+    for start in ("fork", "exec"):
+        walls, cpus = [], []
+        for r in range(rounds):
+            cpu, t0 = _cpu(), time.perf_counter()
+            with parallel.Workers(model, pn.CrossEntropy(), 2, inputs, targets, start=start) as pool:
+                pool.step(batch, [], pn.SGD(LEARNING_RATE))
+                t1 = time.perf_counter()
+                pool.step(batch, [], pn.SGD(LEARNING_RATE))  # a step with the worker warm
+                t2 = time.perf_counter()
+            after = _cpu()
+            walls.append((t1 - t0) - (t2 - t1))
+            cpus.append(sum(after) - sum(cpu))
+            log(f"  {start}: round {r + 1}: start {walls[-1] * 1000:.0f} ms")
+        results.append({"workload": arch, "start": start, "images": len(x), "best_start_seconds": min(walls),
+                        "start_seconds": walls, "cpu_seconds_with_two_steps": cpus})
+    return {"mode": "start-cost", "rounds": rounds, "results": results}
+
+
 def format_table(result):
+    if result["mode"] == "start-cost":
+        lines = ["workload   start  images  start ms (best)  CPU s (best, with 2 steps)", "-" * 66]
+        for r in result["results"]:
+            lines.append(f"{r['workload']:<9}  {r['start']:<5}  {r['images']:6d}  {r['best_start_seconds'] * 1000:15.0f}"
+                         f"  {min(r['cpu_seconds_with_two_steps']):26.2f}")
+        return "\n".join(lines)
     lines = ["workload   batch  workers  samples/s (best)  (mean)  vs 1 worker  idle-core estimate",
              "---------  -----  -------  ----------------  ------  -----------  ------------------"]
     for r in result["results"]:
@@ -245,6 +285,11 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=4000, help="images per run with --command (default 4000)")
     parser.add_argument("--augment", action="store_true", help="with --command: train with --augment")
     parser.add_argument("--data", metavar="DIR", help="where the MNIST files are (--mnist-epoch; default: the usual lookup)")
+    parser.add_argument("--start-cost", action="store_true",
+                        help="time starting a worker, forked and as a fresh interpreter, instead")
+    parser.add_argument("--threads", action="store_true",
+                        help="keep another thread alive meanwhile, as a Jupyter kernel does: fit's workers then "
+                        "start as fresh interpreters instead of forked processes")
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     args = parser.parse_args(argv)
     names = [w.strip() for w in (args.workloads or "").split(",") if w.strip()]
@@ -254,6 +299,8 @@ def main(argv=None):
     if args.seconds <= 0 or args.rounds < 1:
         parser.error("--seconds must be positive and --rounds at least 1")
 
+    if args.threads:  # never set: it only has to be alive while the workers start
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
     interp = _interpreter()
     print(f"interpreter: {interp['implementation']} {interp['version']}, {interp['cpus']} CPUs, "
           f"load average {interp['load_average']}")
@@ -266,7 +313,9 @@ def main(argv=None):
         result["mode"] = "mnist-epoch"
     else:
         try:
-            if args.command:
+            if args.start_cost:
+                result = start_cost((names or ["cnn-small"])[0], args.rounds)
+            elif args.command:
                 result = command_line(names or WORKLOADS, args.workers, args.limit, args.rounds, args.augment,
                                       args.batch_size[0])
             else:
@@ -278,6 +327,7 @@ def main(argv=None):
             print(f"purenet train{' --augment' if args.augment else ''} --limit {args.limit}, the rate it prints for the epoch:")
         print(format_table(result))
     result["interpreter"] = interp
+    result["other_threads"] = args.threads
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2, sort_keys=True)

@@ -11,7 +11,7 @@ loading. Read any piece of it to see how a CNN really works.
 410
 """
 
-from . import architectures, datasets, init, kernels
+from . import architectures, callbacks, datasets, init, kernels
 from .errors import DatasetError, ImageError, ModelFileError
 from .gradcheck import GradcheckResult, gradcheck
 from .layers import (
@@ -25,6 +25,7 @@ from .layers import (
     GlobalAvgPool2D,
     Layer,
     LeakyReLU,
+    LogSoftmax,
     MaxPool2D,
     Parameter,
     ReLU,
@@ -38,7 +39,7 @@ from .model import Sequential
 from .optimizers import SGD, Adam, Optimizer
 from .io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .io.modelfile import load_model as load, load_state_dict_file
-from .io.onnx import export_onnx
+from .io.onnx import export_onnx, load_onnx
 from . import io
 from . import vision
 from .vision.preprocess import preprocess, preprocess_to_matrix
@@ -49,14 +50,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Matrix",
     "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "Flatten",
-    "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
+    "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout",
     "BatchNorm1D", "BatchNorm2D", "AvgPool2D", "GlobalAvgPool2D", "LeakyReLU",
     "Loss", "MeanSquaredError", "BinaryCrossEntropy", "CrossEntropy",
     "Optimizer", "SGD", "Adam",
     "Sequential", "gradcheck", "GradcheckResult",
-    "datasets", "init", "kernels", "architectures",
+    "datasets", "init", "kernels", "architectures", "callbacks",
     "DatasetError", "ModelFileError", "ImageError",
-    "load", "load_state_dict_file", "export_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
+    "load", "load_state_dict_file", "export_onnx", "load_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
     "io", "vision", "preprocess", "preprocess_to_matrix", "read_digits", "Digit",
     "__version__",
 ]

@@ -33,8 +33,10 @@
 
 What this module is for: argument parsing, loading, printing. Everything it
 computes goes through the public API (``load_bundled``/``load_mnist``,
-``select_classes``, ``architectures.build``, ``model.train_on_batch``,
-``model.evaluate``/``predict``, ``pn.save_checkpoint``/``pn.load_checkpoint``),
+``select_classes``, ``architectures.build``, ``model.fit`` with callbacks
+(:mod:`purenet.callbacks`: the live line, the learning-rate decay, the
+checkpoint after every epoch), ``model.evaluate``/``predict``,
+``pn.save_checkpoint``/``pn.load_checkpoint``),
 so the core never depends on it. Bad arguments, missing or broken data and
 unreadable model files print one line on stderr and exit with status 2, with
 no traceback; a run that diverges exits with status 1; Ctrl-C exits with 130.
@@ -46,7 +48,6 @@ import os
 import platform
 import random
 import shlex
-import shutil
 import sys
 import tempfile
 import textwrap
@@ -59,16 +60,17 @@ from . import __version__, architectures, datasets, report, rngstate
 from .vision.preprocess import preprocess
 from .augment import Augment
 from .errors import DatasetError, ImageError, ModelFileError
-from .inputs import as_inputs, as_targets
-from .io.checkpoint import load_checkpoint, save_checkpoint
+from .callbacks import Callback, HealthCheck, LearningRateScheduler, ModelCheckpoint, ProgressBar
+from .io import checkpoint as checkpoint_io
+from .io.checkpoint import load_checkpoint
 from .io.imagefile import read_image
 from .io.modelfile import load_model
-from .io.onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
+from .io.onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, is_onnx, load_onnx
 from .layers import Conv2D, Softmax
 from .layers.base import shape_size
 from .losses import CrossEntropy
 from .optimizers import SGD, Adam
-from .parallel import Workers
+from .progress import LiveLine, duration
 
 __all__ = ["main", "build_parser", "PRETRAINED_MODEL"]
 
@@ -84,7 +86,6 @@ DEFAULT_MOMENTUM = 0.9
 DEFAULT_LR_DECAY = 0.75
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_OUT = "model.safetensors"
-PROGRESS_INTERVAL = 0.25  # seconds between updates of the live progress line
 
 #: The model ``purenet predict`` uses when no ``--model`` is given.
 PRETRAINED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "lenet-mnist.safetensors")
@@ -417,7 +418,7 @@ class _DownloadReport:
 
     def __init__(self, stream):
         self.stream = stream
-        self.live = _Progress(stream) if stream.isatty() else None
+        self.live = LiveLine(stream) if stream.isatty() else None
         self.started = set()
 
     def __call__(self, name: str, done: int, total: Optional[int]) -> None:
@@ -450,7 +451,10 @@ def _fingerprint(images, labels) -> int:
 
 
 def _load_any(path: str):
-    """``(model, checkpoint or None)`` from a model file or, failing that, a checkpoint."""
+    """``(model, checkpoint or None)`` from a model file, an ONNX file (by its ``.onnx``
+    name or its first byte) or, failing those, a checkpoint."""
+    if os.path.isfile(path) and is_onnx(path):
+        return load_onnx(path), None
     _check_model_file(path)
     try:
         return load_model(path), None
@@ -737,87 +741,35 @@ def train_command(args, out=None, err=None) -> int:
         f"batch {bs}, {optimizer!r}{schedule}{augmented}, seed {run['seed']}{workers}")
     model.summary(print_fn=say)
 
-    progress = _Progress(err) if err.isatty() else None
-    n = len(x_train)
     started = time.perf_counter()
-    boundary = _Boundary(done, model, optimizer, augment)
-    test = None
-    pool = None
+    guard = _Guard(_Boundary(done, model, optimizer, augment), augment)
+    epoch_lines = _EpochLines(say)
+    callbacks = [
+        LearningRateScheduler(lambda epoch, _: lr * decay ** epoch),  # the rate of epoch (from 0)
+        ProgressBar(stream=err, epoch_lines=False),  # a live line on a terminal only
+        guard,  # stops a diverging run before its checkpoint is written
+        ModelCheckpoint(run["checkpoint"], extra=extra),
+        epoch_lines,
+        HealthCheck(),
+    ]
     try:
-        if run["workers"] > 1:
-            # the workers inherit the images and cut (and augment) their own shards by index, as
-            # fit() has them do: each prepares its next shard while the parent steps
-            inputs = as_inputs(x_train, model.in_features, "images")
-            targets = as_targets(y_train, n, model.out_features, "labels")
-            with warnings.catch_warnings(record=True) as caught:  # one plain line, not Python's warning format
-                warnings.simplefilter("always")
-                pool = Workers(model, loss, run["workers"], inputs, targets, augment)
-            for warning in caught:
-                print(f"purenet train: warning: {warning.message}", file=err)
-        for epoch in range(done + 1, epochs + 1):
-            optimizer.lr = lr * decay ** (epoch - 1)
-            t0 = time.perf_counter()
-            order = list(range(n))
-            model.rng.shuffle(order)  # the model's seeded generator, as fit() shuffles
-            total, correct, counted = 0.0, 0, 0
-            batches = (n + bs - 1) // bs
-            for b, s in enumerate(range(0, n, bs), 1):
-                idx = order[s : s + bs]
-                if pool is not None:  # (a loss that is not finite: no step taken)
-                    value, hits = pool.step(idx, order[s + bs : s + 2 * bs], optimizer)
-                else:
-                    labels = [y_train[i] for i in idx]
-                    batch = x_train.take(idx)
-                    x = augment(batch) if augment else batch.to_matrix()
-                    loss.last_probabilities = None
-                    value = model.train_on_batch(x, labels, loss=loss, optimizer=optimizer)
-                    hits = _hits(loss, labels)
-                if not math.isfinite(value):
-                    if progress:
-                        progress.clear()
-                    print(_diverged(f"the loss became {value} in epoch {epoch}/{epochs}, batch {b}/{batches}",
-                                    boundary.epoch, run, lr), file=err)
-                    return 1
-                total += value * len(idx)
-                if hits is not None:
-                    correct += hits
-                    counted += len(idx)
-                if progress:
-                    progress.update(epoch, epochs, s + len(idx), n, total / (s + len(idx)),
-                                    correct / counted if counted else None, t0)
-            took = time.perf_counter() - t0
-            wild = _wild_weight(model)
-            if wild is not None:  # the epoch's last step blew them up: do not checkpoint them
-                if progress:
-                    progress.clear()
-                print(_diverged(f"a weight became {wild:g} in epoch {epoch}/{epochs}, batch {batches}/{batches}",
-                                boundary.epoch, run, lr), file=err)
-                return 1
-            if progress:
-                progress.show(f"epoch {epoch}/{epochs}: evaluating on {len(x_test):,} test images")
-            test = model.evaluate(x_test, y_test, loss=loss)
-            if progress:
-                progress.clear()
-            if not math.isfinite(test["loss"]):  # finite weights, but large enough to overflow
-                print(_diverged(f"the test loss became {test['loss']} after epoch {epoch}/{epochs}",
-                                boundary.epoch, run, lr), file=err)
-                return 1
-            record = {"loss": total / n}
-            if counted == n:
-                record["accuracy"] = correct / n
-            record.update(val_loss=test["loss"], val_accuracy=test["accuracy"])
-            for key, value in record.items():
-                model.history.setdefault(key, []).append(value)
-            boundary = _Boundary(epoch, model, optimizer, augment)
-            save_checkpoint(run["checkpoint"], model, optimizer, epoch, extra=extra())
-            accuracy = f"  accuracy {record['accuracy']:.2%}" if "accuracy" in record else ""
-            say(f"epoch {epoch}/{epochs}  {took:6.1f}s  {n / took:5.0f} samples/s  "
-                f"loss {record['loss']:.4f}{accuracy}  test loss {test['loss']:.4f}  test accuracy {test['accuracy']:.2%}")
+        with warnings.catch_warnings():  # one plain line each, not Python's warning format
+            warnings.simplefilter("always")
+            warnings.showwarning = lambda message, *_, **__: print(f"purenet train: warning: {message}", file=err)
+            model.fit(x_train, y_train, epochs=epochs, initial_epoch=done, batch_size=bs, loss=loss,
+                      optimizer=optimizer, validation_data=(x_test, y_test), workers=run["workers"],
+                      augment=augment, callbacks=callbacks)
+    except _Diverged as e:
+        if err.isatty():
+            LiveLine(err).clear()
+        print(_diverged(str(e), guard.boundary.epoch, run, lr), file=err)
+        return 1
     except KeyboardInterrupt:
-        if progress:
-            progress.clear()
+        if err.isatty():
+            LiveLine(err).clear()
+        boundary = guard.boundary
         boundary.restore(model, optimizer, augment)
-        save_checkpoint(run["checkpoint"], model, optimizer, boundary.epoch, extra=extra())
+        checkpoint_io.save_checkpoint(run["checkpoint"], model, optimizer, boundary.epoch, extra=extra())
         quoted = shlex.quote(run["checkpoint"])
         if boundary.epoch < epochs:
             message = (f"interrupted in epoch {boundary.epoch + 1}/{epochs}; saved the state after epoch "
@@ -827,15 +779,66 @@ def train_command(args, out=None, err=None) -> int:
                        f"{run['checkpoint']} (purenet evaluate {quoted} reads it).")
         print(f"\npurenet train: {message}", file=err, flush=True)
         return 130
-    finally:
-        if pool is not None:
-            pool.close()
     elapsed = time.perf_counter() - started
-    correct = round(test["accuracy"] * len(x_test))
-    say(f"test accuracy: {test['accuracy']:.2%} ({correct}/{len(x_test)}) after {_duration(elapsed)}")
+    test = epoch_lines.last
+    correct = round(test["val_accuracy"] * len(x_test))
+    say(f"test accuracy: {test['val_accuracy']:.2%} ({correct}/{len(x_test)}) after {duration(elapsed)}")
     model.save(run["out"])
     say(f"saved the model to {run['out']} (checkpoint: {run['checkpoint']})")
     return 0
+
+
+class _Diverged(Exception):
+    """Raised by :class:`_Guard` from inside ``fit``: where the run diverged."""
+
+
+class _Guard(Callback):
+    """Stops ``purenet train`` when it diverges, and keeps the state of the last finished
+    epoch (:class:`_Boundary`) for Ctrl-C: called after each epoch before its checkpoint."""
+
+    def __init__(self, boundary: "_Boundary", augment):
+        super().__init__()
+        self.boundary, self.augment = boundary, augment
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1  # as people count
+
+    def on_batch_end(self, batch, logs=None):
+        value = logs["loss"]  # the epoch's running mean: not finite from the first batch that is not
+        if not math.isfinite(value):  # (that batch took no step)
+            raise _Diverged(f"the loss became {value} in epoch {self.epoch}/{self.params['epochs']}, "
+                            f"batch {batch + 1}/{self.params['steps']}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        epochs, steps = self.params["epochs"], self.params["steps"]
+        wild = _wild_weight(self.model)
+        if wild is not None:  # the epoch's last step blew them up: do not checkpoint them
+            raise _Diverged(f"a weight became {wild:g} in epoch {self.epoch}/{epochs}, batch {steps}/{steps}")
+        if not math.isfinite(logs["val_loss"]):  # finite weights, but large enough to overflow
+            raise _Diverged(f"the test loss became {logs['val_loss']} after epoch {self.epoch}/{epochs}")
+        self.boundary = _Boundary(self.epoch, self.model, self.model.optimizer, self.augment)
+
+
+class _EpochLines(Callback):
+    """``purenet train``'s line per epoch, on stdout: time, rate, loss and accuracy, test figures."""
+
+    def __init__(self, say):
+        super().__init__()
+        self.say = say
+        self.last = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        self.took = time.perf_counter() - self.start  # training only, as the rate should say
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last = logs
+        took, n = self.took, self.params["samples"]
+        self.say(f"epoch {epoch + 1}/{self.params['epochs']}  {took:6.1f}s  {n / took:5.0f} samples/s  "
+                 f"loss {logs['loss']:.4f}  accuracy {logs['accuracy']:.2%}  "
+                 f"test loss {logs['val_loss']:.4f}  test accuracy {logs['val_accuracy']:.2%}")
 
 
 _FLOAT32_MAX = 3.4028234663852886e38
@@ -863,26 +866,6 @@ def _diverged(what: str, good_epoch: int, run: Dict, lr: float) -> str:
             f"Try a smaller --lr than {lr:g} (e.g. {lr / 10:g}) in a new run{adam}.")
 
 
-def _hits(loss, labels) -> Optional[int]:
-    """How many of the batch's samples the step just taken classified right, or None
-    when the loss did not keep its probabilities (then no accuracy is shown).
-
-    ``CrossEntropy.forward_logits``, which ``train_on_batch`` uses for a
-    model ending in Softmax, keeps the batch's softmax output in
-    ``last_probabilities``: reading it costs an argmax per sample, where
-    a second forward pass would cost a third of a training step.
-    """
-    probs = getattr(loss, "last_probabilities", None)
-    if probs is None or not labels or len(probs) % len(labels):
-        return None
-    c = len(probs) // len(labels)
-    hits = 0
-    for i, label in enumerate(labels):
-        row = probs[i * c : (i + 1) * c]
-        hits += row.index(max(row)) == label
-    return hits
-
-
 # --------------------------------------------------------------- evaluate
 def evaluate_command(args, out=None, err=None) -> int:
     """Run ``purenet evaluate``; returns the exit status."""
@@ -906,7 +889,7 @@ def evaluate_command(args, out=None, err=None) -> int:
         x_test, y_test, index = x_test[: args.limit], y_test[: args.limit], index[: args.limit]
     n, k = len(x_test), len(names)
 
-    progress = _Progress(err) if err.isatty() else None
+    progress = LiveLine(err) if err.isatty() else None
     t0 = time.perf_counter()
     rows: List[float] = []
     chunk = 500
@@ -915,7 +898,7 @@ def evaluate_command(args, out=None, err=None) -> int:
         if progress:
             done = min(n, s + chunk)
             rate = done / max(time.perf_counter() - t0, 1e-9)
-            progress.show(f"evaluating: {done:,}/{n:,} test images  {rate:.0f} images/s  ETA {_duration((n - done) / rate)}")
+            progress.show(f"evaluating: {done:,}/{n:,} test images  {rate:.0f} images/s  ETA {duration((n - done) / rate)}")
     if progress:
         progress.clear()
     probs = [rows[i * k : (i + 1) * k] for i in range(n)]
@@ -1154,49 +1137,6 @@ def draw_command(args, out=None, err=None) -> int:
     app.announce()
     root.mainloop()
     return 0
-
-
-# --------------------------------------------------------------- progress
-class _Progress:
-    """A live, overwritten progress line on a terminal: samples, loss, accuracy, rate, ETA."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.last = 0.0
-        self.width = shutil.get_terminal_size().columns - 1  # a wrapped line could not be overwritten
-
-    def show(self, text):
-        self.stream.write("\r\033[K" + text[: self.width])
-        self.stream.flush()
-
-    def update(self, epoch, epochs, done, n, loss, accuracy, t0):
-        now = time.perf_counter()
-        if now - self.last < PROGRESS_INTERVAL and done < n:
-            return
-        self.last = now
-        rate = done / max(now - t0, 1e-9)
-        eta = _duration((n - done) / rate)
-        width = 10
-        bar = "=" * (width * done // n)
-        acc = f"  acc {accuracy:.1%}" if accuracy is not None else ""
-        # the least useful figure last: a narrow terminal cuts the line's end
-        self.show(f"epoch {epoch}/{epochs} [{bar:<{width}}] {done:,}/{n:,}  "
-                  f"loss {loss:.4f}{acc}  ETA {eta}  {rate:.0f} samples/s")
-
-    def clear(self):
-        self.stream.write("\r\033[K")
-        self.stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 # ------------------------------------------------------------------- main

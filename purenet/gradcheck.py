@@ -2,11 +2,12 @@
 
 For a layer, the checked scalar is ``f(x) = sum(forward(x) * R)`` with a
 fixed random ``R`` (so every output contributes); for a model with a loss,
-it is the loss itself, computed the way ``fit`` computes it (Softmax +
-CrossEntropy fused). Every parameter entry and every input entry is nudged
-by ``+-eps`` and the central difference ``(f(+) - f(-)) / (2 eps)`` is
-compared with the analytic gradient. Run it in float64 on small inputs:
-each entry costs two forward passes.
+it is the loss itself, computed the way ``fit`` computes it (the model's
+plan; after Softmax, CrossEntropy from the logits its output keeps). Every
+parameter entry and every input entry is nudged by ``+-eps`` and the central
+difference ``(f(+) - f(-)) / (2 eps)`` is compared with the analytic
+gradient. Run it in float64 on small inputs: each entry costs two forward
+passes.
 """
 
 import math

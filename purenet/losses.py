@@ -8,16 +8,21 @@ labels (a list of ints) or a Matrix / list of rows of the prediction's shape
 
 Cross-entropies can take logits (``from_logits=True``): the loss is then
 computed from ``log-sum-exp`` and the gradient is exactly ``p - y``, with no
-probability that can underflow. :class:`purenet.Sequential` switches to that
-form by itself when its last layer is the matching activation (``Softmax``
-before ``CrossEntropy``, ``Sigmoid`` before ``BinaryCrossEntropy``).
+probability that can underflow. They switch to that form by themselves when
+the prediction is the output of the matching activation (``Softmax`` before
+``CrossEntropy``, ``Sigmoid`` before ``BinaryCrossEntropy``), which keeps its
+logits (:class:`purenet.layers.activations.Probabilities`): ``backward()``
+then returns a :class:`~purenet.layers.activations.ProbabilityGradient`,
+``d loss / d p`` carrying the exact ``d loss / d logits`` that the
+activation's backward passes on. So ``model.backward(loss.backward())``,
+``train_on_batch`` and ``fit`` all get ``p - y``.
 """
 
 import math
 from numbers import Integral
 from typing import List, Sequence, Union
 
-from .layers.activations import sigmoid, softmax_rows
+from .layers.activations import Probabilities, ProbabilityGradient, sigmoid, softmax_rows
 from .matrix import Matrix
 
 __all__ = ["Loss", "MeanSquaredError", "BinaryCrossEntropy", "CrossEntropy", "LOSSES", "targets_matrix"]
@@ -142,6 +147,9 @@ class BinaryCrossEntropy(Loss):
 
     With ``from_logits=True`` the input is ``z`` with ``p = sigmoid(z)``:
     ``L = mean [max(z, 0) - z y + log(1 + e^-|z|)]`` and ``dL/dz = (p - y) / (N * D)``.
+    A :class:`purenet.Sigmoid`'s output (which keeps its logits) is taken that
+    way by itself; ``backward()`` then also carries ``dL/dz`` (see the module
+    docstring).
 
     Shape:
         pred ``(N, D)``; target ``(N, D)`` in [0, 1], or N labels 0/1 when D = 1.
@@ -156,6 +164,15 @@ class BinaryCrossEntropy(Loss):
         _check_unit_interval(y.data, "targets")
         if self.from_logits:
             return self._from_logits(pred, y)
+        if isinstance(pred, Probabilities) and pred.activation == "sigmoid":  # a Sigmoid's output: use its logits
+            value = self._from_logits(pred.logits, y)
+            logits_grad = self._grad
+            self._from_probabilities(pred, y)
+            self._grad = ProbabilityGradient.of(self._grad, logits_grad, pred)
+            return value
+        return self._from_probabilities(pred, y)
+
+    def _from_probabilities(self, pred: Matrix, y: Matrix) -> float:
         _check_unit_interval(pred.data, "predictions", " (or use from_logits=True for logits)")
         n = len(y.data)
         terms, grad = [], []
@@ -194,8 +211,10 @@ class CrossEntropy(Loss):
     With ``from_logits=True`` the input is ``z`` with ``p = softmax(z)``:
     ``L = mean_n [logsumexp(z_n) - sum_c y[n, c] z[n, c]]`` and
     ``dL/dz = (p - y) / N`` (``(sum(y) p - y) / N`` for targets that do not sum
-    to 1), exact even when ``p`` underflows. A
-    :class:`purenet.Sequential` ending in ``Softmax`` uses this form itself.
+    to 1), exact even when ``p`` underflows. A :class:`purenet.Softmax`'s
+    output (which keeps its logits) is taken that way by itself, so the loss
+    equals PyTorch's ``cross_entropy`` of the logits; ``backward()`` then also
+    carries ``dL/dz`` (see the module docstring).
 
     Shape:
         pred ``(N, C)``; target N integer labels in ``[0, C)`` or ``(N, C)`` rows.
@@ -208,6 +227,15 @@ class CrossEntropy(Loss):
         _check_pred(pred, "CrossEntropy")
         if self.from_logits:
             return self.forward_logits(pred, target)
+        if isinstance(pred, Probabilities) and pred.activation == "softmax":  # a Softmax's output: use its logits
+            value = self.forward_logits(pred.logits, target)
+            logits_grad = self._grad
+            self._from_probabilities(pred, target)
+            self._grad = ProbabilityGradient.of(self._grad, logits_grad, pred)
+            return value
+        return self._from_probabilities(pred, target)
+
+    def _from_probabilities(self, pred: Matrix, target: Target) -> float:
         if pred.cols < 2:
             raise ValueError(f"CrossEntropy needs at least 2 classes; Received predictions of shape {pred.shape}. Use BinaryCrossEntropy.")
         n, c = pred.rows, pred.cols

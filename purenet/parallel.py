@@ -40,17 +40,30 @@ own shard from the generator state the batch began with, past the draws of
 the images before it (the parent then skips the whole batch's), and a
 worker prepares its next shard, transform included, while the parent steps.
 
-How data moves (no pickle, by the project's rules): the workers are forked
-(``multiprocessing``'s "fork" start method), so they inherit the model, the
-loss and ``fit``'s samples; afterwards only bytes this module encodes go
-through two one-way pipes per worker: JSON for small headers, native
+How the workers start: forked (``multiprocessing``'s "fork" start method),
+they inherit the model, the loss and ``fit``'s samples. But ``fork()`` in a
+process where other threads run (a Jupyter kernel's, a BLAS pool's) copies
+locks those threads may hold, locked for ever in the child, and Python 3.12+
+warns about it (a DeprecationWarning). So when the operating system counts
+more than one thread in this process, each worker is a fresh interpreter
+instead (``subprocess``, which executes at once after forking): it is sent
+the architecture, the loss, the samples (bytes of an image collection, or
+doubles), the targets and the augmentation's settings down its pipe, as
+bytes and JSON, rebuilds them and then serves as a forked one does. That
+needs a model of registered layers from importable modules; a model with a
+layer defined in ``__main__`` (or not registered) is forked as before, and
+Python then warns. Starting that way costs a fresh interpreter's start-up and
+the samples' bytes once per ``fit`` call (figures: docs/performance.md).
+
+How data moves (no pickle, by the project's rules): after the start, only
+bytes this module encodes go through two one-way pipes per worker: JSON for small headers, native
 doubles for weights, gradients and rows (``struct`` on CPython, ``array``
 on PyPy: each one's fastest), ``array('q')`` for indices and labels. On
 Linux the pipes are widened to 1 MiB, so that a worker's rows (~220 KB for
-cnn-small) never wait mid-step for the parent to read them. The other
-start methods ("spawn", "forkserver") pickle the process object to start a
-child, so where "fork" is missing (Windows) ``workers > 1`` raises an error
-that says so instead.
+cnn-small) never wait mid-step for the parent to read them. multiprocessing's
+other start methods ("spawn", "forkserver") pickle the process object to start
+a child, which purenet never does; where "fork" is missing (Windows)
+``workers > 1`` raises an error that says so.
 
 Where the time goes: one step of cnn-small at batch 32 on CPython 3.13
 (~30 ms in one process), CPU ms per step with two processes::
@@ -98,11 +111,14 @@ pipe; one that dies makes the step raise ``RuntimeError``).
 import json
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import random
 import signal
 import struct
+import subprocess
 import sys
+import threading
 import warnings
 from array import array
 from itertools import chain, repeat
@@ -111,8 +127,10 @@ from typing import List, Optional, Sequence, Tuple
 
 from . import kernels, rngstate
 from .augment import Augment
+from .datasets.images import ImageSet
 from .inputs import Inputs, Targets, as_inputs, as_targets
-from .layers import Dropout
+from .layers import LAYERS, Dropout
+from .losses import LOSSES
 from .layers.base import shape_size
 from .layers.fused import GatedDense
 from .matrix import Matrix
@@ -177,10 +195,15 @@ class Workers:
             workers inherit; only :meth:`gradients` (and :meth:`step`) needs them.
         augment: an :class:`~purenet.augment.Augment` that transforms every batch of
             ``inputs`` (its ``rng`` advanced as one process would advance it), or None.
+        image_shape: the ``(C, H, W)`` of one image for ``augment`` (default: the model's input shape).
+        start: how the workers start: ``"fork"`` (they inherit everything), ``"exec"`` (fresh
+            interpreters that rebuild the model and data from bytes sent down their pipe), or
+            ``"auto"``: ``"exec"`` when other threads are running and the model can be rebuilt
+            from its architecture, else ``"fork"`` (see the module notes).
     """
 
     def __init__(self, model: Sequential, loss, workers: int, inputs: Optional[Inputs] = None, targets: Optional[Targets] = None,
-                 augment: Optional[Augment] = None):
+                 augment: Optional[Augment] = None, image_shape: Optional[Sequence[int]] = None, start: str = "auto"):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 2:
             raise ValueError(f"Workers needs at least 2 processes; Received: {workers!r}.")
         if augment is not None and inputs is None:
@@ -204,7 +227,8 @@ class Workers:
         self.model, self.loss, self.workers = model, loss, workers
         self._inputs, self._targets = inputs, targets
         self._augment = augment
-        self._augmenting = (augment, model.input_shape) if augment is not None else None  # as _batch takes it
+        shape = tuple(image_shape) if image_shape is not None else model.input_shape
+        self._augmenting = (augment, shape) if augment is not None else None  # as _batch takes it
         self._dropouts = _dropouts(model)
         self._prepared = None  # (indices, augment state, shard): this process's next shard, made while waiting for a worker
         self._holder = _holder(model)
@@ -214,9 +238,23 @@ class Workers:
         self._down: list = []  # per worker: the pipe the parent writes requests into
         self._up: list = []  # per worker: the pipe its replies come back on
         self._procs: list = []
+        if start not in ("auto", "fork", "exec"):
+            raise ValueError(f"start must be 'auto', 'fork' or 'exec'; Received: {start!r}.")
+        if start == "exec":
+            reason = _not_rebuildable(model, loss, inputs, augment)
+            if reason:
+                raise ValueError(f"start='exec': a fresh interpreter cannot rebuild {reason}; use start='fork'.")
+        elif start == "auto":
+            start = "exec" if _threads() > 1 and not _not_rebuildable(model, loss, inputs, augment) else "fork"
+        self.start = start
         context = multiprocessing.get_context("fork")
         try:
-            for k in range(1, workers):
+            if start == "exec":
+                for k in range(1, workers):
+                    self._exec(k, model, loss, inputs, targets)
+                for k in range(workers - 1):  # each has rebuilt the model and the data, or says why not
+                    self._receive(k, "ready")
+            for k in range(1, workers if start == "fork" else 1):
                 requests, down = context.Pipe(duplex=False)
                 up, replies = context.Pipe(duplex=False)
                 _widen(down)
@@ -224,7 +262,7 @@ class Workers:
                 # the child closes its copies of the parent's ends, so each worker sees EOF when the parent goes
                 inherited = self._down + self._up + [down, up]
                 proc = context.Process(
-                    target=_serve, args=(requests, replies, inherited, model, loss, inputs, targets, augment),
+                    target=_serve, args=(requests, replies, inherited, model, loss, inputs, targets, self._augmenting),
                     name=f"purenet-worker-{k}", daemon=True,
                 )
                 proc.start()
@@ -238,6 +276,38 @@ class Workers:
             raise
         if self._holder is not None:
             self._holder.on_rows = self._hold
+
+    def _exec(self, k: int, model: Sequential, loss, inputs: Optional[Inputs], targets: Optional[Targets]) -> None:
+        """Start worker ``k`` as a fresh interpreter and send it what a forked one would inherit."""
+        down_r, down_w = os.pipe()  # requests: parent -> worker
+        up_r, up_w = os.pipe()  # replies: worker -> parent
+        alive_r, alive_w = os.pipe()  # the worker holds alive_w: its end reads as EOF when it ends
+        ours = [down_w, up_r, alive_r]
+        theirs = [down_r, up_w, alive_w]
+        try:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+            popen = subprocess.Popen(
+                # setsid first: Ctrl-C at a terminal is the parent's alone (it then closes the pipes)
+                [sys.executable, "-c", "import os; os.setsid(); from purenet.parallel import _exec_main; _exec_main()",
+                 *map(str, theirs)],
+                pass_fds=theirs, env=env, stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            for fd in ours + theirs:
+                os.close(fd)
+            raise
+        for fd in theirs:
+            os.close(fd)
+        down = multiprocessing.connection.Connection(down_w, readable=False)
+        up = multiprocessing.connection.Connection(up_r, writable=False)
+        _widen(down)
+        _widen(up)
+        self._down.append(down)
+        self._up.append(up)
+        self._procs.append(_Started(popen, alive_r))
+        header, parts = _setup(model, loss, inputs, targets, self._augmenting)
+        self._send(k - 1, [json.dumps(header).encode()] + parts)
 
     def __enter__(self) -> "Workers":
         return self
@@ -479,6 +549,152 @@ class Workers:
         )
 
 
+class _Started:
+    """A worker started by :meth:`Workers._exec`, with the part of ``multiprocessing.Process``'s
+    interface the pool uses: ``pid``, ``sentinel``, ``exitcode``, ``join``, ``is_alive``, ``terminate``."""
+
+    def __init__(self, popen: subprocess.Popen, sentinel: int):
+        self.popen, self.sentinel, self.pid = popen, sentinel, popen.pid
+
+    @property
+    def exitcode(self) -> Optional[int]:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return
+        if self.sentinel is not None:
+            os.close(self.sentinel)
+            self.sentinel = None
+
+    def terminate(self) -> None:
+        self.popen.terminate()
+
+
+def _threads() -> int:
+    """Threads in this process, as the operating system counts them (Linux), else as ``threading`` does.
+    Python 3.12+ warns on ``fork()`` when there is more than one, with reason: a lock another
+    thread holds stays locked forever in the child."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def _not_rebuildable(model: Sequential, loss, inputs: Optional[Inputs], augment) -> str:
+    """Why a fresh interpreter could not rebuild what the workers need (``""`` if it can): every
+    layer and the loss must be registered classes from importable modules, the inputs an image
+    collection or a Matrix, the augmentation an :class:`Augment`."""
+    for i, layer in enumerate(model.layers):
+        cls = type(layer)
+        if LAYERS.get(cls.__name__) is not cls or cls.__module__ == "__main__":
+            return f"layer {i} ({cls.__name__}), not a registered layer of an importable module"
+    if LOSSES.get(type(loss).__name__) is not type(loss):
+        return f"the loss {type(loss).__name__}, not one of {sorted(LOSSES)}"
+    if inputs is not None and type(inputs._source) not in (ImageSet, Matrix):
+        return f"inputs of type {type(inputs._source).__name__}, not an ImageSet or a Matrix"
+    if augment is not None and type(augment) is not Augment:
+        return f"augment of type {type(augment).__name__}, not an Augment"
+    return ""
+
+
+#: The folder that holds the purenet package: a fresh worker interpreter imports purenet from here.
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _setup(model: Sequential, loss, inputs: Optional[Inputs], targets: Optional[Targets], augmenting) -> Tuple[dict, List[bytes]]:
+    """What a fresh worker needs to rebuild the model, loss, samples and augmentation: a JSON
+    header and byte parts (:func:`_rebuild` reads them)."""
+    modules = sorted({type(layer).__module__ for layer in model.layers if not type(layer).__module__.startswith("purenet.")})
+    header = {"kind": "setup", "path": list(sys.path), "modules": modules, "architecture": model.architecture,
+              "loss": {"class": type(loss).__name__, "config": loss.get_config()}, "inputs": None, "targets": None,
+              "augment": None}
+    parts: List[bytes] = []
+    if inputs is not None:
+        source = inputs._source
+        if isinstance(source, Matrix):
+            header["inputs"] = {"kind": "matrix", "rows": source.rows, "cols": source.cols}
+            parts.append(_encode(source.data))
+        else:
+            header["inputs"] = {"kind": "images", "shape": list(source.image_shape)}
+            parts.append(source.data)
+        if targets.labels is not None:
+            header["targets"] = {"kind": "labels", "count": len(targets)}
+            parts.append(array("q", targets.labels).tobytes())
+        else:
+            t = targets._source
+            header["targets"] = {"kind": "matrix", "rows": t.rows, "cols": t.cols}
+            parts.append(_encode(t.data))
+    if augmenting is not None:
+        augment, shape = augmenting
+        config = augment.get_config()
+        config.pop("rng", None)  # its state comes with every request
+        header["augment"] = {"config": config, "shape": list(shape)}
+    header["parts"] = len(parts)
+    return header, parts
+
+
+def _rebuild(header: dict, parts: List[bytes]):
+    """``(model, loss, inputs, targets, augmenting)`` from what :func:`_setup` wrote."""
+    import importlib
+
+    for path in reversed(header["path"]):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    for module in header["modules"]:  # registers the user's layers
+        importlib.import_module(module)
+    model = Sequential.from_architecture(header["architecture"])
+    loss = LOSSES[header["loss"]["class"]](**header["loss"]["config"])
+    inputs = targets = augmenting = None
+    if header["inputs"] is not None:
+        spec, data = header["inputs"], parts[0]
+        if spec["kind"] == "matrix":
+            source = Matrix.from_flat(list(_floats(data)), spec["rows"], spec["cols"])
+        else:
+            source = ImageSet(data, image_shape=tuple(spec["shape"]))
+        inputs = as_inputs(source, model.in_features, "inputs")
+        spec, data = header["targets"], parts[1]
+        if spec["kind"] == "labels":
+            y = _ints(data)
+        else:
+            y = Matrix.from_flat(list(_floats(data)), spec["rows"], spec["cols"])
+        targets = as_targets(y, len(inputs), model.out_features, "targets")
+    if header["augment"] is not None:
+        config = dict(header["augment"]["config"])
+        config["scale"] = tuple(config["scale"])
+        augmenting = (Augment(**config), tuple(header["augment"]["shape"]))
+    return model, loss, inputs, targets, augmenting
+
+
+def _exec_main() -> None:
+    """A worker started by :meth:`Workers._exec`: rebuild what the parent sent, then :func:`_serve`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    down, up, _alive = (int(a) for a in sys.argv[1:4])  # _alive stays open until this process ends
+    conn = multiprocessing.connection.Connection(down, writable=False)
+    replies = multiprocessing.connection.Connection(up, readable=False)
+    try:
+        header = json.loads(conn.recv_bytes())
+        parts = [conn.recv_bytes() for _ in range(header["parts"])]
+    except (EOFError, OSError):
+        return
+    try:
+        model, loss, inputs, targets, augmenting = _rebuild(header, parts)
+        reply = {"kind": "ready", "parts": 0}
+    except Exception as e:  # reported to the parent, which raises it
+        reply = {"error": f"{type(e).__name__}: {e}", "parts": 0}
+    try:
+        replies.send_bytes(json.dumps(reply).encode())
+    except OSError:
+        return
+    if "error" not in reply:
+        _serve(conn, replies, [], model, loss, inputs, targets, augmenting)
+
+
 def shard_gradients(model: Sequential, loss, x: Matrix, y, classes: List[int], scale: float, after_first=None) -> Tuple[float, int]:
     """Forward and backward over one shard, leaving ``scale`` times its mean-loss gradients
     in the parameters' ``.grad``; returns the shard's mean loss and correct count.
@@ -486,7 +702,7 @@ def shard_gradients(model: Sequential, loss, x: Matrix, y, classes: List[int], s
     for p in model.parameters():
         p.zero_grad()
     value, out, _ = model._loss_and_grad(x, y, loss, training=True, grad_scale=scale, after_first=after_first)
-    return value, _count_correct(out, classes, model._fused(loss))
+    return value, _count_correct(out, classes)
 
 
 def _encode(values) -> bytes:
@@ -608,7 +824,7 @@ def _skip(rng: random.Random, draws: int) -> None:
 
 # ------------------------------------------------------------- the worker side
 def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[Inputs], targets: Optional[Targets],
-           augment: Optional[Augment]) -> None:
+           augmenting: Optional[Tuple[Augment, tuple]]) -> None:
     """A worker's life: answer shard requests (on ``conn``; replies on ``replies``) until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it then closes the pipe
     for c in inherited:
@@ -627,7 +843,6 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
 
         holder.on_rows = send_rows
     dropouts = [layer for layer in model.layers if type(layer) is Dropout and layer.rate > 0.0]
-    augmenting = (augment, model.input_shape) if augment is not None else None  # as _batch takes it
     prepared = None  # ((indices, augment state, start), shard): the next shard, made while the parent stepped
     while True:
         try:

@@ -265,11 +265,11 @@ def _chart(canvas: Canvas, x: int, y: int, w: int, h: int, title: str,
         label = _tick_label(v, step)
         canvas.text(px0 - 6 - text_width(label), ty - 5, label, AXIS, 2)
     every = max(1, math.ceil(epochs / 10))
-    for epoch in range(1, epochs + 1):
-        if (epoch - 1) % every == 0 or epoch == epochs:
-            tx = int(round(to_x(epoch)))
+    for tick in range(1, epochs + 1):  # the x axis' labels: epochs 1, 1 + every, ..., and the last
+        if (tick - 1) % every == 0 or tick == epochs:
+            tx = int(round(to_x(tick)))
             canvas.rect(tx, py1, tx + 1, py1 + 4, AXIS)
-            label = str(epoch)
+            label = str(tick)
             canvas.text(tx - text_width(label) // 2, py1 + 8, label, AXIS, 2)
     canvas.text((px0 + px1 - text_width("EPOCH")) // 2, py1 + 24, "EPOCH", AXIS, 2)
     canvas.rect(px0, py0, px0 + 1, py1 + 1, AXIS)

@@ -4,7 +4,7 @@
     python scripts/fuzz_readers.py --cases 200 --seed 1 --readers png,pgm
 
 For each reader in ``tests/fuzzing.py`` (IDX, MNIST pairs, safetensors,
-model files, weights, checkpoints, PNG, PGM/PPM, read_image) it runs
+model files, weights, checkpoints, ONNX models, PNG, PGM/PPM, read_image) it runs
 ``--cases`` Hypothesis cases: valid files, mutations of them and structured
 lies. Each case is read twice: once untraced, timed against ``--max-seconds``
 (1 s), and once under ``tracemalloc``, whose peak (Python allocations

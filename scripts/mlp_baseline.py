@@ -11,7 +11,9 @@ its accuracy on the drawings of ``scripts/eval_drawings.py`` (the same
 held-out templates and seed by default, or with ``--set handwriting`` the
 independent ``scripts/handwriting.py`` set, through the same
 ``purenet.app.strokes.to_input``). NumPy is used here only: a script, never
-imported by the package.
+imported by the package; the NumPy training loop itself is
+``benchmarks/reference_numpy.py``'s ``train_mlp``, beside the other NumPy
+reference code.
 """
 
 import argparse
@@ -30,42 +32,14 @@ import purenet as pn  # noqa: E402
 import drawings  # noqa: E402
 import eval_drawings  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
+from reference_numpy import train_mlp as train  # noqa: E402  (NumPy references live with the benchmarks)
+
 
 def as_arrays(split, root):
     images, labels = pn.datasets.load_mnist(split, root=root, download=False)
     x = np.asarray(images.to_matrix().data, dtype=np.float32).reshape(len(labels), -1)
     return x, np.asarray(labels)
-
-
-def train(x, y, seed, epochs=15, lr=0.05, batch=64):
-    rng = np.random.default_rng(seed)
-    sizes = [784, 256, 128, 10]
-    weights = [rng.normal(0, np.sqrt(2.0 / a), (a, b)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
-    biases = [np.zeros(b, np.float32) for b in sizes[1:]]
-    velocity = [np.zeros_like(p) for p in weights + biases]
-    for epoch in range(epochs):
-        rate = lr * 0.85**epoch
-        order = rng.permutation(len(x))
-        for s in range(0, len(x), batch):
-            idx = order[s : s + batch]
-            acts = [x[idx]]
-            for i, (w, b) in enumerate(zip(weights, biases)):
-                z = acts[-1] @ w + b
-                acts.append(np.maximum(z, 0) if i < len(weights) - 1 else z)
-            p = np.exp(acts[-1] - acts[-1].max(1, keepdims=True))
-            p /= p.sum(1, keepdims=True)
-            p[np.arange(len(idx)), y[idx]] -= 1
-            grad = p / len(idx)  # (N, 10): d loss / d logits
-            grads_w, grads_b = [], []
-            for i in range(len(weights) - 1, -1, -1):
-                grads_w.insert(0, acts[i].T @ grad)
-                grads_b.insert(0, grad.sum(0))
-                if i:
-                    grad = (grad @ weights[i].T) * (acts[i] > 0)
-            for k, (param, g) in enumerate(zip(weights + biases, grads_w + grads_b)):
-                velocity[k] = 0.9 * velocity[k] - rate * g
-                param += velocity[k]
-    return weights, biases
 
 
 def predict(weights, biases, x):

@@ -14,7 +14,10 @@ MNIST alone reads a European 1 (flag, base) drawn in the app as a 7
 ``held_out`` templates are never trained on. Every image, scanned or
 drawn, gets mild random affine augmentation (shift <= 2 px, rotation <= 10
 degrees, scale 0.9-1.1); SGD with momentum whose learning rate decays per
-epoch; then the 10,000 MNIST test images are evaluated for the log. The
+epoch; then the 10,000 MNIST test images are evaluated for the log. All of
+it is ``model.fit`` with callbacks (the drawings are redrawn in
+``on_epoch_begin``; "train acc" is the epoch's running accuracy on the
+augmented images). The
 model is written to ``--out`` (F32 safetensors with its history) after
 every epoch, so the shipped file is the last epoch's weights: the test set
 is reported, never used to pick a model. Everything random (weights,
@@ -67,42 +70,87 @@ def main(argv=None):
     xt, yt = pn.datasets.load_mnist("test", root=args.data, download=False)
     model = architectures.build("lenet", seed=args.seed)
     model.summary()
-    optimizer = pn.SGD(args.lr, momentum=0.9)
-    loss = pn.CrossEntropy()
     augment = Augment(max_shift=2.0, max_rotation=10.0, scale=(0.9, 1.1), rng=random.Random(args.seed + 1))
     extra = round(len(x) * args.drawings / (1.0 - args.drawings) / 10) * 10  # whole rounds of 0-9
-    history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
-    for epoch in range(1, args.epochs + 1):
-        optimizer.lr = args.lr * args.decay ** (epoch - 1)
-        drawn_at = time.time()
-        xe, ye = with_drawings(x, y, extra, seed=drawing_seed(args.seed, epoch), spread=args.drawing_spread)
-        drawing_time = time.time() - drawn_at
-        n = len(xe)
-        order = list(range(n))
-        model.rng.shuffle(order)
-        start, total = time.time(), 0.0
-        for s in range(0, n, args.batch_size):
-            idx = order[s : s + args.batch_size]
-            xb = augment(xe.take(idx))
-            total += model.train_on_batch(xb, [ye[i] for i in idx], loss=loss, optimizer=optimizer) * len(idx)
-        train_time = time.time() - start
-        train = model.evaluate(x[:10000], y[:10000])  # clean (unaugmented) training accuracy, a sample
-        test = model.evaluate(xt, yt)
-        history["loss"].append(total / n)
-        history["accuracy"].append(train["accuracy"])
-        history["val_loss"].append(test["loss"])
-        history["val_accuracy"].append(test["accuracy"])
-        model.history = {k: list(v) for k, v in history.items()}
+    images = EpochImages(x, extra, args.seed, args.drawing_spread)
+    labels = list(y) + [i % 10 for i in range(extra)]  # drawings.generate draws the digits in turn
+    model.fit(images, labels, epochs=args.epochs, batch_size=args.batch_size, loss=pn.CrossEntropy(),
+              optimizer=pn.SGD(args.lr, momentum=0.9), validation_data=(xt, yt), augment=augment,
+              callbacks=[pn.callbacks.LearningRateScheduler(lambda epoch, _: args.lr * args.decay ** epoch),
+                         Redraw(images), Report(images, args.out)])
+    return 0
+
+
+class EpochImages:
+    """MNIST's images followed by ``count`` drawings that :meth:`redraw` replaces before each
+    epoch: an image collection ``fit`` takes (``take``, ``to_matrix``, ``image_shape``)."""
+
+    def __init__(self, mnist: ImageSet, count: int, seed: int, spread: float):
+        self.mnist, self.count, self.seed, self.spread = mnist, count, seed, spread
+        self.current = mnist if count == 0 else with_drawings(mnist, [], count, drawing_seed(seed, 1), spread)[0]
+        self.seconds = 0.0  # the last redraw's
+
+    def redraw(self, epoch: int) -> None:
+        """The drawings of ``epoch`` (from 1)."""
+        if self.count:
+            start = time.time()
+            self.current = with_drawings(self.mnist, [], self.count, drawing_seed(self.seed, epoch), self.spread)[0]
+            self.seconds = time.time() - start
+
+    @property
+    def image_shape(self):
+        return self.current.image_shape
+
+    def __len__(self):
+        return len(self.current)
+
+    def __getitem__(self, key):
+        return self.current[key]
+
+    def take(self, indices):
+        return self.current.take(indices)
+
+    def to_matrix(self):
+        return self.current.to_matrix()
+
+
+class Redraw(pn.callbacks.Callback):
+    """Fresh drawings before every epoch (the first epoch's are drawn already)."""
+
+    def __init__(self, images: EpochImages):
+        super().__init__()
+        self.images = images
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch > 0:
+            self.images.redraw(epoch + 1)
+
+
+class Report(pn.callbacks.Callback):
+    """A line per epoch for the log, and the model written to ``out`` after every epoch."""
+
+    def __init__(self, images: EpochImages, out: str):
+        super().__init__()
+        self.images, self.out = images, out
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.time()
+
+    def on_test_begin(self, logs=None):
+        self.train_time = time.time() - self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        n, extra = len(self.images), self.images.count
         print(
-            f"epoch {epoch}/{args.epochs} lr {optimizer.lr:.4f} {len(x)} + {extra} drawn ({drawing_time:.0f}s) "
-            f"{train_time:.0f}s ({n / train_time:.0f} samples/s) loss {total / n:.4f} "
-            f"train acc {train['accuracy']:.4f} test loss {test['loss']:.4f} test acc {test['accuracy']:.4f}",
+            f"epoch {epoch + 1}/{self.params['epochs']} lr {self.model.optimizer.lr:.4f} {n - extra} + {extra} drawn "
+            f"({self.images.seconds:.0f}s) {self.train_time:.0f}s ({n / self.train_time:.0f} samples/s) "
+            f"loss {logs['loss']:.4f} train acc {logs['accuracy']:.4f} "
+            f"test loss {logs['val_loss']:.4f} test acc {logs['val_accuracy']:.4f}",
             flush=True,
         )
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        model.save(args.out)
-        print(f"  saved {args.out}", flush=True)
-    return 0
+        os.makedirs(os.path.dirname(os.path.abspath(self.out)), exist_ok=True)
+        self.model.save(self.out)
+        print(f"  saved {self.out}", flush=True)
 
 
 def drawing_seed(seed: int, epoch: int) -> int:

@@ -48,6 +48,8 @@ from purenet.errors import DatasetError, ImageError, ModelFileError
 from purenet.io.checkpoint import load_checkpoint, save_checkpoint
 from purenet.io.imagefile import read_image
 from purenet.io.modelfile import load_model, load_state_dict_file
+from purenet.io.onnx import encode_onnx, load_onnx
+from purenet.io.protobuf import bytes_field, int_field, message_field, string_field
 from purenet.io.pgm import decode_pgm
 from purenet.io.png import SIGNATURE, decode_png
 from purenet.io.safetensors import encode_safetensors, parse_safetensors
@@ -126,7 +128,13 @@ def _idx_seeds():
     return [header + images, _gzip(header + images), labels, _gzip(labels)]
 
 
-_SEED_BUILDERS = {"model": _model_seeds, "checkpoint": _checkpoint_seeds, "idx": _idx_seeds}
+def _onnx_seeds():
+    image_softmax = pn.Sequential([pn.Conv2D(2, 3, stride=2, padding=((0, 1), (1, 0))), pn.LogSoftmax(), pn.MaxPool2D(2)],
+                                  input_shape=(1, 8, 8), seed=5)
+    return [encode_onnx(_trained(_small_cnn(4), pn.SGD(0.1))), encode_onnx(_small_mlp(5)), encode_onnx(image_softmax)]
+
+
+_SEED_BUILDERS = {"model": _model_seeds, "checkpoint": _checkpoint_seeds, "idx": _idx_seeds, "onnx": _onnx_seeds}
 
 
 def _gzip(data: bytes) -> bytes:
@@ -570,6 +578,43 @@ def _weights_into_a_model(data: bytes, workdir: str):
     return read(data, workdir)
 
 
+@st.composite
+def protobuf_lies(draw):
+    """ONNX-shaped protobuf that lies: nesting past any limit, a flood of tiny fields,
+    lengths past the end, absurd tensor dims and counts, groups, bad UTF-8, hostile
+    external-data locations."""
+    kind = draw(st.sampled_from(["deep", "flood", "length", "dims", "group", "utf8", "external", "varint"]))
+    if kind == "deep":
+        data = b""
+        for _ in range(draw(st.integers(20, 3000))):
+            data = message_field(7, message_field(1, data))
+        return data
+    if kind == "flood":
+        return int_field(1, 7) + b"\x08\x01" * draw(st.integers(100_000, 2_000_000))
+    if kind == "length":
+        return int_field(1, 7) + b"\x3a" + bytes([0xFF] * 9) + b"\x01"
+    if kind == "varint":
+        return b"\x08" + b"\xff" * draw(st.integers(10, 100))
+    if kind == "group":
+        return int_field(1, 7) + bytes([draw(st.sampled_from([0x3B, 0x3C, 0x3E, 0x3F]))]) + b"\x00" * 8
+    dims = draw(st.lists(st.sampled_from([0, 1, 7, 2**31, 2**62, -1]), min_size=1, max_size=4))
+    tensor = b"".join(int_field(1, d) for d in dims) + int_field(2, draw(st.sampled_from([1, 7, 10, 11, 8, 99])))
+    tensor += string_field(8, "w")
+    if kind == "utf8":
+        tensor += bytes_field(8, b"\xff\xfe")
+    elif kind == "external":
+        location = draw(st.sampled_from(["/etc/passwd", "../x", "a/../../x", "C:\\x", "", "x\x00y", "missing.bin"]))
+        tensor += int_field(14, 1) + message_field(13, string_field(1, "location"), string_field(2, location))
+    else:
+        tensor += bytes_field(9, bytes(draw(st.integers(0, 64))))
+    node = string_field(1, "input") + string_field(1, "w") + string_field(2, "output") + string_field(4, "Conv")
+    value = string_field(1, "input") + message_field(2, message_field(1, int_field(1, 1) + message_field(
+        2, message_field(1, string_field(2, "N")) + message_field(1, int_field(1, 1)))))
+    graph = message_field(1, node) + message_field(5, tensor) + message_field(11, value) + message_field(
+        12, string_field(1, "output"))
+    return int_field(1, 7) + message_field(7, graph) + message_field(8, int_field(2, 13))
+
+
 def _safetensors_strategy(kind):
     def strategy():
         valid = seed_files(kind)
@@ -588,6 +633,8 @@ READERS: Dict[str, Reader] = {r.name: r for r in (
     Reader("model", (ModelFileError,), _via_file(load_model), _safetensors_strategy("model")),
     Reader("weights", (ModelFileError,), _weights_into_a_model, _safetensors_strategy("model")),
     Reader("checkpoint", (ModelFileError,), _via_file(load_checkpoint), _safetensors_strategy("checkpoint")),
+    Reader("onnx", (ModelFileError,), _via_file(load_onnx, ".onnx"), lambda: st.one_of(
+        seed_files("onnx"), mutated(seed_files("onnx")), mutated(seed_files("onnx")), protobuf_lies())),
     Reader("png", (ImageError,), _in_memory(decode_png), lambda: st.one_of(
         valid_pngs(), mutated(valid_pngs()), png_lies(), png_lies())),
     Reader("pgm", (ImageError,), _in_memory(decode_pgm), lambda: st.one_of(

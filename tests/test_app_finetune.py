@@ -138,3 +138,20 @@ def test_an_error_in_the_thread_is_kept(shipped, mnist_test):
 def test_mismatched_lengths_are_refused(shipped):
     with pytest.raises(ValueError, match="one digit per drawing"):
         FineTune(shipped, [[0.0] * 784], [1, 2])
+
+
+def test_the_fine_tune_is_recorded_in_the_history(shipped, mnist_test, tmp_path):
+    """It trains through model.fit: its epochs follow the model's earlier ones in the history
+    (with the MNIST check sample as validation data), which the saved file keeps."""
+    images, digits = mnist_test
+    job = FineTune(shipped, [images[0], images[1]], digits[:2], replay=mnist_test, replay_size=8, epochs=2,
+                   check=20)
+    result = job.run()
+    before, after = shipped.history, result.model.history
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert after[key][: len(before[key])] == before[key]
+        assert len(after[key]) == len(before[key]) + 2
+    assert after["val_accuracy"][-1] == pytest.approx(result.check_after)
+    path = str(tmp_path / "tuned.safetensors")
+    result.model.save(path)
+    assert pn.load(path).history["loss"][-2:] == pytest.approx(after["loss"][-2:], rel=1e-6)

@@ -376,6 +376,20 @@ def test_diverging_run_exits_1(capsys):
     assert not os.path.exists("model.safetensors")
 
 
+def test_a_run_that_learns_nothing_warns_in_one_line(capsys, tmp_path):
+    """Every test image the same blank picture, half of them 0s and half 1s: whatever the
+    model learns, it gets exactly half right, chance for two classes."""
+    write_tiny_mnist(str(tmp_path), train=16, test=4, digits=(0, 1))
+    write_idx(str(tmp_path / "t10k-images-idx3-ubyte.gz"), (4, 28, 28), bytes(4 * 784))
+    status, out, err = run(capsys, "train", "--data", str(tmp_path), "--arch", "mlp", "--classes", "0,1",
+                           "--epochs", "1", "--batch-size", "4")
+    assert status == 0, err
+    assert err == ("purenet train: warning: training ended at chance accuracy (val_accuracy 50.0%; guessing among "
+                   "2 classes gives 50.0%): the model learned next to nothing. Try another learning rate, more "
+                   "epochs, or check the labels.\n")
+    assert "test accuracy: 50.00% (2/4)" in out
+
+
 # --- as a user runs it ---------------------------------------------------------
 
 
@@ -516,25 +530,24 @@ def test_resume_is_bit_identical(capsys, straight, name):
 
 
 class Interrupt:
-    """A stand-in for ``Sequential.train_on_batch`` that does the step, then
-    raises KeyboardInterrupt (as Ctrl-C would) on call number ``at``."""
+    """Raises KeyboardInterrupt (as Ctrl-C would) at the end of batch number ``at``
+    (counted over the run), after its step: the weights have moved."""
 
     def __init__(self, at):
         self.at = at
         self.calls = 0
-        self.original = purenet.Sequential.train_on_batch
+        self.original = purenet.callbacks.CallbackList.on_batch_end
 
     def install(self, monkeypatch):
         interrupt = self
 
-        def train_on_batch(model, *args, **kwargs):
-            value = interrupt.original(model, *args, **kwargs)  # the weights move...
+        def on_batch_end(hooks, *args, **kwargs):
+            interrupt.original(hooks, *args, **kwargs)  # the weights moved...
             interrupt.calls += 1
             if interrupt.calls == interrupt.at:
                 raise KeyboardInterrupt  # ...and the checkpoint must not keep them
-            return value
 
-        monkeypatch.setattr(purenet.Sequential, "train_on_batch", train_on_batch)
+        monkeypatch.setattr(purenet.callbacks.CallbackList, "on_batch_end", on_batch_end)
 
 
 @pytest.mark.parametrize("at, epoch", [(10, 2), (3, 1)])  # 7 batches of <= 32 per epoch
@@ -568,7 +581,7 @@ def test_ctrl_c_after_the_last_epoch_keeps_the_trained_model(capsys, monkeypatch
             raise KeyboardInterrupt  # Ctrl-C while the last epoch's checkpoint is written
         purenet.save_checkpoint(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "save_checkpoint", save_checkpoint)
+    monkeypatch.setattr(purenet.io.checkpoint, "save_checkpoint", save_checkpoint)  # where the command saves
     status, out, err = run(capsys, "train", "--classes", "3,7", "--limit", "64", "--epochs", "1")
     assert status == 130 and calls == [1, 1]
     assert ("interrupted after the last epoch, before saving model.safetensors; the trained model is in "

@@ -32,6 +32,7 @@ CONFIGS = {
         (lambda: pn.Conv2D(4, 4, padding="same", use_bias=False), (3, 5, 5)),
         (lambda: pn.Conv2D(1, 1, padding="valid", kernel_initializer="he_normal"), (2, 3, 4)),
         (lambda: pn.Conv2D(2, 3, stride=2, padding=1), (1, 7, 9)),
+        (lambda: pn.Conv2D(2, 3, stride=2, padding=((0, 1), (2, 1))), (2, 6, 5)),
     ],
     "MaxPool2D": [
         (lambda: pn.MaxPool2D(2), (2, 6, 7)),
@@ -44,6 +45,7 @@ CONFIGS = {
     "Sigmoid": [(lambda: pn.Sigmoid(), (6,)), (lambda: pn.Sigmoid(), (1, 2, 3))],
     "Tanh": [(lambda: pn.Tanh(), (5,)), (lambda: pn.Tanh(), (2, 2, 2))],
     "Softmax": [(lambda: pn.Softmax(), (4,))],
+    "LogSoftmax": [(lambda: pn.LogSoftmax(), (4,)), (lambda: pn.LogSoftmax(), (2, 2, 3))],
     "Dropout": [(lambda: pn.Dropout(0.3), (8,)), (lambda: pn.Dropout(0.0), (2, 2, 3))],
     # (C, L) samples: training on a batch of 1 still has several values per feature
     "BatchNorm1D": [

@@ -127,3 +127,25 @@ def test_shipped_model_reads_a_sample_of_the_independent_handwriting():
     # trained on MNIST reads 98.65%): 198 of 200 is the issue's 99% on a sample,
     # and fails if the canvas path or the shipped model get worse
     assert correct >= 198, [(d.digit, d.style, p) for p, d in zip(predicted, items) if p != d.digit]
+
+
+def test_train_pretrained_trains_through_fit_with_fresh_drawings_each_epoch(tmp_path, capsys):
+    """scripts/train_pretrained.py in small: MNIST + drawings redrawn before every epoch,
+    the model saved after each, with its history."""
+    from purenet.datasets import write_idx
+
+    x, y = pn.datasets.load_bundled("train")
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        write_idx(str(tmp_path / f"{prefix}-images-idx3-ubyte"), (n, 28, 28), x[:n].data)
+        write_idx(str(tmp_path / f"{prefix}-labels-idx1-ubyte"), (n,), bytes(y[:n]))
+    images = train_pretrained.EpochImages(x[:20], 20, seed=0, spread=1.0)
+    first = images.current.data
+    images.redraw(2)
+    assert images.current.data[: 20 * 784] == first[: 20 * 784] and images.current.data != first
+    out = str(tmp_path / "model.safetensors")
+    assert train_pretrained.main(["--data", str(tmp_path), "--epochs", "2", "--drawings", "0.5", "--out", out]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
+    assert "20 + 20 drawn" in lines[0] and "lr 0.0450" in lines[1]  # 0.05 x 0.9 in the second epoch
+    history = pn.load(out).history
+    assert all(len(history[k]) == 2 for k in ("loss", "accuracy", "val_loss", "val_accuracy"))

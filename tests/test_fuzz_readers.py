@@ -29,7 +29,7 @@ from fuzzing import tracemalloc
 GUARD_SECONDS = 5.0  # catches hangs and pathological slowness, not ordinary noise
 MAX_BYTES = 100 * 1024 * 1024
 CASES = {"idx": 60, "mnist": 30, "safetensors": 60, "model": 50, "weights": 30, "checkpoint": 50,
-         "png": 80, "pgm": 50, "image": 40}
+         "png": 80, "pgm": 50, "image": 40, "onnx": 80}
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import purenet as pn
 from purenet import Matrix
+from purenet.layers.activations import ProbabilityGradient
 
 RTOL = 1e-6
 EPS = 1e-6
@@ -227,7 +228,7 @@ def test_dense_gradients_sparse_input_and_single_row():
     check_layer_both_ways(pn.Dense(2), (6,), random_matrix(1, 6, rng))
 
 
-@pytest.mark.parametrize("cls", [pn.ReLU, pn.Sigmoid, pn.Tanh, pn.Softmax])
+@pytest.mark.parametrize("cls", [pn.ReLU, pn.Sigmoid, pn.Tanh, pn.Softmax, pn.LogSoftmax])
 def test_activation_gradients(cls):
     rng = random.Random(9)
     x = away_from_zero(3, 6, rng) * 2.0
@@ -433,7 +434,8 @@ def test_cross_entropy_from_logits_unnormalised_soft_targets():
 def model_loss_checks(model, x, y, loss, fused_expected):
     """pn.gradcheck on the model, and an independent check that computes the
     loss from ``model.forward`` (probabilities) with code written here."""
-    assert model._fused(loss) is fused_expected
+    loss.forward(model.forward(x), y)  # the loss takes the logits the Softmax / Sigmoid output keeps
+    assert isinstance(loss.backward(), ProbabilityGradient) is fused_expected
     result = pn.gradcheck(model, x, y=y, loss=loss, eps=EPS, rtol=RTOL)
     assert result.ok, result
     assert set(result.rel_error) == {n for n, _ in model.named_parameters()} | {"input"}
@@ -584,8 +586,9 @@ def test_softmax_cross_entropy_fused_gradient_is_p_minus_y_for_huge_logits():
     x = Matrix([[1.0, -1.0, 0.0], [1.0, 1.0, -1.0]])  # logits (1024, -1024, 0), (1024, 1024, -1024)
     labels = [1, 2]  # confidently wrong: p_true underflows to 0
     model.zero_grad()
-    value, logits, gx = model._loss_and_grad(x, labels, pn.CrossEntropy(), False, input_grad=True)
-    assert logits.tolist() == [[1024.0, -1024.0, 0.0], [1024.0, 1024.0, -1024.0]]
+    value, out, gx = model._loss_and_grad(x, labels, pn.CrossEntropy(), False, input_grad=True)
+    assert out.logits.tolist() == [[1024.0, -1024.0, 0.0], [1024.0, 1024.0, -1024.0]]
+    assert out.tolist() == [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]
     assert value == pytest.approx((2048.0 + 2048.0 + math.log(2.0)) / 2, rel=1e-15)
     d_logits = [[0.5, -0.5, 0.0], [0.25, 0.25, -0.5]]  # (p - y) / N, exact
     assert gx.tolist() == [[1024.0 * v for v in row] for row in d_logits]  # dX = dZ W, W = 1024 I

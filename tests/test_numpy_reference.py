@@ -417,8 +417,9 @@ def test_full_model_forward_loss_and_gradients_match_numpy(sparsity):
     assert result["accuracy"] == pytest.approx(np.mean(p.argmax(axis=1) == labels))
     # gradient of the loss w.r.t. the logits reaching the Dense layer: dW7 = (p - y)^T h / N
     model.zero_grad()
-    value, logits, _ = model._loss_and_grad(to_m(x), labels, pn.CrossEntropy(), False)
-    close(logits, z)
+    value, out, _ = model._loss_and_grad(to_m(x), labels, pn.CrossEntropy(), False)
+    close(out, p)
+    close(out.logits, z)  # the Softmax's output keeps its logits, which the loss used
     y = np.eye(5)[labels]
     h_in = model.layers[6].forward(model.layers[5].forward(model.layers[4].forward(model.layers[3].forward(
         model.layers[2].forward(model.layers[1].forward(model.layers[0].forward(to_m(x))))))))

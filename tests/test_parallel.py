@@ -21,6 +21,8 @@ import random
 import re
 import signal
 import sys
+import threading
+import warnings
 
 import pytest
 
@@ -256,7 +258,8 @@ def test_a_worker_cuts_each_announced_shard_once(digits, tmp_path, monkeypatch):
     batches = [list(range(s, s + 16)) for s in range(0, 64, 16)]
     for model, augment in ((dropout_model(), None), (build("cnn-small", seed=1), Augment(rng=2))):
         log.write_text("")
-        with parallel.Workers(model, pn.CrossEntropy(), 2, *_checked(model, x, y), augment) as pool:
+        # forked, whatever threads run: the workers must inherit the counting functions
+        with parallel.Workers(model, pn.CrossEntropy(), 2, *_checked(model, x, y), augment, start="fork") as pool:
             for i, idx in enumerate(batches):
                 pool.step(idx, batches[i + 1] if i + 1 < len(batches) else [], pn.SGD(0.05))
         calls = [line.split() for line in log.read_text().splitlines()]
@@ -640,3 +643,92 @@ def test_train_warns_in_one_line_about_more_workers_than_cpus(capsys, tmp_path, 
     assert "RuntimeWarning" not in err
     status, out, err = run(capsys, "train", "--help")
     assert "--workers N" in out
+
+
+# ------------------------------------------------------------ with other threads running
+
+@contextlib.contextmanager
+def another_thread():
+    """A thread alive meanwhile, as a Jupyter kernel has (forking then risks a deadlock)."""
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def starts_seen(monkeypatch):
+    seen = []
+    original = parallel.Workers.__init__
+
+    def init(pool, *args, **kwargs):
+        original(pool, *args, **kwargs)
+        seen.append(pool.start)
+
+    monkeypatch.setattr(parallel.Workers, "__init__", init)
+    return seen
+
+
+def test_fit_with_threads_running_starts_fresh_workers_and_gives_no_warning(digits, monkeypatch):
+    """fork() in a process with threads can deadlock the child (Python 3.12+ warns, a
+    DeprecationWarning): then the workers are fresh interpreters, sent the model and
+    the data as bytes, and training is the same."""
+    x, y = digits
+    serial, h1 = train("cnn-small", x, y, 1, lambda: pn.SGD(0.05, momentum=0.9))
+    seen = starts_seen(monkeypatch)
+    with another_thread(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # any warning at all fails the test
+        par, h2 = train("cnn-small", x, y, 2, lambda: pn.SGD(0.05, momentum=0.9))
+    assert [str(w.message) for w in caught] == []
+    assert seen == ["exec"]
+    assert_same_training(serial, par, h1, h2)
+    if sys.version_info >= (3, 12):  # the warning avoided: what forking there gives
+        with another_thread(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with parallel.Workers(build("mlp"), pn.CrossEntropy(), 2, start="fork"):
+                pass
+        assert any(issubclass(w.category, DeprecationWarning) and "fork" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("targets", ["labels", "one-hot"])
+def test_fresh_workers_train_as_one_process(digits, monkeypatch, targets):
+    """Fresh ("exec") workers rebuild the model, loss, samples (a Matrix here, an image
+    collection above), targets and augmentation from bytes: Dropout masks, Augment draws
+    and weights come out as in one process."""
+    from purenet.augment import Augment
+
+    x, y = digits
+    rows = x.to_matrix()
+    if targets == "one-hot":
+        y = [[float(k == c) for k in range(10)] for c in y]
+    original = parallel.Workers.__init__
+    monkeypatch.setattr(parallel.Workers, "__init__", lambda pool, *a, **k: original(pool, *a, **dict(k, start="exec")))
+    models, histories, augments = [], [], []
+    for workers in (1, 2):
+        model, augment = dropout_model(seed=2), Augment(rng=5)
+        histories.append(model.fit(rows, y, epochs=2, batch_size=16, optimizer=pn.Adam(3e-3), workers=workers,
+                                   augment=augment, validation_data=(rows[:20], y[:20])))
+        models.append(model)
+        augments.append(augment.rng.getstate())
+    assert_same_training(models[0], models[1], *histories)
+    assert [layer.rng.getstate() for layer in models[0].layers if isinstance(layer, pn.Dropout)] == \
+        [layer.rng.getstate() for layer in models[1].layers if isinstance(layer, pn.Dropout)]
+    assert augments[0] == augments[1]
+
+
+def test_what_a_fresh_worker_cannot_rebuild_is_forked(digits, monkeypatch):
+    model = pn.Sequential([pn.Flatten(), Sabotage(lambda: None), pn.Dense(10), pn.Softmax()], input_shape=(1, 28, 28))
+    with pytest.raises(ValueError, match=r"start='exec': a fresh interpreter cannot rebuild layer 1 \(Sabotage\)"):
+        parallel.Workers(model, pn.CrossEntropy(), 2, start="exec")
+    with pytest.raises(ValueError, match="start must be 'auto', 'fork' or 'exec'"):
+        parallel.Workers(model, pn.CrossEntropy(), 2, start="spawn")
+    seen = starts_seen(monkeypatch)
+    with another_thread(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(*digits, epochs=1, batch_size=16, workers=2)  # the user's own layer: forked, as before
+    assert seen == ["fork"]
+    forking = [w for w in caught if issubclass(w.category, DeprecationWarning) and "fork" in str(w.message)]
+    assert bool(forking) == (sys.version_info >= (3, 12))  # and Python says what that risks

@@ -19,6 +19,7 @@ torch = require("torch")
 
 import purenet as pn  # noqa: E402
 from purenet import Matrix  # noqa: E402
+from purenet.layers.activations import ProbabilityGradient  # noqa: E402
 
 nn = torch.nn
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
@@ -54,6 +55,8 @@ def torch_layer(layer):
         return nn.Flatten()
     if isinstance(layer, pn.Softmax):
         return nn.Softmax(dim=1)
+    if isinstance(layer, pn.LogSoftmax):
+        return nn.LogSoftmax(dim=1)
     if isinstance(layer, pn.Dropout):
         return nn.Dropout(layer.rate)
     return {pn.ReLU: nn.ReLU, pn.Sigmoid: nn.Sigmoid, pn.Tanh: nn.Tanh}[type(layer)]()
@@ -163,7 +166,8 @@ def test_random_network_forward_loss_and_gradients(seed):
 
     # the training path (fused Softmax/Sigmoid + loss where applicable)
     fused = head in ("softmax_ce_labels", "softmax_ce_soft", "sigmoid_bce")
-    assert model._fused(loss) is fused
+    loss.forward(model.forward(x), y)  # the loss takes the logits the Softmax / Sigmoid output keeps
+    assert isinstance(loss.backward(), ProbabilityGradient) is fused
     t_pre = tmodel[:-1](tx) if fused else tout  # PyTorch's losses take the logits
     t_value = tloss(t_pre, ty)
     t_value.backward()
@@ -235,7 +239,7 @@ def test_maxpool2d_parity_with_ties(pool, stride, shape):
 def test_activations_and_softmax_parity():
     rng = random.Random(3)
     x = Matrix.from_flat([rng.uniform(-30, 30) for _ in range(4 * 7)], 4, 7)
-    for layer in (pn.ReLU(), pn.Sigmoid(), pn.Tanh(), pn.Softmax()):
+    for layer in (pn.ReLU(), pn.Sigmoid(), pn.Tanh(), pn.Softmax(), pn.LogSoftmax()):
         model = pn.Sequential([layer], input_shape=(7,))
         tmodel = to_torch(model)
         tx = as_tensor(x).requires_grad_(True)

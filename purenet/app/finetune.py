@@ -38,11 +38,12 @@ measure the MNIST accuracy on a bundled test sample to show nothing was forgotte
 
 import random
 import threading
+from functools import partial
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..augment import Augment
+from ..callbacks import Callback
 from ..datasets import load_bundled
-from ..matrix import Matrix
 from ..model import Sequential
 from ..optimizers import SGD
 from .state import class_names
@@ -178,25 +179,13 @@ class FineTune:
         user_before = _accuracy(model, user_x, user_y)
         check_before = _accuracy(model, *check) if check else None
         samples = [(x, y) for x, y in self.drawings for _ in range(USER_REPEAT)] + replay
-        batches = (len(samples) + self.batch_size - 1) // self.batch_size
-        total = batches * self.epochs
         augment = Augment(max_shift=2.0, max_rotation=12.0, scale=(0.9, 1.1), rng=random.Random(self.seed + 1))
-        optimizer = SGD(self.lr, momentum=MOMENTUM)
         shape = tuple(model.input_shape)
-        image_shape = shape if len(shape) == 3 else (1, 28, 28)
-        done = 0
-        on_progress(done, total)
-        for _ in range(self.epochs):
-            rng.shuffle(samples)
-            for s in range(0, len(samples), self.batch_size):
-                if self._cancel.is_set():
-                    raise Cancelled()
-                batch = samples[s : s + self.batch_size]
-                x = Matrix([b[0] for b in batch])  # (N, 784)
-                model.train_on_batch(augment(x, image_shape=image_shape), [b[1] for b in batch],
-                                     optimizer=optimizer)
-                done += 1
-                on_progress(done, total)
+        if len(shape) != 3:  # a model of flat rows (mlp): its rows are still 28x28 pictures
+            augment = partial(augment, image_shape=(1, 28, 28))
+        model.fit([x for x, _ in samples], [y for _, y in samples], epochs=self.epochs, batch_size=self.batch_size,
+                  optimizer=SGD(self.lr, momentum=MOMENTUM), validation_data=check, augment=augment,
+                  callbacks=[_Progress(on_progress, self._cancel)])
         model.loss = model.optimizer = None  # the copy goes live: nothing of training left attached
         return Result(model, (len(self.drawings), len(replay)), self.skipped, user_before,
                       _accuracy(model, user_x, user_y), check_before,
@@ -222,6 +211,28 @@ class FineTune:
         if not keep:
             return None
         return [images[i] for i in keep], [index[digits[i]] for i in keep]
+
+
+class _Progress(Callback):
+    """Reports ``on_progress(batches done, batches in all)`` after every batch, and stops
+    the job before a batch once it is cancelled."""
+
+    def __init__(self, on_progress: Callable[[int, int], None], cancelled: threading.Event):
+        super().__init__()
+        self.on_progress, self.cancelled = on_progress, cancelled
+
+    def on_train_begin(self, logs=None):
+        self.done = 0
+        self.total = self.params["steps"] * (self.params["epochs"] - self.params["initial_epoch"])
+        self.on_progress(self.done, self.total)
+
+    def on_batch_begin(self, batch, logs=None):
+        if self.cancelled.is_set():
+            raise Cancelled()
+
+    def on_batch_end(self, batch, logs=None):
+        self.done += 1
+        self.on_progress(self.done, self.total)
 
 
 def _accuracy(model: Sequential, images: List[List[float]], labels: List[int]) -> float:

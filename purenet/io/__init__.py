@@ -5,8 +5,9 @@
   ``pn.load``) and ``load_state_dict_file`` for weights written elsewhere.
 - :mod:`purenet.io.checkpoint`: training checkpoints (model, optimizer state,
   epoch, generator states, history) for bit-identical resumes.
-- :mod:`purenet.io.onnx`: ``export_onnx`` (``pn.export_onnx``), a model as an
-  ONNX file, encoded by the small protobuf writer :mod:`purenet.io.protobuf`.
+- :mod:`purenet.io.onnx`: ``export_onnx`` (``pn.export_onnx``) and ``load_onnx``
+  (``pn.load_onnx``), models as ONNX files, through the small protobuf writer
+  and bounded reader of :mod:`purenet.io.protobuf`.
 - :mod:`purenet.io.atomic`: the temp-file-and-rename write they use.
 - :mod:`purenet.io.image`, :mod:`purenet.io.png`, :mod:`purenet.io.pgm`,
   :mod:`purenet.io.imagefile`: ``Image`` and ``read_image`` (PNG, PGM/PPM).
@@ -20,12 +21,12 @@ from .image import Image
 from .imagefile import read_image
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .modelfile import load_model, load_state_dict_file, save_model
-from .onnx import export_onnx
+from .onnx import export_onnx, load_onnx
 from .safetensors import read_safetensors, write_safetensors
 
 __all__ = [
     "read_safetensors", "write_safetensors",
-    "save_model", "load_model", "load_state_dict_file", "export_onnx",
+    "save_model", "load_model", "load_state_dict_file", "export_onnx", "load_onnx",
     "Checkpoint", "save_checkpoint", "load_checkpoint",
     "Image", "read_image",
 ]

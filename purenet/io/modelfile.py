@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import ModelFileError
 from ..layers import (
-    LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh, from_config,
+    LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh, from_config,
 )
 from ..matrix import Matrix
 from ..model import Sequential
@@ -67,7 +67,7 @@ _MODEL_OPTIONAL = ("history", "classes")
 # Layers that own no parameters. A layer registered in LAYERS but in neither this
 # tuple nor _expected_parameters is rebuilt before its shapes can be checked
 # (tests/test_modelfile.py fails when that happens, so the table stays complete).
-_PARAMETER_FREE = (Flatten, ReLU, Sigmoid, Tanh, Softmax, MaxPool2D, Dropout)
+_PARAMETER_FREE = (Flatten, ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, MaxPool2D, Dropout)
 
 
 # ------------------------------------------------------------------ saving

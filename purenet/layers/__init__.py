@@ -7,7 +7,7 @@ file can never make purenet run code it did not ship.
 
 from typing import Any, Dict, Type
 
-from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .base import Layer, Parameter
 from .conv import Conv2D
 from .dense import Dense
@@ -18,14 +18,14 @@ from .reshape import Flatten
 
 __all__ = [
     "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "Flatten",
-    "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "LAYERS", "from_config",
+    "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout", "LAYERS", "from_config",
     "BatchNorm1D", "BatchNorm2D", "AvgPool2D", "GlobalAvgPool2D", "LeakyReLU",
 ]
 
 LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls
     for cls in (
-        Dense, Conv2D, MaxPool2D, Flatten, ReLU, Sigmoid, Tanh, Softmax, Dropout,
+        Dense, Conv2D, MaxPool2D, Flatten, ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Dropout,
         BatchNorm1D, BatchNorm2D, AvgPool2D, GlobalAvgPool2D, LeakyReLU,
     )
 }

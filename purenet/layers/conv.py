@@ -21,7 +21,7 @@ are plain loops over the tap lists (:mod:`purenet.kernels_pypy`).
 """
 
 import random
-from typing import List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from .. import init, kernels
 from ..matrix import Matrix
@@ -38,6 +38,15 @@ def _pair(value, name):
     ):
         return (value[0], value[1])
     raise ValueError(f"{name} must be an int or a pair of ints; Received: {value!r}.")
+
+
+def _sides(padding) -> Tuple[int, int, int, int]:
+    """(top, bottom, left, right) of an int, ``(PH, PW)`` or ``((PT, PB), (PL, PR))`` padding."""
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(isinstance(v, (tuple, list)) for v in padding):
+        (pt, pb), (pl, pr) = _pair(padding[0], "padding"), _pair(padding[1], "padding")
+        return (pt, pb, pl, pr)
+    ph, pw = _pair(padding, "padding")
+    return (ph, ph, pw, pw)
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int) -> int:
@@ -62,6 +71,8 @@ class Conv2D(Layer):
         padding: zeros added on each side: an int, ``(PH, PW)``, or ``"same"``
             (stride 1 only: output as large as the input; for an even kernel
             the extra row/column goes at the bottom/right, like PyTorch).
+            ``((PT, PB), (PL, PR))`` gives each side its own padding (what
+            ONNX's ``pads`` and TensorFlow's "same" with a stride can need).
         use_bias: add a per-filter bias.
         kernel_initializer: a name from :data:`purenet.init.INITIALIZERS`.
 
@@ -102,14 +113,19 @@ class Conv2D(Layer):
                     f"Received: stride={stride!r}. Give the padding as an int instead."
                 )
         else:
-            p = _pair(padding, "padding")
+            p = _sides(padding)
             if min(p) < 0:
                 raise ValueError(f"Conv2D padding must be >= 0; Received: {padding!r}.")
         init.get(kernel_initializer)
         self.filters = filters
         self.kernel_size = kernel_size if isinstance(kernel_size, int) else tuple(kernel_size)
         self.stride = stride if isinstance(stride, int) else tuple(stride)
-        self.padding = padding if isinstance(padding, (int, str)) else tuple(padding)
+        if isinstance(padding, (int, str)):
+            self.padding = padding
+        elif all(isinstance(v, (tuple, list)) for v in padding):
+            self.padding = tuple(tuple(v) for v in padding)
+        else:
+            self.padding = tuple(padding)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.weight: Optional[Parameter] = None
@@ -124,8 +140,7 @@ class Conv2D(Layer):
             return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
         if self.padding == "valid":
             return (0, 0, 0, 0)
-        ph, pw = _pair(self.padding, "padding")
-        return (ph, ph, pw, pw)
+        return _sides(self.padding)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 3:
@@ -227,6 +242,22 @@ class Conv2D(Layer):
         return kernels.nonzero_near(x.data, offsets, self._batch_taps(x.rows)[0])
 
     def backward(self, grad: Matrix, input_grad: bool = True) -> Optional[Matrix]:
+        g_filters, n = self._parameter_grads(grad)
+        if not input_grad:
+            return None
+        return self.input_grad(g_filters, n)
+
+    def backward_deferred(self, grad: Matrix) -> Callable[[], Matrix]:
+        """``backward(grad, input_grad=False)`` now, and a function that returns the
+        input gradient ``backward(grad)`` would have returned, computed when called
+        (from a copy of the weights: an optimizer step in between changes nothing).
+        :meth:`purenet.Sequential.backward` uses it for a first layer."""
+        g_filters, n = self._parameter_grads(grad)
+        w_rows = self.weight.row_lists()  # copies
+        return lambda: self.input_grad(g_filters, n, w_rows)
+
+    def _parameter_grads(self, grad: Matrix):
+        """Add dW and db into the parameters' ``.grad``; returns each filter's output gradient and N."""
         n = len(self._taps[0]) // (self.output_shape[1] * self.output_shape[2])
         self._check_grad(grad, n)
         f_count, oh, ow = self.output_shape
@@ -243,16 +274,17 @@ class Conv2D(Layer):
         self.weight.accumulate([dot(gf, tap) for gf in g_filters for tap in self._taps])
         if self.use_bias:
             self.bias.accumulate([sum(gf) for gf in g_filters])
-        if not input_grad:
-            return None
-        return self.input_grad(g_filters, n)
+        return g_filters, n
 
-    def input_grad(self, g_filters: List[List[float]], n: int) -> Matrix:
+    def input_grad(self, g_filters: List[List[float]], n: int, w_rows: Optional[List[List[float]]] = None) -> Matrix:
         """``dX`` from each filter's output gradient (F lists of N*OH*OW):
-        every tap sends ``W[f, t] * dY[f]`` back to the pixel it read."""
+        every tap sends ``W[f, t] * dY[f]`` back to the pixel it read
+        (``w_rows``: the weights' rows to use, by default the current ones)."""
         size = shape_size(self.input_shape)
         dx = [0.0] * (n * size + 1)  # the last slot absorbs padding
-        kernels.add_taps_into(dx, self._batch_taps(n), self.weight.row_lists(), g_filters)
+        if w_rows is None:
+            w_rows = self.weight.row_lists()
+        kernels.add_taps_into(dx, self._batch_taps(n), w_rows, g_filters)
         del dx[-1]
         return Matrix.from_flat(dx, n, size)
 

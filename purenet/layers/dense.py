@@ -1,7 +1,7 @@
 """``Dense``: the fully connected layer, ``y = x W^T + b``."""
 
 import random
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from .. import init, kernels
 from ..matrix import Matrix
@@ -85,6 +85,21 @@ class Dense(Layer):
         if not input_grad:
             return None
         return Matrix.from_flat(dx, n, self.input_shape[0])
+
+    def backward_deferred(self, grad: Matrix) -> Callable[[], Matrix]:
+        """``backward(grad, input_grad=False)`` now, and a function that returns the
+        input gradient ``backward(grad)`` would have returned, computed when called
+        (from a copy of the weights: an optimizer step in between changes nothing;
+        the call recomputes dW alongside, which it discards).
+        :meth:`purenet.Sequential.backward` uses it for a first layer."""
+        self.backward(grad, input_grad=False)
+        g_rows, x_rows, w_rows = grad.row_lists(), self._x_rows, self.weight.row_lists()  # copies of dY, W
+
+        def input_gradient() -> Matrix:
+            _, _, dx = kernels.dense_grad(g_rows, x_rows, w_rows, self.use_bias)
+            return Matrix.from_flat(dx, len(x_rows), self.input_shape[0])
+
+        return input_gradient
 
     def parameters(self) -> List[Parameter]:
         return [p for p in (self.weight, self.bias) if p is not None]

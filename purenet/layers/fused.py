@@ -1,9 +1,10 @@
 """``ConvReLUPool``: Conv2D -> ReLU -> MaxPool2D computed in a cheaper order
 (and ``GatedDense``: a Dense layer after a ReLU, backward only where it matters).
 
-Not layers users build: :func:`plan` substitutes them for the layers when
-:class:`purenet.Sequential` trains, evaluates or predicts, and they use the
-layers' weights. ``ConvReLUPool``'s results are the same as running the three
+Not layers users build: :func:`plan` substitutes them for the layers
+whenever :class:`purenet.Sequential` runs (``forward``/``backward``,
+``train_on_batch``, ``fit``, ``evaluate``, ``predict``), matching exact layer
+types only, and they use the layers' weights. ``ConvReLUPool``'s results are the same as running the three
 layers, because max and ReLU commute and adding a bias is monotonic:
 
     ``max_window(relu(z + b)) = relu(max_window(z) + b)``
@@ -116,8 +117,7 @@ class ConvReLUPool:
         expected = (n, shape_size(self.output_shape))
         if grad.shape != expected:
             raise ValueError(f"ConvReLUPool.backward expects a gradient of shape {expected}; Received: {grad.shape}.")
-        _, windows_idx = self._map_pool._batch_taps(n)
-        overlapping = self.pool.strides[0] < self.pool.pool[0] or self.pool.strides[1] < self.pool.pool[1]
+        windows_idx, overlapping = self._windows(n)
         passed = blank_share = None
         deferred, self._deferred = self._deferred, None
         if deferred is not None and deferred[0] is grad:  # GatedDense computed only the gradients needed here
@@ -134,6 +134,39 @@ class ConvReLUPool:
         if not input_grad:
             return None
         return conv.input_grad(g_maps, n)
+
+    def backward_deferred(self, grad: Matrix) -> Callable[[], Matrix]:
+        """``backward(grad, input_grad=False)`` now, and a function that returns the
+        input gradient ``backward(grad)`` would have returned, computed when called.
+
+        The input gradient costs about as much as the rest of the block's
+        backward; :meth:`purenet.Sequential.backward` returns it unevaluated so
+        that a training loop which never reads it never pays for it. The
+        function keeps what it needs (this forward's saved values, a copy of
+        the weights), so later forwards and optimizer steps do not change its
+        result; when called it recomputes the block's gradients with
+        ``input_grad`` and keeps only the input gradient.
+        """
+        deferred = self._deferred
+        fill_in = deferred[3] if deferred is not None and deferred[0] is grad else None
+        cache, n, conv = self._cache, self._n, self.conv
+        self.backward(grad, input_grad=False)
+        w_rows = conv.weight.row_lists()  # copies: the optimizer's next step changes the weights in place
+
+        def input_gradient() -> Matrix:
+            if fill_in is not None:  # the gradient GatedDense left as zeros (see GatedDense.defer_to)
+                fill_in()
+            windows_idx, overlapping = self._windows(n)
+            _, _, g_maps = kernels.conv_relu_pool_grad(cache, grad.data, windows_idx, overlapping, True)
+            return conv.input_grad(g_maps, n, w_rows)
+
+        return input_gradient
+
+    def _windows(self, n: int):
+        """The pool windows' positions in a filter's map for a batch of n, and whether they overlap."""
+        _, windows_idx = self._map_pool._batch_taps(n)
+        overlapping = self.pool.strides[0] < self.pool.pool[0] or self.pool.strides[1] < self.pool.pool[1]
+        return windows_idx, overlapping
 
 
 class GatedDense:
@@ -305,7 +338,8 @@ def _weight_grad(g_cols, x_rows, sums, flags, q: int, biases) -> list:
 
 def plan(layers) -> list:
     """The steps that compute ``layers``: each Conv2D-ReLU-MaxPool2D run fused, each
-    Dense fed by a ReLU gated, the rest as is."""
+    Dense fed by a ReLU gated, the rest as is. Only those exact classes are
+    matched: a subclass may compute something else, so it runs its own code."""
     steps, i = [], 0
     while i < len(layers):
         if ConvReLUPool.matches(layers, i):

@@ -19,9 +19,14 @@ included, one layer at a time (ONNX operator set 13):
     Flatten              Flatten, axis 1: (N, C, H, W) -> (N, C*H*W), NCHW order
     Dense                Gemm with transB=1: Y = X W^T + b, W (U, D) as purenet stores it
     ReLU, Sigmoid, Tanh  Relu, Sigmoid, Tanh
-    Softmax              Softmax, axis 1; on image-shaped samples Flatten, Softmax,
-                         Reshape back (purenet's softmax runs over all C*H*W
-                         features of a sample, ONNX's over one axis)
+    BatchNorm1D/2D       BatchNormalization (inference): epsilon; weight, bias,
+                         running_mean, running_var as its scale, B, mean, var
+    AvgPool2D            AveragePool: kernel_shape, strides, pads, count_include_pad=1
+    GlobalAvgPool2D      GlobalAveragePool, then Flatten: (N, C, H, W) -> (N, C)
+    LeakyReLU            LeakyRelu: alpha = negative_slope
+    Softmax, LogSoftmax  Softmax, LogSoftmax, axis 1; on image-shaped samples Flatten,
+                         Softmax, Reshape back (purenet's softmax runs over all
+                         C*H*W features of a sample, ONNX's over one axis)
     Dropout              Identity (dropout does nothing at inference)
 
 Every tensor keeps its sample shape: an image is ``(N, C, H, W)``, a feature
@@ -34,8 +39,9 @@ float32 ``raw_data``, little-endian, under their ``state_dict`` names
 (``0.weight``...); the model file's metadata (architecture JSON, classes,
 history) goes into ``metadata_props``.
 
-What this module is not: an importer (use purenet's own model files for
-that), or general: it knows the layers purenet ships and refuses others.
+What this module is not: general: it knows the layers purenet ships and
+refuses others (the operators are those of :mod:`.ops`, which the importer,
+:mod:`.load`, reads back).
 The protobuf encoding itself is :mod:`purenet.io.protobuf`; the field
 numbers below are those of ONNX's ``onnx.proto``.
 """
@@ -46,11 +52,13 @@ import sys
 from array import array
 from typing import Callable, Dict, List, Sequence, Tuple, Union
 
-from ..layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
-from ..model import Sequential
-from .atomic import PathLike, write_atomic
-from .modelfile import FORMAT, check_saveable, model_metadata
-from .protobuf import bytes_field, int_field, message_field, string_field
+from ...layers import LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
+from ...model import Sequential
+from ..atomic import PathLike, write_atomic
+from ..modelfile import FORMAT, check_saveable, model_metadata
+from ..protobuf import bytes_field, int_field, key, message_field, string_field
+from ..protobuf.reader import I32
+from .ops import EXPORTED_AS
 
 __all__ = ["export_onnx", "encode_onnx", "OPSET", "IR_VERSION", "INPUT_NAME", "OUTPUT_NAME"]
 
@@ -62,7 +70,7 @@ INPUT_NAME, OUTPUT_NAME, BATCH_DIM = "input", "output", "N"
 
 # TensorProto.DataType and AttributeProto.AttributeType values used here
 FLOAT, INT64 = 1, 7
-ATTR_INT, ATTR_INTS = 2, 7
+ATTR_FLOAT, ATTR_INT, ATTR_INTS = 1, 2, 7
 
 Dim = Union[int, str]
 
@@ -86,17 +94,17 @@ def export_onnx(model: Sequential, path: PathLike) -> None:
 
 def encode_onnx(model: Sequential) -> bytes:
     """The bytes of the ONNX file :func:`export_onnx` writes (a serialized ``ModelProto``)."""
-    from .. import __version__  # here, not at import time: purenet/__init__ imports this module
+    from ... import __version__  # here, not at import time: purenet/__init__ imports this module
 
     check_saveable(model)
     graph = _Graph()
     value = INPUT_NAME
     for i, layer in enumerate(model.layers):
-        convert = _CONVERTERS.get(type(layer))
+        convert = _converter(layer)
         if convert is None:  # exact types: a subclass may compute something else
             raise ValueError(
                 f"ONNX export: layer {i} is a {type(layer).__name__}; expected one of "
-                f"{', '.join(sorted(c.__name__ for c in _CONVERTERS))}."
+                f"{', '.join(sorted({c.__name__ for c in _CONVERTERS} | (set(_BY_NAME) & set(LAYERS))))}."
             )
         value = convert(graph, layer, str(i), value)
     graph.rename_output(value, OUTPUT_NAME)
@@ -197,6 +205,11 @@ def _int(name: str, value: int) -> bytes:
     return string_field(1, name) + int_field(3, value) + int_field(20, ATTR_INT)
 
 
+def _float(name: str, value: float) -> bytes:
+    """An ``AttributeProto`` holding one float: name, f (field 2, a little-endian float32), type FLOAT."""
+    return string_field(1, name) + key(2, I32) + struct.pack("<f", value) + int_field(20, ATTR_FLOAT)
+
+
 def _ints(name: str, values: Sequence[int]) -> bytes:
     """An ``AttributeProto`` holding a list of ints: name, ints (one field each), type INTS."""
     return string_field(1, name) + b"".join(int_field(8, v) for v in values) + int_field(20, ATTR_INTS)
@@ -248,19 +261,57 @@ def _dense(graph: _Graph, layer: Dense, i: str, x: str) -> str:
     return graph.node("Gemm", inputs, f"{i}.Dense", _int("transB", 1))
 
 
-def _softmax(graph: _Graph, layer: Softmax, i: str, x: str) -> str:
+def _softmax(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    op, kind = EXPORTED_AS[type(layer).__name__], type(layer).__name__
     if len(layer.input_shape) == 1:
-        return graph.node("Softmax", [x], f"{i}.Softmax", _int("axis", 1))
-    flat = graph.node("Flatten", [x], f"{i}.Softmax.flat", _int("axis", 1))
-    probs = graph.node("Softmax", [flat], f"{i}.Softmax.probs", _int("axis", 1))
+        return graph.node(op, [x], f"{i}.{kind}", _int("axis", 1))
+    flat = graph.node("Flatten", [x], f"{i}.{kind}.flat", _int("axis", 1))
+    probs = graph.node(op, [flat], f"{i}.{kind}.probs", _int("axis", 1))
     shape = graph.shape(f"{i}.shape", (0,) + tuple(layer.input_shape))  # 0: keep the batch size
-    return graph.node("Reshape", [probs, shape], f"{i}.Softmax")
+    return graph.node("Reshape", [probs, shape], f"{i}.{kind}")
 
 
-def _elementwise(op_type: str) -> Callable[[_Graph, Layer, str, str], str]:
-    def convert(graph: _Graph, layer: Layer, i: str, x: str) -> str:
-        return graph.node(op_type, [x], f"{i}.{type(layer).__name__}")
+def _elementwise(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    kind = type(layer).__name__
+    return graph.node(EXPORTED_AS[kind], [x], f"{i}.{kind}")
 
+
+def _batchnorm(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    """Inference: ``y = (x - running_mean) / sqrt(running_var + eps) * weight + bias`` per channel."""
+    tensors = dict(layer.named_parameters())
+    tensors.update(layer.named_buffers())
+    inputs = [x] + [graph.weight(f"{i}.{name}", tensors[name].tensor_shape, tensors[name].data)
+                    for name in ("weight", "bias", "running_mean", "running_var")]
+    return graph.node("BatchNormalization", inputs, f"{i}.{type(layer).__name__}", _float("epsilon", layer.eps))
+
+
+def _avgpool2d(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    ph, pw = layer.pads
+    return graph.node("AveragePool", [x], f"{i}.AvgPool2D", _ints("kernel_shape", layer.pool),
+                      _ints("strides", layer.strides), _ints("pads", (ph, pw, ph, pw)), _int("count_include_pad", 1))
+
+
+def _global_avgpool2d(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    pooled = graph.node("GlobalAveragePool", [x], f"{i}.GlobalAvgPool2D.pool")  # (N, C, 1, 1)
+    return graph.node("Flatten", [pooled], f"{i}.GlobalAvgPool2D", _int("axis", 1))
+
+
+def _leaky_relu(graph: _Graph, layer: Layer, i: str, x: str) -> str:
+    return graph.node("LeakyRelu", [x], f"{i}.LeakyReLU", _float("alpha", layer.negative_slope))
+
+
+# The layers some purenet versions have, by class name (purenet's own classes only).
+_BY_NAME: Dict[str, Callable[[_Graph, Layer, str, str], str]] = {
+    "BatchNorm1D": _batchnorm, "BatchNorm2D": _batchnorm, "AvgPool2D": _avgpool2d,
+    "GlobalAvgPool2D": _global_avgpool2d, "LeakyReLU": _leaky_relu,
+}
+
+
+def _converter(layer: Layer):
+    cls = type(layer)
+    convert = _CONVERTERS.get(cls)
+    if convert is None and LAYERS.get(cls.__name__) is cls and cls.__module__.startswith("purenet.layers"):
+        convert = _BY_NAME.get(cls.__name__)
     return convert
 
 
@@ -270,8 +321,9 @@ _CONVERTERS: Dict[type, Callable[[_Graph, Layer, str, str], str]] = {
     Flatten: _flatten,
     Dense: _dense,
     Softmax: _softmax,
-    ReLU: _elementwise("Relu"),
-    Sigmoid: _elementwise("Sigmoid"),
-    Tanh: _elementwise("Tanh"),
-    Dropout: _elementwise("Identity"),
+    LogSoftmax: _softmax,
+    ReLU: _elementwise,
+    Sigmoid: _elementwise,
+    Tanh: _elementwise,
+    Dropout: _elementwise,
 }

@@ -20,7 +20,7 @@ message is just its encoded fields wrapped in a LEN field, so messages are
 built bottom-up as byte strings and joined. Field order does not matter to
 readers; writers (this one included) use field-number order by convention.
 
-What this is not: a reader, or a schema compiler. It writes exactly the
+What this is not: a schema compiler (the reader is :mod:`.reader`). It writes exactly the
 fields it is asked to write, zeros included (proto2 files such as ONNX's
 tell "set to 0" from "not set"), and knows nothing of which field numbers a
 message has: :mod:`purenet.io.onnx` names them.
