@@ -18,6 +18,7 @@ from .layers import (
     AvgPool2D,
     BatchNorm1D,
     BatchNorm2D,
+    Buffer,
     Conv2D,
     Dense,
     Dropout,
@@ -32,6 +33,7 @@ from .layers import (
     Sigmoid,
     Softmax,
     Tanh,
+    register_layer,
 )
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
 from .matrix import Matrix
@@ -40,6 +42,7 @@ from .optimizers import SGD, Adam, Optimizer
 from .io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .io.modelfile import load_model as load, load_state_dict_file
 from .io.onnx import export_onnx, load_onnx
+from .interop.torch import from_torch, to_torch
 from . import io
 from . import vision
 from .vision.preprocess import preprocess, preprocess_to_matrix
@@ -49,7 +52,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Matrix",
-    "Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "Flatten",
+    "Layer", "Parameter", "Buffer", "register_layer", "Dense", "Conv2D", "MaxPool2D", "Flatten",
     "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout",
     "BatchNorm1D", "BatchNorm2D", "AvgPool2D", "GlobalAvgPool2D", "LeakyReLU",
     "Loss", "MeanSquaredError", "BinaryCrossEntropy", "CrossEntropy",
@@ -58,6 +61,6 @@ __all__ = [
     "datasets", "init", "kernels", "architectures", "callbacks",
     "DatasetError", "ModelFileError", "ImageError",
     "load", "load_state_dict_file", "export_onnx", "load_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
-    "io", "vision", "preprocess", "preprocess_to_matrix", "read_digits", "Digit",
+    "io", "vision", "preprocess", "preprocess_to_matrix", "read_digits", "Digit", "to_torch", "from_torch",
     "__version__",
 ]

@@ -20,10 +20,10 @@
   schedule, so the result is bit-identical to a run that never stopped.
 - ``evaluate`` prints accuracy, per-class accuracy and the confusion matrix
   on a test split; ``--report DIR`` adds pictures (:mod:`purenet.report`).
-- ``predict`` reads pictures of digits, preprocesses them the MNIST way
-  (:func:`purenet.preprocess`) and prints the model's guesses, or "not a
-  digit"; ``--number`` reads several digits (:func:`purenet.read_digits`),
-  ``--json`` prints one JSON object per picture.
+- ``predict`` reads PNG/JPEG/PGM/PPM pictures of digits, preprocesses them
+  the MNIST way (:func:`purenet.preprocess`) and prints the model's guesses,
+  or "not a digit"; ``--number`` reads several digits
+  (:func:`purenet.read_digits`), ``--json`` prints one JSON object per picture.
 - ``summary`` prints a model file's architecture and metadata.
 - ``export`` writes a model (or a checkpoint's model) as an ONNX file
   (:func:`purenet.export_onnx`).
@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'purenet COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"purenet {__version__}")
+    parser.add_argument(
+        "--import", dest="imports", action="append", metavar="MODULE",
+        help="import MODULE first (repeatable): a module of yours that registers layers with "
+        "@pn.register_layer (and may add architectures to purenet.architectures.ARCHITECTURES), "
+        "so that their model files and checkpoints load",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     _add_train(commands)
@@ -280,10 +286,10 @@ def _add_evaluate(commands) -> None:
 def _add_predict(commands) -> None:
     predict = commands.add_parser(
         "predict",
-        help="recognise the digit (or the number) in pictures",
+        help="recognise the digit (or the number) in PNG/JPEG/PGM pictures",
         description=textwrap.fill(
             "Recognise the digit in each picture: PNG (gray, RGB, with or without alpha, palette), "
-            "JPEG where the reader supports it, PGM or PPM; a drawing, a scan or a photo of paper, "
+            "JPEG, PGM or PPM; a drawing, a scan or a photo of paper, "
             "dark on light or light on dark. Each picture is cropped to its ink, scaled and centred "
             "as MNIST digits are (purenet.preprocess), and one line per picture gives the predicted "
             "digit and its probability, or 'not a digit' for a scribble, a letter, a blot or an "
@@ -938,6 +944,13 @@ def _mean_loss(probs: List[List[float]], labels: List[int]) -> float:
 
 
 # ---------------------------------------------------------------- predict
+#: ``predict`` reads pictures reduced to no less than this shorter side (a
+#: 4032x3024 photo at 1/8, 504x378): a digit filling a tenth of it still
+#: spans 30 pixels, more than the 20 of an MNIST digit's box. In gray: the
+#: digit is read in gray anyway, and a JPEG's chroma is then only skipped.
+PREDICT_MIN_SIDE = 300
+
+
 def predict_command(args, out=None, err=None) -> int:
     """Run ``purenet predict``; returns 0, or 2 when any picture could not be read.
 
@@ -972,7 +985,7 @@ def predict_command(args, out=None, err=None) -> int:
     status = 0
     for name in args.images:
         try:
-            image = read_image(name)
+            image = read_image(name, min_side=PREDICT_MIN_SIDE, gray=True)
         except ImageError as e:
             hint = " It looks like a model file: give models with --model FILE." if name.endswith(
                 (".safetensors", ".ckpt")) else ""
@@ -1140,8 +1153,36 @@ def draw_command(args, out=None, err=None) -> int:
 
 
 # ------------------------------------------------------------------- main
+def _import_user_modules(argv: List[str]) -> None:
+    """Import the modules named by ``--import MODULE`` / ``--import=MODULE`` before the command."""
+    import importlib
+
+    names, i = [], 0
+    while i < len(argv) and argv[i].startswith("-"):  # global options come before the command
+        if argv[i] == "--import" and i + 1 < len(argv):
+            names.append(argv[i + 1])
+            i += 2
+            continue
+        if argv[i].startswith("--import="):
+            names.append(argv[i][len("--import="):])
+        i += 1
+    for name in names:
+        if "" not in sys.path and os.getcwd() not in sys.path:  # `purenet` finds modules where `python -m` would
+            sys.path.insert(0, "")
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise UsageError(f"--import {name}: cannot import it ({e}).") from None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:  # before the parser is built: a module may add architectures that --arch then offers
+        _import_user_modules(argv)
+    except UsageError as e:
+        print(f"purenet: error: {e}", file=sys.stderr)
+        return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -8,13 +8,18 @@ parameter entry and every input entry is nudged by ``+-eps`` and the central
 difference ``(f(+) - f(-)) / (2 eps)`` is compared with the analytic
 gradient. Run it in float64 on small inputs: each entry costs two forward
 passes.
+
+Every pass starts from the same state: layers with their own generator
+(Dropout) replay the same draws, and buffers (running statistics a
+training-mode forward updates) are put back as they were, so the function
+differentiated is the same each time.
 """
 
 import math
 import random
 from typing import Dict, List
 
-from .layers.base import Layer
+from .layers.base import Layer, run_backward
 from .matrix import Matrix
 
 __all__ = ["gradcheck", "GradcheckResult"]
@@ -86,27 +91,33 @@ def gradcheck(
         params = obj.named_parameters()
         random_layers = [l for l in obj.layers if hasattr(l, "rng")]
         states = [l.rng.getstate() for l in random_layers]
+        buffers = [(b, list(b.data)) for b in obj.buffers()]
 
         def run(backward):
             for layer, state in zip(random_layers, states):  # replay the same dropout masks
                 layer.rng.setstate(state)
+            for b, values in buffers:
+                b.data[:] = values
             value, _, gx = obj._loss_and_grad(x, y, loss, training, input_grad=backward)
             return value, gx
     elif isinstance(obj, Layer):
         if not obj.built:
             raise ValueError("gradcheck: build the layer first (layer.build(input_shape, rng)).")
         params = obj.named_parameters()
+        buffers = [(b, list(b.data)) for b in obj.buffers()]
+        states = [l.rng.getstate() for l in [obj] if hasattr(l, "rng")]
         out = obj.forward(x, training)
         rng = random.Random(seed)
         weights = [rng.uniform(-1.0, 1.0) for _ in out.data]
-        states = [l.rng.getstate() for l in [obj] if hasattr(l, "rng")]
 
         def run(backward):
             for state in states:
                 obj.rng.setstate(state)
+            for b, values in buffers:
+                b.data[:] = values
             out = obj.forward(x, training)
             value = math.fsum(a * b for a, b in zip(out.data, weights))
-            gx = obj.backward(Matrix.from_flat(list(weights), out.rows, out.cols)) if backward else None
+            gx = run_backward(obj, Matrix.from_flat(list(weights), out.rows, out.cols)) if backward else None
             return value, gx
     else:
         raise TypeError(f"gradcheck expects a Layer or a Sequential; Received: {type(obj).__name__}.")
@@ -135,4 +146,6 @@ def gradcheck(
         rel[name], err[name] = _rel(analytic[name], numeric)
     for _, p in params:
         p.zero_grad()
+    for b, values in buffers:  # as before the check
+        b.data[:] = values
     return GradcheckResult(rel, err, rtol)

@@ -325,9 +325,11 @@ def window_mean(values, windows_taps, divisor):
     input; taps: where each window reads) and its backward pass (values: the
     gradient; taps: which windows read each input) are both this.
     """
-    if len(windows_taps) == 1:
-        return [v / divisor for v in gather(values, windows_taps[0])]
-    return [s / divisor for s in map(sum, zip(*[gather(values, idx) for idx in windows_taps]))]
+    taps = [gather(values, idx) for idx in windows_taps]
+    total = taps[0]
+    for tap in taps[1:]:  # chained maps: no tuple per window, unlike sum(zip(*taps))
+        total = map(operator.add, total, tap)
+    return [v / divisor for v in total]
 
 
 # ------------------------------------------------------- per-channel statistics

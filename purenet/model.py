@@ -28,10 +28,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from .augment import Augment
 from .callbacks import Callback, CallbackList, ProgressBar
 from .inputs import as_inputs, as_targets
-from .layers import Layer, Parameter, from_config
+from .layers import Layer, Parameter, from_config, layer_name
 from .layers.activations import Sigmoid, Softmax
 from .layers import fused
-from .layers.base import run_backward, shape_size
+from .layers.base import Buffer, run_backward, shape_size
 from .layers.conv import Conv2D
 from .layers.dense import Dense
 from .layers.fused import ConvReLUPool
@@ -203,7 +203,8 @@ class Sequential:
         """Plain data that rebuilds this model (no weights): see :meth:`from_architecture`."""
         return {
             "input_shape": list(self.input_shape) if self.input_shape else None,
-            "layers": [{"class": type(l).__name__, "config": _jsonable(l.get_config())} for l in self.layers],
+            "layers": [{"class": layer_name(l) or type(l).__name__, "config": _jsonable(l.get_config())}
+                       for l in self.layers],
         }
 
     @classmethod
@@ -320,6 +321,23 @@ class Sequential:
         """``(name, parameter)`` pairs named as in PyTorch's ``nn.Sequential``."""
         return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers) for name, p in layer.named_parameters()]
 
+    def buffers(self) -> List[Buffer]:
+        """The layers' non-trainable state (running statistics, counters): saved with
+        the weights, never updated by an optimizer."""
+        return [b for layer in self.layers for b in layer.buffers()]
+
+    def named_buffers(self) -> List[Tuple[str, Buffer]]:
+        """``(name, buffer)`` pairs named as in PyTorch's ``nn.Sequential`` (``"1.running_mean"``)."""
+        return [(f"{i}.{name}", b) for i, layer in enumerate(self.layers) for name, b in layer.named_buffers()]
+
+    def _named_state(self) -> List[Tuple[str, Matrix]]:
+        """Parameters then buffers of each layer in turn, as PyTorch orders a ``state_dict``."""
+        return [
+            (f"{i}.{name}", t)
+            for i, layer in enumerate(self.layers)
+            for name, t in list(layer.named_parameters()) + list(layer.named_buffers())
+        ]
+
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
@@ -329,21 +347,23 @@ class Sequential:
 
     # ------------------------------------------------------------ weights
     def state_dict(self) -> "OrderedDict[str, Matrix]":
-        """``{name: Matrix}`` copies of the weights, with PyTorch's names."""
+        """``{name: Matrix}`` copies of the weights and buffers, with PyTorch's names
+        and order (each layer's parameters, then its buffers)."""
         self._require_built()
-        return OrderedDict((name, Matrix.from_flat(list(p.data), p.rows, p.cols)) for name, p in self.named_parameters())
+        return OrderedDict((name, Matrix.from_flat(list(t.data), t.rows, t.cols)) for name, t in self._named_state())
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Load weights from ``{name: Matrix or nested lists}``.
+        """Load weights and buffers from ``{name: Matrix or nested lists}``.
 
         Each value may have purenet's 2-D shape or PyTorch's shape (conv
-        weights 4-D, biases 1-D). Unknown or missing names raise
-        ``ValueError`` (missing names are allowed with ``strict=False``).
+        weights 4-D, biases 1-D, a counter such as ``num_batches_tracked`` a
+        plain number). Unknown or missing names raise ``ValueError`` (missing
+        names are allowed with ``strict=False``).
         """
         self._require_built()
         if not isinstance(state, dict):
             raise TypeError(f"load_state_dict expects a dict of name -> values; Received: {type(state).__name__}.")
-        params = OrderedDict(self.named_parameters())
+        params = OrderedDict(self._named_state())
         unknown = [k for k in state if k not in params]
         missing = [k for k in params if k not in state]
         if unknown or (strict and missing):
@@ -767,9 +787,13 @@ def _nested_shape(value, name):
     return tuple(shape)
 
 
-def _flatten_value(value, p: Parameter, name: str) -> List[float]:
+def _flatten_value(value, p, name: str) -> List[float]:
+    """The values of one ``state_dict`` entry for the parameter or buffer ``p``, checked, flat."""
     allowed = {p.shape, tuple(p.tensor_shape)}
-    if isinstance(value, Matrix):
+    scalar = tuple(p.tensor_shape) == ()  # a 0-d tensor, as PyTorch's counters are: a plain number
+    if scalar and isinstance(value, Real) and not isinstance(value, bool):
+        shape, flat = (), [float(value)]
+    elif isinstance(value, Matrix):
         shape, flat = value.shape, list(value.data)
         if len(flat) == len(p.data) and (p.rows == 1 or p.cols == 1) and 1 in shape:
             shape = p.shape  # a row or column vector of the right length
@@ -790,11 +814,20 @@ def _flatten_value(value, p: Parameter, name: str) -> List[float]:
 
         walk(value, 0)
     else:
-        raise TypeError(f"load_state_dict: {name} must be a Matrix or nested lists; Received: {type(value).__name__}.")
+        raise TypeError(
+            f"load_state_dict: {name} must be a Matrix or nested lists{' or a number' if scalar else ''}; "
+            f"Received: {type(value).__name__}."
+        )
     if shape not in allowed:
         raise ValueError(
             f"load_state_dict: {name} must have shape {tuple(p.tensor_shape)} (or {p.shape}); Received: {shape}."
         )
     if not all(map(math.isfinite, flat)):
         raise ValueError(f"load_state_dict: {name} contains NaN or infinity.")
-    return flat
+    if getattr(p, "dtype", None) == "I64" and not all(float(v).is_integer() for v in flat):
+        raise ValueError(f"load_state_dict: {name} is a counter and holds whole numbers; Received: {_short_list(flat)}.")
+    return [float(v) for v in flat]
+
+
+def _short_list(values: list) -> str:
+    return repr(values) if len(values) <= 8 else repr(values[:8])[:-1] + ", ...]"

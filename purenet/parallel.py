@@ -55,6 +55,17 @@ layer defined in ``__main__`` (or not registered) is forked as before, and
 Python then warns. Starting that way costs a fresh interpreter's start-up and
 the samples' bytes once per ``fit`` call (figures: docs/performance.md).
 
+Buffers (non-trainable state such as BatchNorm's running statistics) are
+PyTorch DDP's way (``DistributedDataParallel`` with its default
+``broadcast_buffers=True``, without ``SyncBatchNorm``): each process's
+forward pass uses its own shard (a BatchNorm normalises a shard by that
+shard's statistics, so its gradients are not those of one process on the
+whole batch), and the parent's buffers, updated by its own shard, are the
+model's: every request sends them to the workers with the weights, so every
+shard of a step starts from the same state, and what the workers' forward
+passes change is dropped. With one process the batch is one shard, and a
+model without buffers is unaffected.
+
 How data moves (no pickle, by the project's rules): after the start, only
 bytes this module encodes go through two one-way pipes per worker: JSON for small headers, native
 doubles for weights, gradients and rows (``struct`` on CPython, ``array``
@@ -457,7 +468,9 @@ class Workers:
         stop)``'s byte parts. Returns ``(worker, rows)`` of the workers that got some."""
         params = self.model.parameters()
         n = bounds[-1][1]
-        weights = b"".join([_encode(p.data) for p in (params[:first] if first else params)])
+        # the buffers first: each worker's forward starts from this process's (see "Buffers" above)
+        sent = self.model.buffers() + (params[:first] if first else params)
+        weights = b"".join([_encode(p.data) for p in sent])
         rngs = [rngstate.to_json(layer.rng.getstate()) for layer in self._dropouts]
         busy = []
         for k, (start, stop) in enumerate(bounds[1:], 1):
@@ -830,6 +843,7 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
     for c in inherited:
         c.close()
     params = model.parameters()
+    buffers = model.buffers()  # sent with every request, ahead of the weights
     first = len(model._steps[0].parameters())  # what a request sends when the rest follows (see Workers.step)
     holder = _holder(model)
     shipped = _shipped(model, holder)
@@ -848,7 +862,7 @@ def _serve(conn, replies, inherited, model: Sequential, loss, inputs: Optional[I
         try:
             header = json.loads(conn.recv_bytes())
             rest = header.get("rest", False)
-            _set_weights(params[:first] if rest else params, conn.recv_bytes())
+            _set_weights(buffers + (params[:first] if rest else params), conn.recv_bytes())
             parts = [conn.recv_bytes() for _ in range(header["parts"])]
         except (EOFError, OSError):
             return

@@ -7,6 +7,7 @@ interpreter that has the oracles installed, so there a missing oracle is a
 failure instead of a silent skip.
 """
 
+import doctest
 import importlib
 import os
 
@@ -59,6 +60,17 @@ def resave(path, out, tensors=None, meta=None):
         meta(m)
     write_safetensors(out, t, m)
     return out
+
+
+def run_page(path):
+    """Run a docs page's ``>>>`` examples as a doctest: (runner, the namespace they left, failure report)."""
+    with open(path, encoding="utf-8") as f:
+        name = os.path.basename(path)
+        test = doctest.DocTestParser().get_doctest(f.read(), {"__name__": name}, name, path, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    report = []
+    runner.run(test, out=report.append, clear_globs=False)
+    return runner, test.globs, "".join(report)
 
 
 @pytest.fixture(scope="session")

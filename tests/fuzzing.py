@@ -47,6 +47,7 @@ from purenet.datasets.mnist import load_mnist
 from purenet.errors import DatasetError, ImageError, ModelFileError
 from purenet.io.checkpoint import load_checkpoint, save_checkpoint
 from purenet.io.imagefile import read_image
+from purenet.io.jpeg import decode_jpeg
 from purenet.io.modelfile import load_model, load_state_dict_file
 from purenet.io.onnx import encode_onnx, load_onnx
 from purenet.io.protobuf import bytes_field, int_field, message_field, string_field
@@ -536,6 +537,125 @@ def pgm_lies(draw):
     return magic + sep + sep.join(fields) + draw(st.sampled_from([b"\n", b"", b"x", b" "])) + body
 
 
+# ----------------------------------------------------------------- JPEG
+JPEG_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "jpeg")
+
+
+def _jpeg_seeds():
+    """The small JPEGs in tests/data/jpeg (written once by Pillow: no oracle needed here)."""
+    out = []
+    for name in sorted(os.listdir(JPEG_DATA)):
+        if name.endswith(".jpg"):
+            with open(os.path.join(JPEG_DATA, name), "rb") as f:
+                out.append(f.read())
+    return out
+
+
+_SEED_BUILDERS["jpeg"] = _jpeg_seeds
+
+
+def split_jpeg(data: bytes):
+    """``([(marker, body), ...] before the first scan, the rest from that SOS on)``."""
+    segments, pos = [], 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] != 0xDA:
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        segments.append((data[pos + 1], data[pos + 4 : pos + 2 + length]))
+        pos += 2 + length
+    return segments, data[pos:]
+
+
+def jpeg_segment(marker: int, body: bytes, length: Optional[int] = None) -> bytes:
+    return bytes((0xFF, marker)) + struct.pack(">H", (len(body) + 2 if length is None else length) & 0xFFFF) + body
+
+
+_JPEG_SIZES = (0, 1, 8, 9, 16, 17, 1000, 16_384, 16_385, 65_535)
+
+
+@st.composite
+def jpeg_lies(draw):
+    """A valid small JPEG with one to three structured lies that its markers stay
+    consistent around: a frame header with a huge, zero or odd size, sampling
+    factors or component count; Huffman tables whose codes overflow their
+    lengths or whose symbols are out of range; quantization tables cut short;
+    restart intervals that do not match the data; scan headers naming unknown
+    components or impossible spectral ranges; thousands of comment segments
+    (a marker loop), far more scans than allowed, a hostile Exif block, scan
+    data cut, padded with 0xFF or garbage, its restart markers dropped."""
+    data = draw(seed_files("jpeg"))
+    segments, tail = split_jpeg(data)
+    for _ in range(draw(st.integers(1, 3))):
+        lie = draw(st.sampled_from(["sof", "sof", "dht", "dqt", "dri", "sos", "flood", "scans", "exif", "tail",
+                                    "tail", "marker"]))
+        if lie == "sof":
+            i = next(i for i, (m, _) in enumerate(segments) if m in (0xC0, 0xC1, 0xC2))
+            marker, body = segments[i]
+            body = bytearray(body)
+            what = draw(st.sampled_from(["size", "size", "sampling", "count", "precision", "tq", "cut"]))
+            if what == "size":
+                body[1:5] = struct.pack(">HH", draw(st.sampled_from(_JPEG_SIZES)), draw(st.sampled_from(_JPEG_SIZES)))
+            elif what == "sampling":
+                body[7 + 3 * draw(st.integers(0, (len(body) - 6) // 3 - 1))] = draw(st.integers(0, 255))
+            elif what == "count":
+                body[5] = draw(st.sampled_from((0, 2, 4, 5, 255)))
+            elif what == "precision":
+                body[0] = draw(st.sampled_from((0, 7, 12, 16, 255)))
+            elif what == "tq":
+                body[8] = draw(st.integers(0, 255))
+            else:
+                del body[draw(st.integers(0, len(body))):]
+            segments[i] = (marker, bytes(body))
+        elif lie == "dht":
+            counts = draw(st.lists(st.integers(0, 255), min_size=16, max_size=16))
+            symbols = draw(st.binary(min_size=0, max_size=min(300, sum(counts) + 2)))
+            slot = draw(st.sampled_from((0x00, 0x01, 0x10, 0x11, 0x04, 0x20, 0xFF)))
+            segments.append((0xC4, bytes([slot]) + bytes(counts) + symbols))
+        elif lie == "dqt":
+            segments.append((0xDB, bytes([draw(st.sampled_from((0x00, 0x01, 0x10, 0x04, 0x20)))])
+                             + draw(st.binary(max_size=140))))
+        elif lie == "dri":
+            segments.append((0xDD, draw(st.sampled_from((b"", b"\x00", b"\x00\x00", b"\x00\x01", b"\xff\xff",
+                                                         b"\x00\x01\x00")))))
+        elif lie == "sos" and tail[:2] == b"\xff\xda":
+            (length,) = struct.unpack_from(">H", tail, 2)
+            header = bytearray(tail[4 : 2 + length])
+            at = draw(st.integers(0, max(0, len(header) - 1)))
+            if header:
+                header[at] = draw(st.sampled_from((0, 1, 2, 3, 4, 5, 0x0F, 0x33, 63, 64, 0xFF)))
+            tail = jpeg_segment(0xDA, bytes(header)) + tail[2 + length :]
+        elif lie == "flood":
+            segments += [(draw(st.sampled_from((0xFE, 0xE0, 0xEF))), b"")] * draw(st.sampled_from((10, 1000, 20_000)))
+        elif lie == "scans":
+            cut = tail.rfind(b"\xff\xd9")
+            scan = tail[:cut] if cut > 0 else tail
+            tail = scan * draw(st.sampled_from((2, 101, 300))) + b"\xff\xd9"
+        elif lie == "exif":
+            tiff = draw(st.sampled_from((b"II*\x00", b"MM\x00*", b"II*\x00\x08\x00\x00\x00"))) + draw(st.binary(max_size=40))
+            segments.insert(0, (0xE1, b"Exif\x00\x00" + tiff))
+        elif lie == "tail":
+            what = draw(st.sampled_from(["cut", "ff", "garbage", "no_rst", "rst"]))
+            if what == "cut":
+                tail = tail[: int(draw(_position) * len(tail))]
+            elif what == "ff":
+                at = int(draw(_position) * len(tail))
+                tail = tail[:at] + b"\xff" * draw(st.integers(1, 5000)) + tail[at:]
+            elif what == "garbage":
+                at = 20 + int(draw(_position) * max(0, len(tail) - 20))
+                tail = tail[:at] + draw(st.binary(min_size=1, max_size=64)) + tail[at:]
+            elif what == "no_rst":
+                for n in range(8):
+                    tail = tail.replace(bytes((0xFF, 0xD0 + n)), b"")
+            else:
+                at = 20 + int(draw(_position) * max(0, len(tail) - 20))
+                tail = tail[:at] + bytes((0xFF, 0xD0 + draw(st.integers(0, 7)))) * draw(st.integers(1, 40)) + tail[at:]
+        else:
+            segments.append((draw(st.sampled_from((0xC3, 0xC9, 0xCC, 0xDC, 0xD8, 0xC0, 0xC2, 0x01, 0xD9))),
+                             draw(st.binary(max_size=12))))
+    length_lie = draw(st.one_of(st.none(), st.none(), st.none(), st.sampled_from((0, 1, 2, 3, 0xFFFF))))
+    liar = draw(st.integers(0, max(0, len(segments) - 1)))
+    head = b"".join(jpeg_segment(m, b, length_lie if i == liar else None) for i, (m, b) in enumerate(segments))
+    return b"\xff\xd8" + head + tail
+
+
 # ------------------------------------------------------------- readers
 class Reader(NamedTuple):
     name: str
@@ -639,9 +759,14 @@ READERS: Dict[str, Reader] = {r.name: r for r in (
         valid_pngs(), mutated(valid_pngs()), png_lies(), png_lies())),
     Reader("pgm", (ImageError,), _in_memory(decode_pgm), lambda: st.one_of(
         valid_pgms(), mutated(valid_pgms()), pgm_lies())),
+    Reader("jpeg", (ImageError,), _in_memory(decode_jpeg), lambda: st.one_of(
+        seed_files("jpeg"), mutated(seed_files("jpeg")), jpeg_lies(), jpeg_lies())),
     Reader("image", (ImageError,), _via_file(read_image, ".png"), lambda: st.one_of(
-        valid_pngs(), valid_pgms(), mutated(valid_pngs() | valid_pgms()), png_lies(), pgm_lies(),
-        st.binary(max_size=64))),
+        valid_pngs(), valid_pgms(), seed_files("jpeg"), mutated(valid_pngs() | valid_pgms() | seed_files("jpeg")),
+        png_lies(), pgm_lies(), jpeg_lies(), st.binary(max_size=64))),
+    Reader("image-reduced", (ImageError,), _via_file(lambda path: read_image(path, min_side=4, gray=True), ".jpg"),
+           lambda: st.one_of(valid_pngs(), valid_pgms(), seed_files("jpeg"), mutated(seed_files("jpeg")),
+                             png_lies(), jpeg_lies())),
 )}
 
 

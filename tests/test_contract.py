@@ -1,4 +1,4 @@
-"""One generic contract test, run over every layer class in ``purenet.layers.LAYERS``.
+"""One generic contract test, run over every layer class purenet ships (``purenet.layers.BUILTIN_LAYERS``).
 
 The contract (DESIGN.md, "Public API"): ``build(input_shape, rng)`` returns
 the output shape; ``forward`` maps ``(N, prod(input_shape))`` to
@@ -17,7 +17,8 @@ import pytest
 
 import purenet as pn
 from purenet import Matrix, Parameter
-from purenet.layers import LAYERS, from_config
+from purenet.layers import BUILTIN_LAYERS, LAYERS, from_config
+from purenet.layers.base import Buffer
 
 # class name -> list of (constructor, input_shape)
 CONFIGS = {
@@ -80,9 +81,10 @@ def random_input(n, shape, rng):
 
 
 def test_every_registered_layer_has_contract_configs():
-    assert set(CONFIGS) == set(LAYERS)
-    assert all(CONFIGS[name] for name in LAYERS)
-    for name, cls in LAYERS.items():
+    assert set(CONFIGS) == set(BUILTIN_LAYERS)
+    assert all(CONFIGS[name] for name in BUILTIN_LAYERS)
+    for name in BUILTIN_LAYERS:
+        cls = LAYERS[name]
         assert cls.__name__ == name and issubclass(cls, pn.Layer)
         assert getattr(pn, name) is cls  # exported at the top level
 
@@ -142,6 +144,31 @@ def test_layer_contract(name, i, make, shape):
         assert clone.get_config() == config
         assert clone.build(shape, random.Random(0)) == out_shape
         assert [p.shape for p in clone.parameters()] == [p.shape for p in params]
+
+
+@pytest.mark.parametrize("name,i,make,shape", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_buffers_contract(name, i, make, shape):
+    """Buffers: Buffers under PyTorch's names, none before build, never a parameter, the
+    same names and shapes after a config round trip, untouched by evaluation."""
+    layer = make()
+    assert layer.named_buffers() == [] and layer.buffers() == []
+    layer.build(shape, random.Random(0))
+    named = layer.named_buffers()
+    assert [b for _, b in named] == layer.buffers()
+    assert len({n for n, _ in named}) == len(named)
+    assert set(n for n, _ in named) <= {"running_mean", "running_var", "num_batches_tracked"}
+    params = {id(p) for p in layer.parameters()}
+    for n, b in named:
+        assert isinstance(b, Buffer) and id(b) not in params, n
+        assert size(b.tensor_shape) == b.rows * b.cols, n
+    before = [list(b.data) for b in layer.buffers()]
+    layer.forward(random_input(2, shape, random.Random(i)), training=False)
+    assert [list(b.data) for b in layer.buffers()] == before
+    clone = from_config(name, json.loads(json.dumps(layer.get_config())))
+    clone.build(shape, random.Random(0))
+    assert [(n, b.tensor_shape, b.dtype) for n, b in clone.named_buffers()] == [
+        (n, b.tensor_shape, b.dtype) for n, b in named
+    ]
 
 
 def test_accumulate_adds_to_zeroed_and_to_earlier_gradients():

@@ -2,17 +2,17 @@
 PyTorch loads them into the equivalent ``nn.Sequential`` with no glue.
 
 docs/pytorch.md shows both directions, and the first test runs that page as
-a doctest: its examples (the shipped model in PyTorch, a PyTorch-trained
-model in purenet) are checked as written. The page's ``torch_sequential``,
-which builds the ``nn.Sequential`` an architecture describes from the
-architecture stored in the file's ``__metadata__`` (not from purenet's layer
-objects), is then what every other test here uses: weights loaded with
-``load_state_dict(strict=True)`` from ``safetensors.torch.load_file`` must
-predict what purenet predicts on bundled MNIST images within 1e-5. The other
-way round, a file written by ``safetensors.torch.save_file`` loads into
-purenet with ``pn.load_state_dict_file``. Both directions also run over
-random architectures (the strategy of tests/test_onnx.py) and the shipped
-pretrained model.
+a doctest: its examples (``pn.to_torch`` of the shipped model, training on
+in PyTorch and ``pn.from_torch`` back, a PyTorch-trained model in purenet,
+files both ways) are checked as written. ``pn.to_torch`` of a model rebuilt
+from the architecture stored in a file's ``__metadata__`` is then what every
+other test here uses: weights loaded with ``load_state_dict(strict=True)``
+from ``safetensors.torch.load_file`` must predict what purenet predicts on
+bundled MNIST images within 1e-5. The other way round, a file written by
+``safetensors.torch.save_file`` loads into purenet with
+``pn.load_state_dict_file``. Both directions also run over random
+architectures (the strategy of tests/test_onnx.py) and the shipped
+pretrained model. tests/test_torch_bridge.py tests the bridge itself.
 
 Skipped without the oracles (``pip install purenet[interop]`` plus
 ``torch==2.13.0``), except under ``PURENET_REQUIRE_ORACLES=1``.
@@ -33,7 +33,8 @@ from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 import purenet as pn  # noqa: E402
-from test_onnx import SHIPPED, architectures, run_page  # noqa: E402
+from conftest import run_page  # noqa: E402
+from test_onnx import SHIPPED, architectures  # noqa: E402
 
 # torch's note that an even kernel with padding="same" pads a copy of the input: expected here
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
@@ -50,17 +51,24 @@ def page():
 
 
 @pytest.fixture(scope="module")
-def torch_from_architecture(page):
-    """The page's ``torch_sequential``, in a given dtype."""
-    build = page[1]["torch_sequential"]
-    return lambda arch, dtype=torch.float32: build(arch).to(dtype)
+def torch_from_architecture():
+    """The ``nn.Sequential`` an architecture describes (``pn.to_torch``), with PyTorch's own initial weights."""
+
+    def build(arch, dtype=torch.float32):
+        module = pn.to_torch(pn.Sequential.from_architecture(arch)).to(dtype)
+        for m in module.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        return module.eval()
+
+    return build
 
 
 def test_the_pytorch_page_runs_as_shown(page):
     runner, globs, report = page
     assert runner.failures == 0, report
     assert runner.tries >= 30
-    # what the page showed, measured again: both directions agree to 1e-5
+    # what the page showed, measured again: the model it brought back from PyTorch predicts as PyTorch does
     assert (globs["ours"] - globs["theirs"]).abs().max().item() < TOLERANCE
     assert globs["torch_model"].state_dict().keys() == pn.load(globs["purenet_path"]).state_dict().keys()
 

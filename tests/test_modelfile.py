@@ -20,7 +20,7 @@ from purenet.io import modelfile
 from purenet.io.safetensors import (
     HEADER_CAP, encode_safetensors, parse_safetensors, read_safetensors, write_safetensors,
 )
-from purenet.layers import LAYERS
+from purenet.layers import BUILTIN_LAYERS
 
 
 def small_cnn(seed=0):
@@ -239,13 +239,14 @@ def test_every_registered_layer_has_known_parameter_shapes():
     """load_model checks tensor shapes before building, from a table of layer kinds:
     a new layer must be added to it (or allocation is no longer guarded)."""
     samples = {"Dense": {"units": 2}, "Conv2D": {"filters": 2, "kernel_size": 1}}
-    for name in LAYERS:
+    for name in BUILTIN_LAYERS:
         layer = pn.layers.from_config(name, samples.get(name, {}))
-        shape = (4,) if name == "Dense" else (1, 4, 4)
+        shape = (4,) if name in ("Dense", "BatchNorm1D") else (1, 4, 4)
         params = modelfile._layer_parameters(layer, shape)
         assert params is not None, f"{name} is missing from purenet.io.modelfile's parameter table"
         layer.build(shape, random.Random(0))
-        assert params == {n: tuple(p.tensor_shape) for n, p in layer.named_parameters()}, name
+        tensors = list(layer.named_parameters()) + list(layer.named_buffers())
+        assert params == {n: tuple(p.tensor_shape) for n, p in tensors}, name
 
 
 # ------------------------------------------------------- container errors
@@ -338,9 +339,9 @@ def test_duplicate_keys(tmp_path):
     [
         ("F16", ["'x' dtype", "unsupported dtype 'F16'", "float32"]),
         ("BF16", ["unsupported dtype 'BF16'"]),
-        ("I64", ["unsupported dtype 'I64'"]),
+        ("I32", ["unsupported dtype 'I32'"]),
         ("U8", ["unsupported dtype 'U8'"]),
-        ("F17", ["unknown dtype 'F17'", "['F32', 'F64']"]),
+        ("F17", ["unknown dtype 'F17'", "['F32', 'F64', 'I64']"]),
         ("f32", ["unknown dtype 'f32'"]),
         (32, ["'x' dtype", "a string", "an int"]),
     ],

@@ -16,7 +16,6 @@ independent decoder of the wire format written here, so the encoding is
 tested on every interpreter (PyPy and 3.9 included).
 """
 
-import doctest
 import json
 import os
 import random
@@ -28,7 +27,7 @@ from array import array
 import pytest
 from hypothesis import given, strategies as st
 
-from conftest import require
+from conftest import require, run_page
 
 import purenet as pn
 from purenet import cli
@@ -414,17 +413,6 @@ def test_any_batch_size(tmp_path, oracles, images):
     for n in (1, 5, 0):
         out = session.run(None, {"input": np.zeros((n, 1, 28, 28), dtype=np.float32)})[0]
         assert out.shape == (n, 10)
-
-
-def run_page(path):
-    """Run a docs page's ``>>>`` examples as a doctest: (runner, the namespace they left, failure report)."""
-    with open(path, encoding="utf-8") as f:
-        name = os.path.basename(path)
-        test = doctest.DocTestParser().get_doctest(f.read(), {"__name__": name}, name, path, 0)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    report = []
-    runner.run(test, out=report.append, clear_globs=False)
-    return runner, test.globs, "".join(report)
 
 
 def test_the_onnx_page_runs_as_shown(oracles):

@@ -518,7 +518,9 @@ def test_read_image_dispatches_on_magic(tmp_path):
     assert read_image(tmp_path / "really-a-png.pgm") == read_png(png)
     assert read_image(b"P5 2 1 255\n\x01\x02").pixels == b"\x01\x02"
     assert read_image(b"P2 2 1 255 1 2").pixels == b"\x01\x02"
-    for data, fragment in ((b"\xff\xd8\xff\xe0" + bytes(20), "JPEG"), (b"GIF89a", "GIF"), (b"BM" + bytes(50), "BMP"),
+    with pytest.raises(ImageError, match="cannot decode JPEG"):  # a JPEG goes to the JPEG reader
+        read_image(b"\xff\xd8\xff\xe0" + bytes(20))
+    for data, fragment in ((b"II*\x00" + bytes(20), "TIFF"), (b"GIF89a", "GIF"), (b"BM" + bytes(50), "BMP"),
                            (b"", "empty"), (b"hello", "unrecognised"), (b"P4 1 1\n\x00", "PBM")):
         with pytest.raises(ImageError) as info:
             read_image(data)
@@ -591,3 +593,38 @@ def test_16_bit_samples_round_exactly_to_8_bits():
 
     every = bytes(b for v in range(65536) for b in v.to_bytes(2, "big"))
     assert _to8_16(every, 65536) == bytes([(v * 255 + 32767) // 65535 for v in range(65536)])
+
+
+# ------------------------------------------------------------ reduced reading
+def _group_means(image, f):
+    """The reference: each output pixel the rounded mean of its f x f group, edges repeated."""
+    w, h, c, px = image.width, image.height, image.channels, image.pixels
+    out = []
+    for oy in range(-(-h // f)):
+        for ox in range(-(-w // f)):
+            for ch in range(c):
+                total = sum(px[(min(oy * f + dy, h - 1) * w + min(ox * f + dx, w - 1)) * c + ch]
+                            for dy in range(f) for dx in range(f))
+                out.append((total + f * f // 2) // (f * f))
+    return bytes(out)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("size,min_side,factor", [((37, 23), 5, 4), ((16, 40), 8, 2), ((9, 9), 1, 8),
+                                                  ((30, 20), 20, 1)])
+def test_min_side_reduces_a_png_to_the_means_of_its_groups(channels, size, min_side, factor):
+    rng = random.Random(channels)
+    width, height = size
+    image = Image(width, height, channels, bytes(rng.randrange(256) for _ in range(width * height * channels)))
+    reduced = read_image(encode_png(image), min_side=min_side)
+    assert reduced.size == (-(-width // factor), -(-height // factor))
+    assert min(reduced.size) >= min_side
+    assert reduced.pixels == _group_means(image, factor)
+
+
+def test_min_side_and_gray_on_other_formats():
+    image = Image(4, 2, 3, bytes(range(24)))
+    assert read_image(b"P6 4 2 255\n" + bytes(range(24)), min_side=1).pixels == _group_means(image, 2)
+    assert read_image(encode_png(image), gray=True) == image.to_gray()
+    with pytest.raises(ValueError, match="min_side"):
+        read_image(encode_png(image), min_side=0)

@@ -9,8 +9,10 @@
   (``pn.load_onnx``), models as ONNX files, through the small protobuf writer
   and bounded reader of :mod:`purenet.io.protobuf`.
 - :mod:`purenet.io.atomic`: the temp-file-and-rename write they use.
-- :mod:`purenet.io.image`, :mod:`purenet.io.png`, :mod:`purenet.io.pgm`,
-  :mod:`purenet.io.imagefile`: ``Image`` and ``read_image`` (PNG, PGM/PPM).
+- :mod:`purenet.io.image`, :mod:`purenet.io.png`, :mod:`purenet.io.jpeg`,
+  :mod:`purenet.io.pgm`, :mod:`purenet.io.imagefile`: ``Image`` and
+  ``read_image`` (PNG, JPEG, PGM/PPM; ``min_side`` reads large pictures
+  reduced, ``gray`` in one channel).
 
 The model-file readers raise :class:`purenet.ModelFileError` (the image
 readers :class:`purenet.ImageError`) for a missing, malformed, truncated,

@@ -11,7 +11,8 @@
     (1, SGD(lr=0.1, momentum=0.9))
 
 A checkpoint is a model file (see :mod:`purenet.io.modelfile`) with
-``format`` ``"purenet-checkpoint"``, always ``F64`` (exact), plus:
+``format`` ``"purenet-checkpoint"``, always ``F64`` (exact; buffers too, but
+``I64`` counters), plus:
 
 - one tensor per optimizer buffer, ``optimizer.<parameter>.<buffer>`` with
   the parameter's shape: ``optimizer.0.weight.momentum`` for SGD,
@@ -44,8 +45,8 @@ from ..losses import LOSSES, Loss
 from ..model import Sequential
 from ..optimizers import OPTIMIZERS, Optimizer
 from .modelfile import (
-    CHECKPOINT_FORMAT, check_format, check_keys, check_saveable, check_tensors, dump_history, load_classes,
-    load_history, meta_json, model_metadata, plain_value, rebuild,
+    CHECKPOINT_FORMAT, check_format, check_keys, check_rebuildable, check_tensors, dump_history, load_classes,
+    load_history, meta_json, model_metadata, model_tensors, plain_value, rebuild,
 )
 from .safetensors import (
     DEFAULT_MAX_BYTES, PathLike, display_name, fail, json_type, read_safetensors, short_repr, write_safetensors,
@@ -116,7 +117,7 @@ def save_checkpoint(
         history: defaults to ``model.history``.
         extra: optional JSON-serialisable data returned as ``Checkpoint.extra``.
     """
-    check_saveable(model)
+    check_rebuildable(model)
     name = type(optimizer).__name__
     if not isinstance(optimizer, Optimizer) or OPTIMIZERS.get(name) is not type(optimizer):
         raise TypeError(f"optimizer must be one of purenet's {sorted(OPTIMIZERS)}; Received: {name}.")
@@ -124,7 +125,7 @@ def save_checkpoint(
         raise ValueError(f"epoch must be a non-negative int; Received: {epoch!r}.")
     named = model.named_parameters()
     shapes = {n: tuple(p.tensor_shape) for n, p in named}
-    tensors = {n: ("F64", shapes[n], p.data) for n, p in named}
+    tensors = model_tensors(model, "F64")
     state = optimizer.state_dict(named)
     schema = _OPTIMIZER_STATE[name]
     counters = {}

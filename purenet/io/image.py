@@ -34,13 +34,15 @@ PathLike = Union[str, "os.PathLike[str]"]
 Source = Union[PathLike, bytes, bytearray, memoryview]
 
 #: Largest width or height a reader accepts, checked before anything is allocated.
-MAX_SIDE = 10_000
-#: Largest ``width * height`` a reader accepts: a 12-megapixel photo (4000 x 3000).
-#: Decoding holds the image twice at the end (the decoder's buffer, then the
-#: Image's bytes), so the largest RGBA image peaks just under 100 MB; a file
-#: a few kilobytes long can legitimately declare that much (a zlib stream of
-#: zeros), so this limit is what bounds a "decompression bomb".
-MAX_PIXELS = 12_000_000
+MAX_SIDE = 16_384
+#: Largest ``width * height`` a reader accepts: a 50-megapixel phone photo
+#: (8160 x 6120) passes. A file a few kilobytes long can legitimately
+#: declare that much (a zlib stream of zeros, a JPEG of flat blocks), so
+#: this limit is what bounds a "decompression bomb": read at full size, the
+#: largest RGB image takes 156 MB (twice that while the reader hands it
+#: over); read with ``min_side`` (as ``purenet predict`` does), JPEG and
+#: PNG readers reduce it as they decode and hold little more than the result.
+MAX_PIXELS = 52_000_000
 
 #: Largest image file read, in bytes: room for a 12-megapixel 16-bit RGBA PNG
 #: stored without compression.
@@ -236,3 +238,96 @@ def check_size(width: int, height: int, fail: Callable[[str], NoReturn]) -> None
             f"image size {width}x{height} is larger than this reader accepts "
             f"(at most {MAX_SIDE} per side and {MAX_PIXELS:,} pixels)"
         )
+
+
+# ------------------------------------------------- reduced reading
+def reduction_for(width: int, height: int, min_side) -> int:
+    """The largest power of two ``f <= min(width, height)`` with
+    ``ceil(min(width, height) / f) >= min_side`` (1 when ``min_side`` is None):
+    how much a reader may shrink a picture."""
+    if min_side is None:
+        return 1
+    if isinstance(min_side, bool) or not isinstance(min_side, int) or min_side < 1:
+        raise ValueError(f"min_side must be a positive int or None. Received: {min_side!r}")
+    short = min(width, height)
+    f = 1
+    while 2 * f <= short and -(-short // (2 * f)) >= min_side:  # (never below one pixel)
+        f *= 2
+    return f
+
+
+class RowReducer:
+    """Shrinks a picture ``f`` times in each direction as its rows arrive, each output
+    pixel the rounded mean of an ``f x f`` group (edge groups repeat the last column
+    and row), so that a reader holds the reduced picture and one group of rows' sums.
+
+    The sums are whole rows at once: each output sample gets a 32-bit lane of a big
+    integer, so adding a row is a few C-level operations, not one per pixel.
+
+    Example:
+        >>> r = RowReducer(width=4, height=2, channels=1, factor=2)
+        >>> r.add(bytes([0, 2, 10, 10])); r.add(bytes([2, 4, 10, 30]))
+        >>> r.finish().pixels
+        b'\\x02\\x0f'
+    """
+
+    def __init__(self, width: int, height: int, channels: int, factor: int) -> None:
+        self.width, self.height, self.channels, self.factor = width, height, channels, factor
+        self.out_width = -(-width // factor)
+        self.out_height = -(-height // factor)
+        self.pad = (self.out_width * factor - width) * channels
+        self.shift = 2 * (factor.bit_length() - 1)  # divide by factor**2
+        lanes = b"\x00\x00\x00\x01" * self.out_width
+        self.half = int.from_bytes(lanes, "big") * ((factor * factor) >> 1)
+        self.low8 = int.from_bytes(lanes, "big") * 0xFF
+        self.sums = [0] * channels
+        self.rows_in_group = 0
+        self.last = b""
+        self.out: list = []
+
+    def add(self, row) -> None:
+        """One row of ``width * channels`` samples, interleaved."""
+        f, c = self.factor, self.channels
+        if self.pad:
+            row = bytes(row) + bytes(row[-c:]) * (self.pad // c)
+        self.last = row
+        step = f * c
+        lane = bytearray(4 * self.out_width)
+        for ch in range(c):
+            total = 0
+            for s in range(f):
+                lane[3::4] = row[s * c + ch :: step]
+                total += int.from_bytes(lane, "big")
+            self.sums[ch] += total
+        self.rows_in_group += 1
+        if self.rows_in_group == f:
+            self._emit()
+
+    def _emit(self) -> None:
+        c = self.channels
+        size = 4 * self.out_width
+        line = bytearray(self.out_width * c)
+        for ch in range(c):
+            mean = ((self.sums[ch] + self.half) >> self.shift) & self.low8
+            line[ch::c] = mean.to_bytes(size, "big")[3::4]
+        self.out.append(bytes(line))
+        self.sums = [0] * c
+        self.rows_in_group = 0
+
+    def finish(self) -> "Image":
+        """The reduced picture (the last group filled with copies of the last row)."""
+        while self.rows_in_group:
+            self.add(self.last[: self.width * self.channels])
+        return Image(self.out_width, self.out_height, self.channels, b"".join(self.out))
+
+
+def reduce_image(image: "Image", min_side) -> "Image":
+    """``image`` shrunk by :func:`reduction_for` with :class:`RowReducer` (itself if no reduction)."""
+    f = reduction_for(image.width, image.height, min_side)
+    if f == 1:
+        return image
+    reducer = RowReducer(image.width, image.height, image.channels, f)
+    line = image.width * image.channels
+    for y in range(image.height):
+        reducer.add(image.pixels[y * line : (y + 1) * line])
+    return reducer.finish()

@@ -11,8 +11,11 @@
 The file holds the ``state_dict`` with PyTorch's names and shapes (a conv
 weight ``(F, C, KH, KW)``, a bias ``(F,)``), ``F32`` by default (``F64``
 round-trips exactly), so it loads into the equivalent ``nn.Sequential`` with
-``load_state_dict``. Its ``__metadata__`` (all strings, as safetensors
-requires) holds::
+``load_state_dict``. Buffers (a layer's non-trainable state, such as
+``1.running_mean``) are tensors of the file too, in the file's float type,
+except counters (``Buffer.dtype == "I64"``, such as ``num_batches_tracked``),
+which are ``I64`` with shape ``()``, as PyTorch writes them. Its
+``__metadata__`` (all strings, as safetensors requires) holds::
 
     format           "purenet"
     format_version   "1"
@@ -22,7 +25,8 @@ requires) holds::
     classes          optional, JSON list of the labels the outputs stand for, e.g. [0, 1]
 
 Loading rebuilds the model from plain data through the layer registry
-(:data:`purenet.layers.LAYERS`) and nothing else, and checks the whole file
+(:data:`purenet.layers.LAYERS`: purenet's layers and those registered with
+:func:`purenet.register_layer`) and nothing else, and checks the whole file
 first: the container (see :mod:`purenet.io.safetensors`), every metadata
 field, every layer config, and that the tensors are exactly the parameters
 the architecture implies, with the right shapes, before any weight is
@@ -40,7 +44,8 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import ModelFileError
 from ..layers import (
-    LAYERS, Conv2D, Dense, Dropout, Flatten, Layer, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh, from_config,
+    BUILTIN_LAYERS, LAYERS, AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
+    Layer, LeakyReLU, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh, from_config, layer_name,
 )
 from ..matrix import Matrix
 from ..model import Sequential
@@ -67,7 +72,11 @@ _MODEL_OPTIONAL = ("history", "classes")
 # Layers that own no parameters. A layer registered in LAYERS but in neither this
 # tuple nor _expected_parameters is rebuilt before its shapes can be checked
 # (tests/test_modelfile.py fails when that happens, so the table stays complete).
-_PARAMETER_FREE = (Flatten, ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, MaxPool2D, Dropout)
+_PARAMETER_FREE = (Flatten, ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, MaxPool2D, Dropout, AvgPool2D, GlobalAvgPool2D,
+                   LeakyReLU)
+
+# Classes whose get_config() round trip the suite tests (tests/test_contract.py).
+_CHECKED_CONFIG = frozenset(LAYERS[name] for name in BUILTIN_LAYERS)
 
 
 # ------------------------------------------------------------------ saving
@@ -80,18 +89,69 @@ def save_model(model: Sequential, path: PathLike, dtype: str = "F32") -> None:
         dtype: ``"F32"`` (half the size, what PyTorch uses; weights are
             rounded to float32) or ``"F64"`` (exact).
     """
-    check_saveable(model)
+    check_rebuildable(model)
     if dtype not in ("F32", "F64"):
         raise ValueError(f"dtype must be 'F32' or 'F64'; Received: {dtype!r}.")
+    write_safetensors(path, model_tensors(model, dtype), model_metadata(model, FORMAT))
+
+
+def model_tensors(model: Sequential, dtype: str) -> Dict[str, tuple]:
+    """``{name: (dtype, PyTorch shape, values)}`` of the parameters and buffers; a
+    buffer with a dtype of its own (``I64`` counters) keeps it."""
     tensors = {name: (dtype, p.tensor_shape, p.data) for name, p in model.named_parameters()}
-    write_safetensors(path, tensors, model_metadata(model, FORMAT))
+    tensors.update((name, (b.dtype or dtype, b.tensor_shape, b.data)) for name, b in model.named_buffers())
+    return tensors
 
 
 def check_saveable(model) -> None:
+    """A built Sequential (what any writer needs)."""
     if not isinstance(model, Sequential):
         raise TypeError(f"expected a purenet Sequential; Received: {type(model).__name__}.")
     if not model.built:
         raise ValueError("the model is not built: give input_shape to Sequential(...) or call model.build(shape) first.")
+
+
+def check_rebuildable(model) -> None:
+    """A built Sequential whose every layer a file can rebuild: its class registered
+    (purenet's own or through ``@pn.register_layer``) and its ``get_config()`` plain
+    data that the constructor takes back. Raises before anything is written."""
+    check_saveable(model)
+    for i, layer in enumerate(model.layers):
+        cls = type(layer)
+        name = layer_name(layer)
+        if name is None:
+            raise ValueError(
+                f"cannot save layer {i} ({cls.__name__}): expected a layer class that pn.load can rebuild, purenet's "
+                f"own or registered: decorate the class with @pn.register_layer; Received: the unregistered "
+                f"class {cls.__module__}.{cls.__qualname__}."
+            )
+        config = layer.get_config()
+        if not isinstance(config, dict) or not all(
+            isinstance(k, str) and plain_value(list(v) if isinstance(v, tuple) else v) for k, v in config.items()
+        ):
+            raise ValueError(
+                f"cannot save layer {i} ({name}): get_config() must return a dict of constructor arguments that "
+                "are numbers, strings, bools, None or flat lists of those; Received: "
+                f"{short_repr(config, 200)}."
+            )
+        if cls not in _CHECKED_CONFIG:  # purenet's own layers are tested; a user's layer is checked here
+            params, named = layer.parameters(), [p for _, p in layer.named_parameters()]
+            if len(params) != len(named) or {id(p) for p in params} != {id(p) for p in named}:
+                raise ValueError(
+                    f"cannot save layer {i} ({name}): files hold the tensors of named_parameters(), so it must "
+                    "name every tensor of parameters(); expected the same tensors from both; Received: "
+                    f"{len(params)} from parameters(), {len(named)} from named_parameters()."
+                )
+            try:
+                again = from_config(name, json.loads(json.dumps(config)))
+            except Exception as e:
+                raise ValueError(
+                    f"cannot save layer {i} ({name}): pn.load would rebuild it as {name}(**get_config()), which "
+                    f"fails: {e}. Expected get_config() to return the constructor's arguments; "
+                    f"Received: {short_repr(config, 200)}."
+                ) from None
+            if type(again) is not cls:
+                raise ValueError(f"cannot save layer {i}: the name {name!r} rebuilds a {type(again).__name__}.")
 
 
 def model_metadata(model: Sequential, fmt: str) -> Dict[str, str]:
@@ -182,8 +242,8 @@ def meta_json(meta: Dict[str, str], key: str, file: str):
 
 
 def rebuild(meta: Dict[str, str], tensors: Dict[str, Tensor], file: str) -> Sequential:
-    """The model the metadata's architecture describes, with the weights in ``tensors``
-    (exactly its parameters: no more, no less)."""
+    """The model the metadata's architecture describes, with the weights and buffers in
+    ``tensors`` (exactly its parameters and buffers: no more, no less)."""
     arch = check_architecture(meta_json(meta, "architecture", file), file)
     expected = expected_parameters(arch, file)
     if expected is not None:  # shapes known before building: nothing is allocated for a lying file
@@ -192,14 +252,23 @@ def rebuild(meta: Dict[str, str], tensors: Dict[str, Tensor], file: str) -> Sequ
         model = Sequential.from_architecture(arch)
     except Exception as e:  # whatever a layer raises on a config it was never meant to see
         fail(file, "__metadata__['architecture']", "a model purenet can build", short_repr(str(e), 300))
-    params = dict(model.named_parameters())
+    params = dict(model._named_state())
     check_tensors(tensors, {n: tuple(p.tensor_shape) for n, p in params.items()}, file)
+    check_dtypes(tensors, params, file)
     state = {n: Matrix.from_flat(tensors[n].values, p.rows, p.cols) for n, p in params.items()}
     try:
         model.load_state_dict(state)
     except ValueError as e:  # tensors are checked above; this is a second line of defence
         raise ModelFileError(f"{file}: {e}") from None
     return model
+
+
+def check_dtypes(tensors: Dict[str, Tensor], state: Dict[str, Matrix], file: str) -> None:
+    """Weights are floats; a buffer saved as ``I64`` (a counter) is ``I64``, any other float."""
+    for name, t in state.items():
+        wanted = ("I64",) if getattr(t, "dtype", None) == "I64" else ("F32", "F64")
+        if tensors[name].dtype not in wanted:
+            fail(file, f"tensor {short_repr(name)} dtype", " or ".join(wanted), repr(tensors[name].dtype))
 
 
 def check_tensors(tensors: Dict[str, Tensor], expected: Dict[str, Shape], file: str) -> None:
@@ -211,7 +280,8 @@ def check_tensors(tensors: Dict[str, Tensor], expected: Dict[str, Shape], file: 
             ([f"missing {short_repr(missing, 200)}"] if missing else [])
             + ([f"unexpected {short_repr(unexpected, 200)}"] if unexpected else [])
         )
-        fail(file, "tensors", f"exactly the parameters of the architecture {short_repr(list(expected), 200)}", found)
+        fail(file, "tensors", f"exactly the parameters and buffers of the architecture {short_repr(list(expected), 200)}",
+             found)
     for name, shape in expected.items():
         if tuple(tensors[name].shape) != tuple(shape):
             fail(file, f"tensor {short_repr(name)} shape", f"{tuple(shape)} (from the architecture)",
@@ -240,7 +310,9 @@ def check_architecture(arch, file: str) -> dict:
             fail(file, where, 'an object with exactly the keys "class" and "config"', short_repr(spec))
         cls, config = spec["class"], spec["config"]
         if not isinstance(cls, str) or cls not in LAYERS:
-            fail(file, f"{where} class", f"one of {sorted(LAYERS)}", f"the unknown layer {short_repr(cls)}")
+            fail(file, f"{where} class",
+                 f"one of {sorted(LAYERS)} (a layer of your own: import the module that registers it with "
+                 "@pn.register_layer before loading)", f"the unknown layer {short_repr(cls)}")
         if not isinstance(config, dict):
             fail(file, f"{where} ({cls}) config", "an object of arguments", json_type(config))
         for key, value in config.items():
@@ -258,8 +330,8 @@ def plain_value(value) -> bool:
 
 
 def expected_parameters(arch: dict, file: str) -> Optional[Dict[str, Shape]]:
-    """Each parameter's PyTorch shape, worked out from the configs without building
-    (so without allocating); ``None`` when a layer's parameters are not known here."""
+    """Each parameter's (and buffer's) PyTorch shape, worked out from the configs without
+    building (so without allocating); ``None`` when a layer's are not known here."""
     shape: Shape = tuple(arch["input_shape"])
     expected: Dict[str, Shape] = {}
     known = True
@@ -283,7 +355,8 @@ def expected_parameters(arch: dict, file: str) -> Optional[Dict[str, Shape]]:
 
 
 def _layer_parameters(layer: Layer, shape: Shape) -> Optional[Dict[str, Shape]]:
-    """The shapes ``layer.build(shape)`` will give its parameters (PyTorch's, as in the file)."""
+    """The shapes ``layer.build(shape)`` will give its parameters and buffers (PyTorch's,
+    as in the file); ``None`` for a layer not in this table (it is built first)."""
     if type(layer) is Dense:  # weight (U, D), bias (U,)
         params = {"weight": (layer.units, shape[0])}
         if layer.use_bias:
@@ -294,6 +367,9 @@ def _layer_parameters(layer: Layer, shape: Shape) -> Optional[Dict[str, Shape]]:
         if layer.use_bias:
             params["bias"] = (layer.filters,)
         return params
+    if type(layer) in (BatchNorm1D, BatchNorm2D):  # one value per channel C; the counter is a 0-d tensor
+        c = (shape[0],)
+        return {"weight": c, "bias": c, "running_mean": c, "running_var": c, "num_batches_tracked": ()}
     if type(layer) in _PARAMETER_FREE:
         return {}
     return None
@@ -342,7 +418,7 @@ def load_state_dict_file(model: Sequential, path: PathLike, strict: bool = True,
     check_saveable(model)
     file = display_name(path)
     tensors, _ = read_safetensors(path, max_bytes=max_bytes)
-    params = dict(model.named_parameters())
+    params = dict(model._named_state())
     missing = [n for n in params if n not in tensors]
     unexpected = [n for n in tensors if n not in params]
     if unexpected or (strict and missing):
@@ -350,7 +426,7 @@ def load_state_dict_file(model: Sequential, path: PathLike, strict: bool = True,
             ([f"missing {short_repr(missing, 200)}"] if strict and missing else [])
             + ([f"unexpected {short_repr(unexpected, 200)}"] if unexpected else [])
         )
-        fail(file, "tensors", f"the model's parameters {short_repr(list(params), 200)}", found)
+        fail(file, "tensors", f"the model's parameters and buffers {short_repr(list(params), 200)}", found)
     state = {}
     for name, tensor in tensors.items():
         p = params[name]

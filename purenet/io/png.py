@@ -44,7 +44,8 @@ from typing import Callable, Iterator, List, NoReturn, Optional, Tuple
 
 from ..errors import ImageError
 from .atomic import write_atomic
-from .image import MAX_PIXELS, MAX_SIDE, Image, PathLike, Source, check_size, load_source
+from .image import (MAX_PIXELS, MAX_SIDE, Image, PathLike, RowReducer, Source, check_size, load_source,
+                    reduce_image, reduction_for)
 
 __all__ = ["read_png", "write_png", "encode_png", "decode_png", "SIGNATURE", "MAX_SIDE", "MAX_PIXELS"]
 
@@ -68,8 +69,17 @@ _COLOR_TYPES = {
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
 
-def read_png(source: Source) -> Image:
+def read_png(source: Source, min_side: Optional[int] = None) -> Image:
     """Decode a PNG file (a path, or the file's bytes) into an 8-bit Image.
+
+    Args:
+        source: a path or the file's bytes.
+        min_side: when given, a picture whose shorter side is at least twice
+            that comes back shrunk by a power of two (the most that keeps the
+            shorter side at least ``min_side``), each pixel the mean of its
+            group, reduced row by row as the rows are decoded: memory holds
+            the small picture, not the large one (an interlaced PNG is
+            decoded whole first).
 
     Returns:
         an :class:`Image` with 1 (gray), 2 (gray+alpha), 3 (RGB) or 4
@@ -83,7 +93,7 @@ def read_png(source: Source) -> Image:
         OSError: the file cannot be read.
     """
     data, label = load_source(source)
-    return decode_png(data, label)
+    return decode_png(data, label, min_side)
 
 
 def write_png(path: PathLike, image: Image) -> None:
@@ -159,8 +169,8 @@ def _paeth(a: int, b: int, c: int) -> int:
 
 
 # ----------------------------------------------------------------- reading
-def decode_png(data: bytes, label: str = "<bytes>") -> Image:
-    """Decode PNG bytes; ``label`` names the source in error messages."""
+def decode_png(data: bytes, label: str = "<bytes>", min_side: Optional[int] = None) -> Image:
+    """Decode PNG bytes; ``label`` names the source in error messages (see :func:`read_png`)."""
 
     def fail(what: str) -> NoReturn:
         raise ImageError(f"cannot decode PNG {label}: {what}")
@@ -233,6 +243,13 @@ def decode_png(data: bytes, label: str = "<bytes>") -> Image:
             layout.append(((x0, y0, dx, dy), pw, ph, stride))
             needed += ph * (1 + stride)
     stream = _Scanlines(b"".join(idat), needed, fail)
+    factor = reduction_for(width, height, min_side)
+    if factor > 1 and interlace == 0:
+        reducer = RowReducer(width, height, out_channels, factor)
+        for row in _unfilter(stream, height, layout[0][3], bpp, fail):
+            reducer.add(convert(row, width))
+        stream.finish()
+        return reducer.finish()
 
     # One scanline at a time, straight into the output: memory is the image plus a few rows.
     out = bytearray(width * height * out_channels)
@@ -248,7 +265,7 @@ def decode_png(data: bytes, label: str = "<bytes>") -> Image:
                 for c in range(out_channels):  # scatter each channel with a strided slice
                     out[start + c : start + c + pw * step : step] = pixels[c::out_channels]
     stream.finish()
-    return Image(width, height, out_channels, out)
+    return reduce_image(Image(width, height, out_channels, out), min_side)
 
 
 def _chunks(data: bytes, fail: Callable[[str], NoReturn]):

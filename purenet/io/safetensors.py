@@ -16,7 +16,7 @@ tensor bytes. The JSON maps each tensor name to
 start of the data section; row-major, little-endian) and may hold
 ``"__metadata__"``, a map of strings to strings.
 
-The writer emits ``F32`` or ``F64`` tensors with keys sorted, offsets
+The writer emits ``F32``, ``F64`` or ``I64`` tensors with keys sorted, offsets
 contiguous in that order, and the header padded with spaces to a multiple
 of 8 bytes (as the reference writer does, so tensors stay aligned).
 
@@ -30,8 +30,8 @@ Weights must be finite. Any failure raises :class:`purenet.ModelFileError`
 naming the file, the field, what was expected and what was found.
 
 What this module is not: a general tensor library. It reads and writes
-``F32`` and ``F64`` only (other dtypes are reported as unsupported), returns
-flat lists of Python floats and knows nothing of models; see
+``F32``, ``F64`` and ``I64`` only (other dtypes are reported as unsupported),
+returns flat lists of Python floats (ints for ``I64``) and knows nothing of models; see
 :mod:`purenet.io.modelfile` for that.
 """
 
@@ -53,12 +53,14 @@ __all__ = [
     "read_safetensors", "parse_safetensors", "encode_safetensors", "write_safetensors", "loads_json",
 ]
 
-#: Supported dtypes: name -> (array typecode, bytes per value).
-DTYPES = {"F32": ("f", 4), "F64": ("d", 8)}
+#: Supported dtypes: name -> (array typecode, bytes per value). ``I64`` is for
+#: counters such as BatchNorm's ``num_batches_tracked`` (PyTorch saves it so);
+#: its values are read as Python ints.
+DTYPES = {"F32": ("f", 4), "F64": ("d", 8), "I64": ("q", 8)}
 
 #: Dtypes of the safetensors spec that purenet recognises but does not read.
 OTHER_DTYPES = frozenset(
-    ("BOOL", "U8", "I8", "U16", "I16", "F16", "BF16", "U32", "I32", "U64", "I64", "C64",
+    ("BOOL", "U8", "I8", "U16", "I16", "F16", "BF16", "U32", "I32", "U64", "C64",
      "F8_E5M2", "F8_E4M3", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4")
 )
 
@@ -308,7 +310,7 @@ def _check_header(header: dict, data_size: int, name: str):
             fail(name, f"{field} dtype", "a string", json_type(dtype))
         if dtype not in DTYPES:
             if dtype in OTHER_DTYPES:
-                fail(name, f"{field} dtype", f"one of {sorted(DTYPES)} (purenet works in float32/float64)",
+                fail(name, f"{field} dtype", f"one of {sorted(DTYPES)} (purenet works in float32/float64, counters in int64)",
                      f"the unsupported dtype {dtype!r}; convert the tensor to float32 first")
             fail(name, f"{field} dtype", f"one of {sorted(DTYPES)}", f"the unknown dtype {short_repr(dtype)}")
         shape = entry["shape"]
@@ -375,8 +377,8 @@ def write_safetensors(
     tensors: Mapping[str, Tuple[str, Sequence[int], Sequence[float]]],
     metadata: Optional[Mapping[str, str]] = None,
 ) -> None:
-    """Write ``tensors`` (``{name: (dtype, shape, flat values)}``, dtype ``"F32"`` or
-    ``"F64"``) and string ``metadata`` to ``path``, atomically (see :mod:`purenet.io.atomic`).
+    """Write ``tensors`` (``{name: (dtype, shape, flat values)}``, dtype ``"F32"``,
+    ``"F64"`` or ``"I64"``) and string ``metadata`` to ``path``, atomically (see :mod:`purenet.io.atomic`).
 
     Raises ``ValueError`` / ``TypeError`` for tensors that cannot be written
     (wrong length, non-finite values, a value out of float32 range...).
@@ -418,6 +420,11 @@ def _encode(tensors, metadata) -> List[bytes]:
                     raise TypeError(f"tensor {key!r} must hold real numbers; Received: {short_repr(v)}.")
             values = [float(v) for v in values]
         code, itemsize = DTYPES[dtype]
+        if dtype == "I64":
+            if not all(float(v).is_integer() for v in values):
+                i = next(i for i, v in enumerate(values) if not float(v).is_integer())
+                raise ValueError(f"tensor {key!r}: I64 holds whole numbers; Received: {values[i]!r} at flat index {i}.")
+            values = [int(v) for v in values]
         try:
             data = array(code, values)
         except OverflowError:

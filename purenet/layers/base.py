@@ -100,7 +100,11 @@ class Layer:
 
     Subclasses store their configuration in ``__init__`` (reported back by
     :meth:`get_config`), create weights in :meth:`build` and implement
-    :meth:`forward` and :meth:`backward`.
+    :meth:`forward` and :meth:`backward`. Weights are :class:`Parameter`
+    attributes and non-trainable state :class:`Buffer` attributes (found by
+    :meth:`named_parameters` / :meth:`named_buffers`). A layer of your own
+    is saved and loaded once its class is registered with
+    :func:`purenet.register_layer` (docs/custom-layers.md).
     """
 
     #: True for layers whose output equals their input's layout (no weights).
@@ -130,16 +134,21 @@ class Layer:
         raise NotImplementedError
 
     def parameters(self) -> List[Parameter]:
-        return []
+        """The trainable tensors (by default those of :meth:`named_parameters`)."""
+        return [p for _, p in self.named_parameters()]
 
     def named_parameters(self) -> List[Tuple[str, Parameter]]:
-        """``(name, parameter)`` pairs with PyTorch's names (``weight``, ``bias``)."""
-        return []
+        """``(name, parameter)`` pairs with PyTorch's names (``weight``, ``bias``): the
+        ``state_dict`` and model files use these names. By default, as in PyTorch,
+        the layer's attributes that hold a :class:`Parameter`, named after them, in
+        the order they were set."""
+        return [(k, v) for k, v in vars(self).items() if isinstance(v, Parameter)]
 
     def named_buffers(self) -> List[Tuple[str, "Buffer"]]:
         """``(name, buffer)`` pairs of non-trainable state, with PyTorch's names
-        (``running_mean``, ``running_var``, ``num_batches_tracked``)."""
-        return []
+        (``running_mean``, ``running_var``, ``num_batches_tracked``); by default the
+        attributes that hold a :class:`Buffer`, as for :meth:`named_parameters`."""
+        return [(k, v) for k, v in vars(self).items() if isinstance(v, Buffer)]
 
     def buffers(self) -> List["Buffer"]:
         return [b for _, b in self.named_buffers()]

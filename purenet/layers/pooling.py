@@ -2,7 +2,6 @@
 window), ``AvgPool2D`` (the mean of each window) and ``GlobalAvgPool2D`` (the
 mean of each whole channel)."""
 
-from itertools import chain, repeat
 from typing import Optional, Tuple, Union
 
 from .. import kernels
@@ -312,5 +311,7 @@ class GlobalAvgPool2D(Layer):
             return None
         _, h, w = self.input_shape
         area = h * w
-        dx = list(chain.from_iterable(repeat(g / area, area) for g in grad.data))
+        dx = []
+        for g in grad.data:
+            dx += [g / area] * area
         return Matrix.from_flat(dx, rows, shape_size(self.input_shape))

@@ -1,0 +1,159 @@
+"""Huffman tables as 16-bit lookahead tables, and the bit stream they read.
+
+Decoding one Huffman code bit by bit costs a dozen Python operations per
+bit; a JPEG photo holds millions of codes. Instead each table becomes a list
+of ``2**16`` entries indexed by the next 16 bits of the stream: the entry
+says how many bits the code (and, when they fit in the same 16 bits, the
+extra bits of the value after it) take, and what they decode to. One list
+lookup then decodes a whole coefficient, run length included.
+
+The bit stream is read 32 bits at a time: the scan's bytes (with their
+``FF 00`` stuffing removed) padded with zeros and viewed as big-endian
+32-bit words, added to an accumulator whenever it holds fewer than 32 bits.
+
+Entries are tuples ``(bits, x, value)``:
+
+- DC tables: ``x`` is the size ``s`` of the difference; ``value`` is the
+  difference itself when ``bits`` covers its extra bits, else ``None`` (then
+  ``bits`` is the code's length alone, and the caller reads ``s`` bits).
+- AC tables: ``x`` is the step to the coefficient after this one (the zero
+  run + 1; 16 for ZRL, 64 for end-of-block); ``value`` as for DC, with
+  ``x`` the raw symbol ``run << 4 | size`` when ``value`` is ``None``.
+- Symbol tables (progressive AC scans): ``(bits, symbol)``.
+
+A 16-bit pattern no code starts is ``(0, -1, None)``: decoding it is an error.
+"""
+
+import sys
+from array import array
+from typing import List, Tuple
+
+__all__ = ["dc_table", "ac_table", "skip_table", "symbol_table", "words", "extend", "INVALID"]
+
+INVALID = (0, -1, None)
+EOB_STEP = 64
+
+
+def extend(bits: int, size: int) -> int:
+    """The signed value of ``size`` extra bits (T.81 F.12): low half negative."""
+    return bits if bits >> (size - 1) else bits - (1 << size) + 1
+
+
+def codes(counts: bytes, symbols: bytes, fail) -> List[Tuple[int, int, int]]:
+    """``(length, code, symbol)`` for each code of a canonical Huffman table (T.81 C.2),
+    refusing tables whose codes do not fit their lengths."""
+    out = []
+    code = 0
+    k = 0
+    for length in range(1, 17):
+        for _ in range(counts[length - 1]):
+            out.append((length, code, symbols[k]))
+            code += 1
+            k += 1
+        # as libjpeg: the last code of a length must still fit in it, and no code is all ones
+        if counts[length - 1] and code >= (1 << length):
+            fail(f"bad Huffman table: more codes of length {length} or less than such lengths allow")
+        code <<= 1
+    return out
+
+
+def _table(counts, symbols, fail, ac: bool) -> list:
+    table = [INVALID] * 65536
+    for length, code, symbol in codes(counts, symbols, fail):
+        size = symbol & 15
+        if ac:
+            run = symbol >> 4
+            if size == 0:
+                step = 16 if run == 15 else EOB_STEP  # ZRL, or end of block (a run < 15 of size 0)
+                table_fill(table, code, length, (length, step, 0))
+                continue
+            step = run + 1
+        else:
+            if size > 11:
+                fail(f"bad Huffman table: DC difference of {size} bits, expected at most 11")
+            step = size
+            if size == 0:
+                table_fill(table, code, length, (length, 0, 0))
+                continue
+        if length + size <= 16:
+            # the code and its extra bits in one entry per value of the extra bits
+            shift = 16 - length - size
+            base = code << (16 - length)
+            span = 1 << shift
+            for extra in range(1 << size):
+                start = base | (extra << shift)
+                table[start : start + span] = [(length + size, step, extend(extra, size))] * span
+        else:
+            table_fill(table, code, length, (length, symbol if ac else size, None))
+    return table
+
+
+def table_fill(table: list, code: int, length: int, entry) -> None:
+    start = code << (16 - length)
+    span = 1 << (16 - length)
+    table[start : start + span] = [entry] * span
+
+
+def dc_table(counts: bytes, symbols: bytes, fail) -> list:
+    return _table(counts, symbols, fail, ac=False)
+
+
+def ac_table(counts: bytes, symbols: bytes, fail) -> list:
+    return _table(counts, symbols, fail, ac=True)
+
+
+def skip_table(single: list) -> list:
+    """For skipping AC codes: ``(bits, steps)`` of all the whole codes (with their extra
+    bits) that the 16-bit pattern holds, from an :func:`ac_table`.
+
+    ``steps`` adds up the codes' steps (see the module docstring); when the
+    last of them is end-of-block, that one counts 1001 (so ``k + steps - 1000``
+    must stay within the block, where after other codes ``k + steps`` must:
+    a block whose last coefficient is coded has no end-of-block, and the
+    bits after it are the next block's); ``(0, 0)`` when the first code
+    does not fit in 16 bits. Photos average 5 to 6 bits a code, so one lookup
+    skips two or three of them. Built level by level: the entry for ``L``
+    known bits is the first code's, followed by the entry for the ``L - bits``
+    bits after it.
+    """
+    levels = [[(0, 0)]]
+    for known in range(1, 17):
+        shift = 16 - known
+        below = levels
+        level = []
+        append = level.append
+        for pattern in range(1 << known):
+            n, step, value = single[pattern << shift]
+            if value is None or n == 0 or n > known:
+                append((0, 0))
+            elif step == EOB_STEP:
+                append((n, 1001))
+            else:
+                rest = known - n
+                n2, step2 = below[rest][pattern & ((1 << rest) - 1)]
+                append((n + n2, step + step2))
+        levels.append(level)
+    return levels[16]
+
+
+def symbol_table(counts: bytes, symbols: bytes, fail) -> list:
+    """``(bits, symbol)`` for every 16-bit pattern; ``(0, -1)`` where no code starts."""
+    table = [(0, -1)] * 65536
+    for length, code, symbol in codes(counts, symbols, fail):
+        table_fill(table, code, length, (length, symbol))
+    return table
+
+
+_WORD = "I" if array("I").itemsize == 4 else "L"
+_SWAP = sys.byteorder == "little"
+
+
+def words(segment: bytes) -> Tuple[array, int]:
+    """``(big-endian 32-bit words of the unstuffed segment + 16 zero bytes, its length in bits)``."""
+    data = segment.replace(b"\xff\x00", b"\xff") if b"\xff" in segment else segment
+    bits = 8 * len(data)
+    data += bytes(16 + (-len(data)) % 4)
+    out = array(_WORD, data)
+    if _SWAP:
+        out.byteswap()
+    return out, bits
