@@ -44,7 +44,9 @@ from .io.modelfile import load_model as load, load_state_dict_file
 from .io.onnx import export_onnx, load_onnx
 from .interop.torch import from_torch, to_torch
 from . import io
-from .app.preprocess import preprocess, preprocess_to_matrix
+from . import vision
+from .vision.preprocess import preprocess, preprocess_to_matrix
+from .vision.digits import Digit, read_digits
 
 __version__ = "0.1.0"
 
@@ -59,6 +61,6 @@ __all__ = [
     "datasets", "init", "kernels", "architectures", "callbacks",
     "DatasetError", "ModelFileError", "ImageError",
     "load", "load_state_dict_file", "export_onnx", "load_onnx", "Checkpoint", "save_checkpoint", "load_checkpoint",
-    "io", "preprocess", "preprocess_to_matrix", "to_torch", "from_torch",
+    "io", "vision", "preprocess", "preprocess_to_matrix", "read_digits", "Digit", "to_torch", "from_torch",
     "__version__",
 ]

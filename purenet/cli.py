@@ -5,6 +5,7 @@
     purenet train --resume model.safetensors.ckpt   # continue an interrupted run, bit for bit
     purenet evaluate model.safetensors --report report/
     purenet predict digit.png another.pgm --top 3   # with the pretrained model shipped in the package
+    purenet predict --number --json photo.jpg       # the digits of a number, as JSON
     purenet summary model.safetensors
     purenet export model.safetensors --onnx model.onnx
     purenet bench                                   # training samples/s and prediction latency here
@@ -19,8 +20,10 @@
   schedule, so the result is bit-identical to a run that never stopped.
 - ``evaluate`` prints accuracy, per-class accuracy and the confusion matrix
   on a test split; ``--report DIR`` adds pictures (:mod:`purenet.report`).
-- ``predict`` reads PNG/JPEG/PGM/PPM pictures of digits, preprocesses them the
-  MNIST way (:func:`purenet.preprocess`) and prints the model's guesses.
+- ``predict`` reads PNG/JPEG/PGM/PPM pictures of digits, preprocesses them
+  the MNIST way (:func:`purenet.preprocess`) and prints the model's guesses,
+  or "not a digit"; ``--number`` reads several digits
+  (:func:`purenet.read_digits`), ``--json`` prints one JSON object per picture.
 - ``summary`` prints a model file's architecture and metadata.
 - ``export`` writes a model (or a checkpoint's model) as an ONNX file
   (:func:`purenet.export_onnx`).
@@ -54,7 +57,7 @@ import zlib
 from typing import Dict, List, Optional, Sequence
 
 from . import __version__, architectures, datasets, report, rngstate
-from .app.preprocess import preprocess
+from .vision.preprocess import preprocess
 from .augment import Augment
 from .errors import DatasetError, ImageError, ModelFileError
 from .callbacks import Callback, HealthCheck, LearningRateScheduler, ModelCheckpoint, ProgressBar
@@ -283,21 +286,31 @@ def _add_evaluate(commands) -> None:
 def _add_predict(commands) -> None:
     predict = commands.add_parser(
         "predict",
-        help="recognise the digit in PNG/JPEG/PGM pictures",
+        help="recognise the digit (or the number) in PNG/JPEG/PGM pictures",
         description=textwrap.fill(
             "Recognise the digit in each picture: PNG (gray, RGB, with or without alpha, palette), "
-            "PGM or PPM, one digit per picture, dark on light or light on dark. Each picture is "
-            "cropped to its ink, scaled and centred as MNIST digits are (purenet.preprocess), and "
-            "one line per picture gives the predicted digit and its probability."
+            "JPEG, PGM or PPM; a drawing, a scan or a photo of paper, "
+            "dark on light or light on dark. Each picture is cropped to its ink, scaled and centred "
+            "as MNIST digits are (purenet.preprocess), and one line per picture gives the predicted "
+            "digit and its probability, or 'not a digit' for a scribble, a letter, a blot or an "
+            "empty page. --number reads several digits left to right (purenet.read_digits) and "
+            "gives the least certain digit's probability."
         ),
     )
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files of one digit each")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files")
     predict.add_argument(
         "--model", metavar="FILE",
         help="the model to use (default: the pretrained model shipped with purenet, "
         "models/lenet-mnist.safetensors in the package)",
     )
     predict.add_argument("--top", type=_positive_int, metavar="K", help="also list the K most likely classes")
+    predict.add_argument("--number", action="store_true",
+                         help="read all the digits in each picture, left to right (a number such as 2026)")
+    predict.add_argument("--json", action="store_true",
+                         help='print one JSON object per picture: {"file", "digit", "probability"} '
+                         '(and "number", "digits" with --number); "digit" is null for no digit')
+    predict.add_argument("--no-reject", dest="reject", action="store_false",
+                         help="always name a class, even for what looks like no digit at all")
     predict.set_defaults(run=predict_command)
 
 
@@ -939,7 +952,22 @@ PREDICT_MIN_SIDE = 300
 
 
 def predict_command(args, out=None, err=None) -> int:
-    """Run ``purenet predict``; returns 0, or 2 when any picture could not be read."""
+    """Run ``purenet predict``; returns 0, or 2 when any picture could not be read.
+
+    JSON (``--json``), one object per picture: ``file``; ``digit`` (the
+    picture read as one digit; null when it is no digit or has no ink);
+    ``probability`` (of that digit, or, for null, the probability that it is
+    no digit: 1 for no ink); with ``--number`` also ``number`` (the digits
+    left to right, ``?`` for a part that is no digit) and ``digits``
+    (``digit``, ``probability`` and ``box`` ``[x0, y0, x1, y1]``, in pixels,
+    ``x1``/``y1`` exclusive, each).
+    """
+    import json
+
+    from .vision.digits import read_digits
+    from .vision.rejection import THRESHOLD as REJECT_THRESHOLD
+    from .vision.rejection import not_digit_probability
+
     out = out or sys.stdout
     err = err or sys.stderr
     path = args.model
@@ -953,6 +981,7 @@ def predict_command(args, out=None, err=None) -> int:
     model, _ = _load_any(path)
     names = _digit_model(model, path)
     top = min(args.top, len(names)) if args.top else 0
+    reject = getattr(args, "reject", True)
     status = 0
     for name in args.images:
         try:
@@ -967,16 +996,41 @@ def predict_command(args, out=None, err=None) -> int:
             print(f"purenet predict: error: cannot read {name}: {e.strerror or e}", file=err, flush=True)
             status = 2
             continue
+        record = {"file": name, "digit": None, "probability": 1.0}
         x = preprocess(image)
-        if x is None:
-            print(f"{name}: no ink", file=out, flush=True)
+        probs = ranked = None
+        if x is not None:
+            probs = model.predict([x]).data
+            ranked = sorted(range(len(probs)), key=lambda i: -probs[i])
+            refused = not_digit_probability([x])[0] if reject else 0.0
+            if refused > REJECT_THRESHOLD:
+                record["probability"] = refused
+            else:
+                record["digit"], record["probability"] = names[ranked[0]], probs[ranked[0]]
+        if args.number:
+            found = read_digits(image, model, reject=reject)
+            record["number"] = "".join("?" if d.digit is None else str(names[d.digit]) for d in found)
+            record["digits"] = [{"digit": None if d.digit is None else names[d.digit], "probability": d.probability,
+                                 "box": list(d.box)} for d in found]
+        if args.json:
+            print(json.dumps(record), file=out, flush=True)
             continue
-        probs = model.predict([x]).data
-        ranked = sorted(range(len(probs)), key=lambda i: -probs[i])
-        best = ranked[0]
-        line = f"{name}: {names[best]} ({probs[best]:.1%})"
-        if top:
-            line += f"  top {top}: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in ranked[:top])
+        if args.number:
+            known = [d for d in record["digits"] if d["digit"] is not None]
+            if not known:
+                line = f"{name}: {'not a digit' if record['digits'] else 'not a digit (no ink)'}"
+            else:
+                least = min(d["probability"] for d in known)
+                line = f"{name}: {record['number']} (least certain digit {least:.1%})"
+        elif x is None:
+            line = f"{name}: not a digit (no ink)"
+        elif record["digit"] is None:
+            line = f"{name}: not a digit ({record['probability']:.1%})"
+        else:
+            best = ranked[0]
+            line = f"{name}: {names[best]} ({probs[best]:.1%})"
+            if top:
+                line += f"  top {top}: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in ranked[:top])
         print(line, file=out, flush=True)
     return status
 

@@ -145,7 +145,10 @@ def test_prediction_json_is_plain_data():
 
     p = Prediction([0.0] * 784, [0.2, 0.7, 0.1], ["a", "b", "c"])
     record = json.loads(json.dumps(p.to_json()))
-    assert record == {"digit": "b", "confidence": 0.7, "classes": ["a", "b", "c"], "probabilities": [0.2, 0.7, 0.1]}
+    assert record == {"digit": "b", "confidence": 0.7, "classes": ["a", "b", "c"], "probabilities": [0.2, 0.7, 0.1],
+                      "is_digit": True, "not_digit": None}
+    refused = Prediction([0.0] * 784, [0.2, 0.7, 0.1], ["a", "b", "c"], not_digit=0.9).to_json()
+    assert refused["digit"] is None and refused["is_digit"] is False and refused["not_digit"] == 0.9
 
 
 # ----------------------------------------------------------------- pictures

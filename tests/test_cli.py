@@ -799,7 +799,7 @@ def test_predict_reports_empty_and_unreadable_pictures(capsys, digits_model, tmp
     argv = ["predict", "--model", digits_model, "notes.txt", files[0][0], "blank.png", "missing.png"]
     status, out, err = run(capsys, *argv)
     assert status == 2
-    assert out.splitlines()[1] == "blank.png: no ink"
+    assert out.splitlines()[1] == "blank.png: not a digit (no ink)"
     assert PREDICTION.match(out.splitlines()[0])  # the good picture is still classified
     errors = err.splitlines()
     assert len(errors) == 2 and "Traceback" not in err

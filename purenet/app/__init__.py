@@ -1,6 +1,6 @@
 """The drawing app (``purenet draw``), as plain modules under a thin Tk layer.
 
-- ``preprocess``: the MNIST recipe for any picture (also ``purenet predict``'s);
+- ``preprocess``: re-exports the core MNIST recipe (:mod:`purenet.vision.preprocess`);
 - ``strokes``: pen strokes -> the canvas raster and the network's 28x28 input;
 - ``state``: the drawing (strokes, undo, clear) and the model's predictions;
 - ``userdata``: labelled drawings kept as IDX files; ``finetune``: training on them;

@@ -36,6 +36,8 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..layers import Conv2D, Flatten, Layer
 from ..matrix import Matrix
+from ..vision.rejection import THRESHOLD as REJECT_THRESHOLD
+from ..vision.rejection import not_digit_probability
 from . import strokes as _strokes
 
 __all__ = ["PAPER", "PEN_WIDTH", "Drawing", "Prediction", "Recogniser", "class_names"]
@@ -142,7 +144,7 @@ class Prediction:
         map_shape: ``(H, W)`` of each feature map, or None.
     """
 
-    def __init__(self, input, probabilities, names, feature_maps=None, map_shape=None):
+    def __init__(self, input, probabilities, names, feature_maps=None, map_shape=None, not_digit=None):
         self.input = input
         self.probabilities = list(probabilities)
         self.names = list(names)
@@ -150,18 +152,29 @@ class Prediction:
         self.label = self.names[self.best]
         self.feature_maps = feature_maps
         self.map_shape = map_shape
+        self.not_digit = not_digit
 
     @property
     def confidence(self) -> float:
         return self.probabilities[self.best]
 
+    @property
+    def is_digit(self) -> bool:
+        """False when the rejection model takes the drawing for no digit at all (a scribble,
+        a letter, a blot): show "not a digit" instead of ``label``. True when it was not asked."""
+        return self.not_digit is None or self.not_digit <= REJECT_THRESHOLD
+
     def to_json(self) -> dict:
-        """The ``--log`` record: the winner, its probability and all of them, by class."""
+        """The ``--log`` record (and what a web page shows): the winner (``digit``, None when
+        it is no digit), its probability and all of them, by class, and the probability that
+        it is no digit (None when not asked)."""
         return {
-            "digit": self.label,
+            "digit": self.label if self.is_digit else None,
             "confidence": round(self.confidence, 6),
             "classes": self.names,
             "probabilities": [round(p, 6) for p in self.probabilities],
+            "is_digit": self.is_digit,
+            "not_digit": None if self.not_digit is None else round(self.not_digit, 6),
         }
 
 
@@ -170,10 +183,12 @@ class Recogniser:
 
     ``model`` is any purenet classifier of 28x28 gray images (input shape
     ``(1, 28, 28)`` or ``(784,)``), e.g. the shipped LeNet or a two-class
-    0-vs-1 model from ``purenet train --classes 0,1``.
+    0-vs-1 model from ``purenet train --classes 0,1``. With ``reject``
+    (the default) each prediction also says whether the drawing is a digit
+    at all (:mod:`purenet.vision.rejection`; ``Prediction.is_digit``).
     """
 
-    def __init__(self, model, names: Optional[Sequence] = None):
+    def __init__(self, model, names: Optional[Sequence] = None, reject: bool = True):
         if tuple(model.input_shape or ()) not in ((1, 28, 28), (784,)):
             raise ValueError(
                 "Recogniser: expected a model of 28x28 gray images, input shape (1, 28, 28) or (784,); "
@@ -186,6 +201,7 @@ class Recogniser:
                 f"Recogniser: the model has {model.out_features} outputs; Received: {len(self.names)} names."
             )
         self._split = _first_conv_block(model.layers)
+        self.reject = reject
 
     @property
     def map_shape(self) -> Optional[Tuple[int, int]]:
@@ -226,7 +242,8 @@ class Recogniser:
                 data = out.data
                 maps = [data[k * h * w : (k + 1) * h * w] for k in range(f)]
                 shape = (h, w)
-        return Prediction(x, out.data, self.names, maps, shape)
+        not_digit = not_digit_probability([x])[0] if self.reject else None
+        return Prediction(x, out.data, self.names, maps, shape, not_digit)
 
 
 def _first_conv_block(layers: Sequence[Layer]) -> Optional[Tuple[int, int]]:

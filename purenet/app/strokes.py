@@ -59,7 +59,7 @@ import math
 from numbers import Real
 from typing import List, Optional, Sequence, Tuple
 
-from .preprocess import BOX, paste_centred
+from ..vision.preprocess import BOX, paste_centred
 
 __all__ = ["render", "to_input", "PEN_RANGE"]
 

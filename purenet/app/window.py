@@ -390,6 +390,11 @@ class App:
             self.confidence.configure(text="(draw a digit)")
             probabilities, best = [0.0] * len(names), None
             self.preview.put(pictures.photo_data([0.0] * 784, 28, 28, pictures.GRAY))
+        elif not prediction.is_digit:
+            self.answer.configure(text="?")
+            self.confidence.configure(text=f"not a digit ({prediction.not_digit:.1%} sure)")
+            probabilities, best = prediction.probabilities, None
+            self.preview.put(pictures.photo_data(prediction.input, 28, 28, pictures.GRAY))
         else:
             self.answer.configure(text=str(prediction.label))
             self.confidence.configure(text=f"{prediction.confidence:.1%} sure")
