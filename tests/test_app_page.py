@@ -151,3 +151,16 @@ def test_training_from_scratch_steps_through_its_epochs():
 def test_training_refuses_an_unknown_architecture():
     with pytest.raises(ValueError, match="Received: 'resnet'"):
         page.Training("resnet")
+
+
+def test_a_drawing_that_is_no_digit_says_so_in_words(shipped):
+    """The page's verdict is the core's not-a-digit answer: the prediction is then empty."""
+    sketch = page.Sketch(shipped)
+    for strokes in ([[(60, 60), (220, 220)], [(220, 60), (60, 220)]],           # a letter X
+                    [[(40 + i * 20, 60 if i % 2 else 220) for i in range(11)]]):  # a zigzag scribble
+        view = sketch.load_strokes(strokes)
+        expected = Recogniser(shipped).recognise(sketch.drawing)
+        assert not expected.is_digit
+        assert view["digit"] == "" and view["verdict"] == "not a digit"
+    view = sketch.load_strokes([ONE])
+    assert view["digit"] == "1" and view["verdict"] is None

@@ -155,8 +155,9 @@ class Sketch:
         """What the page shows.
 
         ``digit``: the predicted class as text, ``""`` with nothing drawn;
-        ``verdict``: words to show instead of a digit (None for now: the
-        place where a "not a digit" answer goes, ``digit`` then being ``""``);
+        ``verdict``: words to show instead of a digit, ``"not a digit"`` when
+        the drawing is none (a scribble, a letter, a blot: ``digit`` is then
+        ``""``), else None;
         ``probabilities`` and ``names``: one per class; ``seen``: the 784
         floats the network sees (28x28, ink 1.0), or None, and ``seen_rgba``
         its picture; ``strokes``: the drawing, for redrawing after undo.
@@ -173,7 +174,8 @@ class Sketch:
         }
         if prediction is None:
             return result
-        result.update(digit=str(prediction.label), confidence=prediction.confidence,
+        digit, verdict = (str(prediction.label), None) if prediction.is_digit else ("", "not a digit")
+        result.update(digit=digit, verdict=verdict, confidence=prediction.confidence,
                       probabilities=list(prediction.probabilities), seen=list(prediction.input),
                       seen_rgba=rgba(prediction.input, GRAY))
         if inside and prediction.feature_maps is not None:
