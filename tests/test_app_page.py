@@ -164,3 +164,15 @@ def test_a_drawing_that_is_no_digit_says_so_in_words(shipped):
         assert view["digit"] == "" and view["verdict"] == "not a digit"
     view = sketch.load_strokes([ONE])
     assert view["digit"] == "1" and view["verdict"] is None
+
+
+def test_an_onnx_model_loads_in_the_page_like_a_model_file(shipped, tmp_path):
+    """The shipped model exported to ONNX, read back from its bytes as the page reads a dropped file."""
+    path = tmp_path / "lenet.onnx"
+    pn.export_onnx(shipped, path)
+    for name in ("lenet.onnx", "dropped-file"):  # by its name, or by its first byte
+        model = page.model_from_bytes(path.read_bytes(), name)
+        sketch, reference = page.Sketch(model), page.Sketch(shipped)
+        view, expected = sketch.load_strokes([ONE]), reference.load_strokes([ONE])
+        assert view["digit"] == expected["digit"] == "1"
+        assert max(abs(a - b) for a, b in zip(view["probabilities"], expected["probabilities"])) < 1e-5

@@ -43,6 +43,7 @@ from ..cli import DEFAULT_LR, DEFAULT_LR_DECAY, DEFAULT_MOMENTUM
 from ..datasets import load_bundled
 from ..errors import ModelFileError
 from ..io.modelfile import load_model, save_model
+from ..io.onnx import is_onnx, load_onnx
 from ..model import Sequential
 from ..optimizers import SGD
 from .finetune import FineTune
@@ -63,7 +64,9 @@ def model_to_bytes(model: Sequential) -> bytes:
 
 def model_from_bytes(data: bytes, name: str = "model.safetensors") -> Sequential:
     """Read a model file's bytes with every check of ``pn.load`` (:class:`purenet.ModelFileError`
-    on anything malformed); ``name`` only appears in error messages."""
+    on anything malformed): a purenet ``.safetensors`` file, or an ONNX model
+    (:func:`purenet.load_onnx`, recognised by its name or first byte); ``name``
+    only appears in error messages."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"model_from_bytes: expected the file's bytes; Received: {type(data).__name__}.")
     base = os.path.basename(str(name)) or "model.safetensors"
@@ -72,7 +75,7 @@ def model_from_bytes(data: bytes, name: str = "model.safetensors") -> Sequential
         with open(path, "wb") as f:
             f.write(bytes(data))
         try:
-            return load_model(path)
+            return load_onnx(path) if is_onnx(path) else load_model(path)
         except ModelFileError as e:  # name the file as the person knows it, not by its temporary path
             raise ModelFileError(str(e).replace(path, base)) from None
 
