@@ -54,7 +54,8 @@ def members(cls) -> list:
     """The public methods and properties a class defines or inherits from purenet classes."""
     out = []
     for name in sorted(dir(cls)):
-        if name.startswith("_"):
+        # a named tuple's fields are in its signature (and its accessors differ between CPython and PyPy)
+        if name.startswith("_") or name in getattr(cls, "_fields", ()):
             continue
         owner = next((k for k in cls.__mro__ if name in vars(k)), None)
         if owner is None or not owner.__module__.startswith("purenet"):
