@@ -6,19 +6,9 @@ import os
 import pytest
 
 from purenet import architectures, cli
+from test_cli import in_tmp_path, run  # noqa: F401  (each test in its own directory; main() in-process)
 
 QUICK = ["train", "--classes", "0,1", "--limit", "64", "--epochs", "1"]
-
-
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-
-
-def run(capsys, *argv):
-    status = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def one_error_line(err, prog="train"):
