@@ -208,15 +208,16 @@ def _first_pass(frame: Frame, scan: Scan, planes, tables, fail) -> None:
     zz1 = (0,) + ZIGZAG
     for segment, blocks in _intervals(frame, scan, planes, fail):
         w, bits = words(segment)
-        # the bit accumulator: nb bits in the low end of acc (at most 48, an int
-        # of the machine's word on PyPy), 32 more whenever fewer than 16 are left
+        # the bit accumulator: nb bits in the low end of acc, 32 more whenever fewer
+        # than 32 are left, so that a code and its extra bits (at most 31) are there;
+        # acc stays below 2**63, an int of the machine's word on PyPy
         wi, acc, nb = 0, 0, 0
         pred = [0] * len(comps)
         for j, b in blocks:
             dct, act, skip, coefs, stride = comps[j]
             # --- DC: the difference from the previous block's DC
-            if nb < 16:
-                acc = ((acc & 0xFFFF) << 32) | w[wi]
+            if nb < 32:
+                acc = ((acc & 0x7FFFFFFF) << 32) | w[wi]
                 wi += 1
                 nb += 32
             n, s, d = dct[(acc >> (nb - 16)) & 0xFFFF]
@@ -224,10 +225,6 @@ def _first_pass(frame: Frame, scan: Scan, planes, tables, fail) -> None:
             if d is None:
                 if s < 0:
                     fail(_bad_code(b))
-                if nb < s:
-                    acc = ((acc & 0xFFFF) << 32) | w[wi]
-                    wi += 1
-                    nb += 32
                 nb -= s
                 d = extend((acc >> nb) & ((1 << s) - 1), s)
             d += pred[j]
@@ -237,8 +234,8 @@ def _first_pass(frame: Frame, scan: Scan, planes, tables, fail) -> None:
             # --- AC: (run, value) codes up to end-of-block
             k = 1
             while act is not None and k < 64:
-                if nb < 16:
-                    acc = ((acc & 0xFFFF) << 32) | w[wi]
+                if nb < 32:
+                    acc = ((acc & 0x7FFFFFFF) << 32) | w[wi]
                     wi += 1
                     nb += 32
                 look = (acc >> (nb - 16)) & 0xFFFF
@@ -254,10 +251,6 @@ def _first_pass(frame: Frame, scan: Scan, planes, tables, fail) -> None:
                     if r < 0:
                         fail(_bad_code(b))
                     s = r & 15
-                    if nb < s:
-                        acc = ((acc & 0xFFFF) << 32) | w[wi]
-                        wi += 1
-                        nb += 32
                     nb -= s
                     v = extend((acc >> nb) & ((1 << s) - 1), s)
                     r = (r >> 4) + 1
@@ -281,19 +274,20 @@ class _Bits:
         self.w, self.bits = words(segment)
         self.wi = self.acc = self.nb = 0
 
-    def get(self, count: int) -> int:
-        if self.nb < 16:
-            self.acc = ((self.acc & 0xFFFF) << 32) | self.w[self.wi]
+    def fill(self) -> None:
+        """At least 32 bits in the accumulator (see :func:`_first_pass`)."""
+        if self.nb < 32:
+            self.acc = ((self.acc & 0x7FFFFFFF) << 32) | self.w[self.wi]
             self.wi += 1
             self.nb += 32
+
+    def get(self, count: int) -> int:
+        self.fill()
         self.nb -= count
         return (self.acc >> self.nb) & ((1 << count) - 1)
 
     def symbol(self, table, fail) -> int:
-        if self.nb < 16:
-            self.acc = ((self.acc & 0xFFFF) << 32) | self.w[self.wi]
-            self.wi += 1
-            self.nb += 32
+        self.fill()
         n, symbol = table[(self.acc >> (self.nb - 16)) & 0xFFFF]
         if symbol < 0:
             fail("invalid Huffman code in the scan data (corrupt data)")
