@@ -213,32 +213,18 @@ def _first_pass(frame: Frame, scan: Scan, planes, tables, fail) -> None:
         # acc stays below 2**63, an int of the machine's word on PyPy
         wi, acc, nb = 0, 0, 0
         pred = [0] * len(comps)
-        for j, b in blocks:
-            dct, act, skip, coefs, stride = comps[j]
-            # --- DC: the difference from the previous block's DC
+        # One loop over the codes of the whole interval, DC and AC alike (flat: PyPy's
+        # JIT then makes the common path, an AC lookup, its loop). k is the position
+        # of the block's next coefficient, 64 when its last is decoded.
+        k = 64
+        j = b = stride = -1
+        while True:
             if nb < 32:
                 acc = ((acc & 0x7FFFFFFF) << 32) | w[wi]
                 wi += 1
                 nb += 32
-            n, s, d = dct[(acc >> (nb - 16)) & 0xFFFF]
-            nb -= n
-            if d is None:
-                if s < 0:
-                    fail(_bad_code(b))
-                nb -= s
-                d = extend((acc >> nb) & ((1 << s) - 1), s)
-            d += pred[j]
-            pred[j] = d
-            b *= stride
-            coefs[b] = d << al
-            # --- AC: (run, value) codes up to end-of-block
-            k = 1
-            while act is not None and k < 64:
-                if nb < 32:
-                    acc = ((acc & 0x7FFFFFFF) << 32) | w[wi]
-                    wi += 1
-                    nb += 32
-                look = (acc >> (nb - 16)) & 0xFFFF
+            look = (acc >> (nb - 16)) & 0xFFFF
+            if k < 64:  # --- AC: (run, value) codes up to end-of-block
                 if skip is not None:  # several codes at once, unless they run past the block's end
                     e = skip[look]
                     if k < (e >> 5) & 127:
@@ -257,8 +243,28 @@ def _first_pass(frame: Frame, scan: Scan, planes, tables, fail) -> None:
                 k += r
                 if k <= stride:
                     coefs[b + zz1[k]] = v
+                continue
+            # --- the block is done: on to the next one and its DC, the difference from
+            # the previous block's of the same component
             if 32 * wi - nb > bits:
                 fail(f"scan data ends inside block {b // stride} of component {j} (truncated?)")
+            block = next(blocks, None)
+            if block is None:
+                break
+            j, b = block
+            dct, act, skip, coefs, stride = comps[j]
+            n, s, d = dct[look]
+            nb -= n
+            if d is None:
+                if s < 0:
+                    fail(_bad_code(b))
+                nb -= s
+                d = extend((acc >> nb) & ((1 << s) - 1), s)
+            d += pred[j]
+            pred[j] = d
+            b *= stride
+            coefs[b] = d << al
+            k = 64 if act is None else 1
 
 
 def _bad_code(b: int) -> str:

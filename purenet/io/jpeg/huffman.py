@@ -120,7 +120,8 @@ def skip_table(single: list) -> List[int]:
     for ``L`` known bits is the first code's, followed by the entry for the
     ``L - bits`` bits after it.
     """
-    levels = [[(0, 0, False)]]  # (bits, steps before any end-of-block, ends with end-of-block)
+    # level entries: bits | ends with end-of-block << 5 | the steps before it << 6
+    levels = [[0]]
     for known in range(1, 17):
         shift = 16 - known
         below = levels
@@ -129,16 +130,17 @@ def skip_table(single: list) -> List[int]:
         for pattern in range(1 << known):
             n, step, value = single[pattern << shift]
             if value is None or n == 0 or n > known:
-                append((0, 0, False))
+                append(0)
             elif step == EOB_STEP:
-                append((n, 0, True))
+                append(n | 32)
             else:
                 rest = known - n
-                n2, step2, eob = below[rest][pattern & ((1 << rest) - 1)]
-                append((n + n2, step + step2, eob))
+                after = below[rest][pattern & ((1 << rest) - 1)]
+                append(after + n + (step << 6))
         levels.append(level)
     table = []
-    for n, steps, eob in levels[16]:
+    for entry in levels[16]:
+        n, eob, steps = entry & 31, entry & 32, entry >> 6
         bound = (64 if eob else 65) - steps
         table.append(n | bound << 5 | (EOB_STEP if eob else steps) << 12 if n and bound > 0 else 0)
     return table
