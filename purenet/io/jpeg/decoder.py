@@ -6,20 +6,21 @@ sampling factors and ``hmax x vmax`` the largest ones. An MCU (minimum
 coded unit) of an interleaved scan holds ``h * v`` blocks of each
 component; a single-component scan codes that component's blocks one by one.
 
-Sequential (baseline) scans are decoded block by block: each block's
-coefficients are complete when its end-of-block code is read, so it goes
-through the inverse DCT straight away and only the component's samples are
-kept. Progressive scans refine coefficients spread over several scans, so
-those are kept (64 per block, or only the DC at 1/8 scale: then the AC
-scans are not even read) and transformed after the last scan.
+Every scan's codes go into each component's coefficient array (64 per
+block, or only the DC at 1/8 scale: then the AC codes are read and dropped,
+and a progressive frame's AC scans are not even read); after the last scan
+every block goes through the inverse DCT. A sequential (baseline) scan and
+the first DC scan of a progressive frame are the same loop
+(:func:`_first_pass`); the progressive refinements have their own.
 
 The entropy decoder is the hot loop: a photo holds millions of codes. See
 :mod:`purenet.io.jpeg.huffman` for the lookahead tables that decode a
-coefficient per list lookup.
+coefficient per list lookup, and skip several AC codes per lookup when
+only the DC terms are needed.
 """
 
 from array import array
-from typing import List, NoReturn
+from typing import List
 
 from .huffman import ac_table, dc_table, extend, skip_table, symbol_table, words
 from .idct import idct_1x1, idct_2x2, idct_4x4, idct_8x8

@@ -107,18 +107,22 @@ def _reduced2(d0: int, d1: int, d2: int, d3: int, d4: int, d5: int, d6: int, d7:
     return (tmp10 + tmp0, tmp10 - tmp0)
 
 
-def _two_pass(block: List[int], n: int, kernel, extra: int) -> bytes:
+def _two_pass(block: List[int], n: int, kernel, extra: int, columns=range(8)) -> bytes:
     """The ``n x n`` samples of ``block``: ``kernel`` down each column, descaled to
     ``PASS1_BITS`` fractional bits, then along each row, descaled and range-limited
     (``extra`` more bits each pass at reduced sizes, whose kernels scale up by that much).
+    Only the ``columns`` whose results the kernel reads along the rows are transformed.
 
     A column or row whose inputs past the first are all zero comes out flat (libjpeg's
     shortcut, the same numbers the kernel would give: ``d0 << PASS1_BITS`` down a
-    column, ``(d0 + 16) >> 5`` along a row)."""
+    column, ``(d0 + 16) >> 5`` along a row; so a block whose coefficients past the first are
+    all zero is flat, its :func:`idct_1x1`)."""
+    if not any(block[1:]):
+        return bytes((idct_1x1(block[0]),)) * (n * n)
     ws = [0] * (8 * n)  # n rows of 8 columns
     s = CONST_BITS - PASS1_BITS + extra
     r = 1 << (s - 1)
-    for c in range(8):
+    for c in columns:
         column = block[c::8]
         if any(column[1:]):
             ws[c::8] = [(x + r) >> s for x in kernel(*column)]
@@ -144,12 +148,12 @@ def idct_8x8(block: List[int]) -> bytes:
 
 def idct_4x4(block: List[int]) -> bytes:
     """Inverse DCT reduced to 4x4, the block at 1/2 scale (libjpeg's ``jpeg_idct_4x4``)."""
-    return _two_pass(block, 4, _reduced4, 1)
+    return _two_pass(block, 4, _reduced4, 1, (0, 1, 2, 3, 5, 6, 7))
 
 
 def idct_2x2(block: List[int]) -> bytes:
     """Inverse DCT reduced to 2x2, the block at 1/4 scale (libjpeg's ``jpeg_idct_2x2``)."""
-    return _two_pass(block, 2, _reduced2, 2)
+    return _two_pass(block, 2, _reduced2, 2, (0, 1, 3, 5, 7))
 
 
 def idct_1x1(dc: int) -> int:
