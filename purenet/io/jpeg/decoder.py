@@ -20,6 +20,7 @@ only the DC terms are needed.
 """
 
 from array import array
+from operator import mul
 from typing import List
 
 from .huffman import ac_table, dc_table, extend, skip_table, symbol_table, words
@@ -404,4 +405,4 @@ def _transform_all(p: Plane) -> None:
     for by in range(p.blocks_h):
         for bx in range(p.blocks_w):
             o = (by * p.blocks_w + bx) * 64
-            p.put(bx, by, idct([c * qq for c, qq in zip(coefs[o : o + 64], q)]))
+            p.put(bx, by, idct(list(map(mul, coefs[o : o + 64], q))))  # dequantized
