@@ -66,18 +66,8 @@ class Plane:
         self.height = -(-frame.height * c.v * size // (vmax * 8))
         self.stride = self.blocks_w * size
         self.samples = bytearray(self.stride * self.blocks_h * size)
-        self.coefs = None  # progressive only
+        self.coefs = None  # the coefficients (64 a block, or the DC alone at size 1), set by decode_frame
         self.quant = None  # natural-order quantization table, latched at the component's first scan
-
-    def put(self, bx: int, by: int, data: bytes) -> None:
-        """Store the ``size x size`` samples of block (bx, by)."""
-        n = self.size
-        stride = self.stride
-        o = by * n * stride + bx * n
-        samples = self.samples
-        for r in range(n):
-            samples[o : o + n] = data[r * n : r * n + n]
-            o += stride
 
 
 def decode_frame(frame: Frame, scans: List[Scan], n: int, fail, wanted=None) -> List[Plane]:
@@ -402,7 +392,15 @@ def _transform_all(p: Plane) -> None:
             samples[o : o + p.blocks_w] = bytes([idct_1x1(c * q0) for c in coefs[row : row + p.blocks_w]])
         return
     idct = _IDCT[p.size]
+    n = p.size
+    stride = p.stride
+    samples = p.samples
+    o = 0  # the block's coefficients
     for by in range(p.blocks_h):
         for bx in range(p.blocks_w):
-            o = (by * p.blocks_w + bx) * 64
-            p.put(bx, by, idct(list(map(mul, coefs[o : o + 64], q))))  # dequantized
+            data = idct(list(map(mul, coefs[o : o + 64], q)))  # dequantized
+            o += 64
+            s = by * n * stride + bx * n  # the block's first sample
+            for r in range(0, n * n, n):
+                samples[s : s + n] = data[r : r + n]
+                s += stride
