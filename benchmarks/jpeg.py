@@ -28,13 +28,24 @@ since noise on a shared machine only slows a run down):
   imports, loading the pretrained model, decoding, preprocessing,
   predicting), its wall time, CPU time (user + system) and peak resident
   memory (the child's ``ru_maxrss``);
+* ``stages``: inside one process, what each part of ``predict`` costs
+  (CPU time): importing purenet, loading the model, reading the photo,
+  preprocessing, the digit model, the rejection model;
+* ``cold``: ``predict`` again with no compiled bytecode to reuse (every
+  module compiled at import, as on a first run or with
+  ``PYTHONDONTWRITEBYTECODE``);
 * ``full``: with ``--full``, a full-size decode too (slow: minutes).
+
+The timed runs reuse compiled bytecode as an installed package does: they
+write it to a temporary ``PYTHONPYCACHEPREFIX`` (never into the checkout),
+compiled by an untimed run first, whatever ``PYTHONDONTWRITEBYTECODE`` says.
 
 On a loaded machine the CPU time is the fairer figure: wall time includes
 waiting for a core. Say which one you report.
 """
 
 import argparse
+import ast
 import datetime
 import json
 import os
@@ -54,6 +65,33 @@ t0, c0 = time.perf_counter(), time.process_time()
 from purenet.io.imagefile import read_image
 image = read_image({path!r}{options})
 print(time.perf_counter() - t0, time.process_time() - c0, image.width, image.height)
+"""
+
+
+_STAGES = """
+import sys, time
+sys.path.insert(0, {root!r})
+laps = {{}}
+def lap(what, start=[time.process_time()]):
+    now = time.process_time()
+    laps[what] = now - start[0]
+    start[0] = now
+import purenet
+from purenet.cli import PREDICT_MIN_SIDE, PRETRAINED_MODEL
+from purenet.io.imagefile import read_image
+from purenet.vision.rejection import not_digit_probability
+lap("import")
+model = purenet.load(PRETRAINED_MODEL)
+lap("load model")
+image = read_image({path!r}, min_side=PREDICT_MIN_SIDE, gray=True)
+lap("read photo")
+x = purenet.preprocess(image)
+lap("preprocess")
+model.predict([x])
+lap("digit model")
+not_digit_probability([x])
+lap("rejection model")
+print(repr(laps))
 """
 
 
@@ -81,12 +119,18 @@ def make_photo(path: str, seed: int = 0, width: int = 4032, height: int = 3024, 
     return os.path.getsize(path)
 
 
-def _measure(argv):
-    """Run ``argv``: ``(stdout, wall seconds, CPU seconds, peak RSS in MB)``, the last two
+def _measure(argv, pycache):
+    """Run ``argv`` with compiled bytecode kept under ``pycache`` (``None``: none written
+    or reused): ``(stdout, wall seconds, CPU seconds, peak RSS in MB)``, the last two
     from ``os.wait4``'s resource usage of that child alone."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if pycache is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        pycache = tempfile.mkdtemp()  # empty: nothing compiled to reuse
+    env["PYTHONPYCACHEPREFIX"] = pycache
     start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-                             env=dict(os.environ, PYTHONPATH=ROOT))
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
     out = child.stdout.read()
     err = child.stderr.read()
     _, status, usage = os.wait4(child.pid, 0)
@@ -97,16 +141,20 @@ def _measure(argv):
     return out.decode(), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def measure(python: str, photo: str, full: bool):
+def measure(python: str, photo: str, full: bool, pycache: str):
     row = {}
     for what, options in (("decode", ", min_side=300, gray=True"), ("rgb", ", min_side=300")):
-        out, wall, cpu, rss = _measure([python, "-c", _DECODE.format(root=ROOT, path=photo, options=options)])
+        out, wall, cpu, rss = _measure([python, "-c", _DECODE.format(root=ROOT, path=photo, options=options)],
+                                       pycache)
         t, c, w, h = out.split()
         row[what] = {"wall": float(t), "cpu": float(c), "size": [int(w), int(h)], "peak_rss_mb": rss}
-    out, wall, cpu, rss = _measure([python, "-m", "purenet", "predict", photo])
-    row["predict"] = {"wall": wall, "cpu": cpu, "peak_rss_mb": rss, "output": out.strip()}
+    for what, cache in (("predict", pycache), ("cold", None)):
+        out, wall, cpu, rss = _measure([python, "-m", "purenet", "predict", photo], cache)
+        row[what] = {"wall": wall, "cpu": cpu, "peak_rss_mb": rss, "output": out.strip()}
+    out, wall, cpu, rss = _measure([python, "-c", _STAGES.format(root=ROOT, path=photo)], pycache)
+    row["stages"] = ast.literal_eval(out.strip())
     if full:
-        out, wall, cpu, rss = _measure([python, "-c", _DECODE.format(root=ROOT, path=photo, options="")])
+        out, wall, cpu, rss = _measure([python, "-c", _DECODE.format(root=ROOT, path=photo, options="")], pycache)
         t, c, w, h = out.split()
         row["full"] = {"wall": float(t), "cpu": float(c), "size": [int(w), int(h)], "peak_rss_mb": rss}
     return row
@@ -141,17 +189,23 @@ def main(argv=None) -> int:
             print(f"photo: {photo}, {os.path.getsize(photo) / 1e6:.2f} MB")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"load average at start: {load:.1f} on {os.cpu_count()} cores")
+        pycache = os.path.join(tmp, "pycache")
+        for label, python in interpreters:  # compile purenet's bytecode (untimed)
+            _measure([python, "-m", "purenet", "predict", photo], pycache)
         results = {label: [] for label, _ in interpreters}
         for r in range(args.rounds):
             for label, python in interpreters:
-                results[label].append(measure(python, photo, args.full and r == 0))
+                results[label].append(measure(python, photo, args.full and r == 0, pycache))
+        load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"load average at the end: {load_end:.1f}")
         report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  "machine": platform.platform(), "load_average": load, "rounds": args.rounds,
+                  "machine": platform.platform(), "load_average": load, "load_average_end": load_end,
+                  "rounds": args.rounds,
                   "photo_bytes": os.path.getsize(photo), "interpreters": {}}
         print(f"\n{'interpreter':<12} {'what':<8} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12}  (best of {args.rounds})")
         for label, python in interpreters:
             best = {}
-            for what in ("decode", "rgb", "predict", "full"):
+            for what in ("decode", "rgb", "predict", "cold", "full"):
                 runs = [run[what] for run in results[label] if what in run]
                 if not runs:
                     continue
@@ -159,6 +213,10 @@ def main(argv=None) -> int:
                               "peak_rss_mb": max(x["peak_rss_mb"] for x in runs)}
                 print(f"{label:<12} {what:<8} {best[what]['wall']:>8.2f} {best[what]['cpu']:>8.2f} "
                       f"{best[what]['peak_rss_mb']:>12.1f}")
+            best["stages"] = {stage: min(run["stages"][stage] for run in results[label])
+                              for stage in results[label][0]["stages"]}
+            print(f"{'':<12} predict's stages (CPU s, best of {args.rounds}): "
+                  + ", ".join(f"{stage} {t:.3f}" for stage, t in best["stages"].items()))
             version = subprocess.run([python, "-c", "import sys, platform; print(platform.python_implementation(), "
                                       "sys.version.split()[0])"], capture_output=True, text=True).stdout.strip()
             report["interpreters"][label] = {"python": version, "best": best, "runs": results[label]}

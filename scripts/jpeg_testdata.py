@@ -9,17 +9,20 @@ still check the decoder on these files: each ``NAME.jpg`` comes with
 orientation applied, as purenet applies it), and ``NAME.8.png`` at 1/8 scale.
 The files cover what the parity tests do, a few kilobytes each: gray,
 4:4:4, 4:2:2, 4:2:0, baseline and progressive, restart intervals, an EXIF
-rotation.
+rotation. The pictures are those of ``tests/jpeg_pictures.py``, which the
+parity tests encode too.
 """
 
-import io
 import os
-import random
 import sys
 
 from PIL import Image, ImageOps
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "jpeg")
+TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests")
+OUT = os.path.join(TESTS, "data", "jpeg")
+sys.path.insert(0, TESTS)
+
+from jpeg_pictures import encode, picture, pillow_decode  # noqa: E402
 
 # name -> (mode, width, height, save options)
 CASES = {
@@ -32,22 +35,6 @@ CASES = {
 }
 
 
-def picture(mode: str, width: int, height: int, seed: int) -> Image.Image:
-    """Gradients, hard edges and noise: blocks of every kind."""
-    rng = random.Random(seed)
-    image = Image.new(mode, (width, height))
-    pixels = image.load()
-    for y in range(height):
-        for x in range(width):
-            edge = 180 if (x // 6 + y // 4) % 3 == 0 else 0
-            if mode == "L":
-                pixels[x, y] = min(255, (x * 4 + y * 3) % 180 + rng.randrange(50) + edge // 3)
-            else:
-                pixels[x, y] = ((x * 5 + y * 2) % 256, min(255, (x * 9) % 200 + edge // 3),
-                                (y * 11 + rng.randrange(40)) % 256)
-    return image
-
-
 def main() -> int:
     os.makedirs(OUT, exist_ok=True)
     for seed, (name, (mode, width, height, options)) in enumerate(sorted(CASES.items())):
@@ -57,15 +44,11 @@ def main() -> int:
             exif = Image.Exif()
             exif[0x0112] = orientation
             options["exif"] = exif.tobytes()
-        buf = io.BytesIO()
-        picture(mode, width, height, seed).save(buf, "JPEG", **options)
-        data = buf.getvalue()
+        data = encode(picture(Image, mode, width, height, seed), **options)
         with open(os.path.join(OUT, name + ".jpg"), "wb") as f:
             f.write(data)
         for scale, suffix in ((1, ""), (8, ".8")):
-            ref = Image.open(io.BytesIO(data))
-            if scale > 1:
-                ref.draft(ref.mode, (ref.size[0] // scale, ref.size[1] // scale))
+            ref = pillow_decode(Image, data, scale)
             ImageOps.exif_transpose(ref).save(os.path.join(OUT, name + suffix + ".png"))
         print(f"{name}.jpg: {len(data)} bytes")
     return 0

@@ -18,40 +18,13 @@ import random
 import pytest
 
 from conftest import require
+from jpeg_pictures import encode as _encode
+from jpeg_pictures import picture
+from jpeg_pictures import pillow_decode as _pillow
 from purenet.errors import ImageError
 from purenet.io.imagefile import read_image
 from purenet.io.jpeg import decode_jpeg, read_jpeg, scale_for
 from purenet.io.png import read_png
-
-
-def _photo(pil, width, height, mode, seed):
-    """A small picture with gradients, edges and noise: every kind of DCT block."""
-    rng = random.Random(seed)
-    image = pil.new(mode, (width, height))
-    pixels = image.load()
-    for y in range(height):
-        for x in range(width):
-            edge = 200 if (x // 7 + y // 5) % 3 == 0 else 0
-            if mode == "L":
-                pixels[x, y] = min(255, (x * 3 + y * 5) % 200 + rng.randrange(40) + edge // 4)
-            else:
-                pixels[x, y] = ((x * 3 + y * 5) % 256, min(255, x * 7 % 256 // 2 + edge // 2),
-                                (y * 11 + rng.randrange(30)) % 256)
-    return image
-
-
-def _encode(image, **options):
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", **options)
-    return buf.getvalue()
-
-
-def _pillow(pil, data, scale=1):
-    ref = pil.open(io.BytesIO(data))
-    if scale > 1:
-        ref.draft(ref.mode, (ref.size[0] // scale, ref.size[1] // scale))
-    ref.load()
-    return ref
 
 
 # gray has no chroma to subsample: one case; colour with 4:4:4, 4:2:2 and 4:2:0
@@ -59,7 +32,7 @@ def _pillow(pil, data, scale=1):
 @pytest.mark.parametrize("progressive", [False, True])
 def test_equals_pillow(mode, subsampling, progressive):
     pil = require("PIL.Image")
-    data = _encode(_photo(pil, 53, 37, mode, seed=subsampling), quality=87, subsampling=subsampling,
+    data = _encode(picture(pil, mode, 53, 37, subsampling), quality=87, subsampling=subsampling,
                    progressive=progressive)
     ref = _pillow(pil, data)
     image = decode_jpeg(data)
@@ -71,7 +44,7 @@ def test_equals_pillow(mode, subsampling, progressive):
 @pytest.mark.parametrize("progressive", [False, True])
 def test_restart_intervals_equal_pillow(restart, progressive):
     pil = require("PIL.Image")
-    data = _encode(_photo(pil, 45, 41, "RGB", seed=7), quality=75, subsampling=2, progressive=progressive,
+    data = _encode(picture(pil, "RGB", 45, 41, 7), quality=75, subsampling=2, progressive=progressive,
                    restart_marker_blocks=restart)
     assert b"\xff\xdd" in data and b"\xff\xd0" in data
     assert decode_jpeg(data).pixels == _pillow(pil, data).tobytes()
@@ -81,7 +54,7 @@ def test_restart_intervals_equal_pillow(restart, progressive):
 @pytest.mark.parametrize("subsampling,progressive", [(0, False), (2, False), (1, True), (2, True)])
 def test_scaled_decoding_equals_pillow_draft(scale, subsampling, progressive):
     pil = require("PIL.Image")
-    data = _encode(_photo(pil, 101, 67, "RGB", seed=scale), quality=90, subsampling=subsampling,
+    data = _encode(picture(pil, "RGB", 101, 67, scale), quality=90, subsampling=subsampling,
                    progressive=progressive)
     ref = _pillow(pil, data, scale)
     image = decode_jpeg(data, min_side=-(-67 // scale))
@@ -101,7 +74,7 @@ def test_min_side_picks_the_smallest_scale_that_keeps_it():
 
 def test_read_image_reads_jpeg(tmp_path):
     pil = require("PIL.Image")
-    data = _encode(_photo(pil, 20, 10, "RGB", seed=1), quality=95)
+    data = _encode(picture(pil, "RGB", 20, 10, 1), quality=95)
     path = tmp_path / "photo.png"  # the name lies; the magic number decides
     path.write_bytes(data)
     assert read_image(path) == read_jpeg(data) == decode_jpeg(data)
@@ -130,7 +103,7 @@ def test_every_exif_orientation_is_applied_as_pillow_does(orientation):
     ops = require("PIL.ImageOps")
     exif = pil.Exif()
     exif[0x0112] = orientation
-    data = _encode(_photo(pil, 24, 16, "RGB", seed=orientation), quality=90, exif=exif.tobytes())
+    data = _encode(picture(pil, "RGB", 24, 16, orientation), quality=90, exif=exif.tobytes())
     ref = ops.exif_transpose(_pillow(pil, data))
     image = decode_jpeg(data)
     assert image.size == ref.size == ((24, 16) if orientation < 5 else (16, 24))
@@ -143,7 +116,7 @@ def test_every_exif_orientation_is_applied_as_pillow_does(orientation):
 @pytest.mark.parametrize("scale", [1, 2, 8])
 def test_gray_is_the_luma_pillow_decodes(progressive, scale):
     pil = require("PIL.Image")
-    data = _encode(_photo(pil, 64, 48, "RGB", seed=3), quality=80, subsampling=2, progressive=progressive)
+    data = _encode(picture(pil, "RGB", 64, 48, 3), quality=80, subsampling=2, progressive=progressive)
     ref = pil.open(io.BytesIO(data))
     ref.draft("L", (64 // scale, 48 // scale))
     assert ref.mode == "L"  # libjpeg's grayscale output: the Y channel
@@ -169,10 +142,8 @@ def test_a_large_photo_is_decoded_small_from_its_dc_terms():
 def test_rgb_jpeg_without_color_transform():
     """A JPEG whose Adobe marker says its three components are R, G, B (no YCbCr)."""
     pil = require("PIL.Image")
-    image = _photo(pil, 24, 16, "RGB", seed=9)
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=95, subsampling=0, keep_rgb=True)
-    data = buf.getvalue()
+    image = picture(pil, "RGB", 24, 16, 9)
+    data = _encode(image, quality=95, subsampling=0, keep_rgb=True)
     assert b"Adobe" in data
     assert decode_jpeg(data).pixels == _pillow(pil, data).tobytes()
 
@@ -253,3 +224,85 @@ def test_color_conversion_is_within_one_level_of_the_formula():
         a, b, c = y[i], cb[i] - 128, cr[i] - 128
         for got, want in zip(rgb[3 * i : 3 * i + 3], (a + 1.402 * c, a - 0.344136 * b - 0.714136 * c, a + 1.772 * b)):
             assert abs(got - min(255.0, max(0.0, want))) <= 1.0
+
+
+# ------------------------------------------- the fast paths against the plain ones
+def _ac_tables():
+    """The AC Huffman tables of the committed baseline files (those that are skipped at 1/8)."""
+    from purenet.io.jpeg.markers import parse
+
+    specs = set()
+    for name in FILES:
+        if "baseline" not in name:
+            continue
+        with open(os.path.join(DATA, name + ".jpg"), "rb") as f:
+            parsed = parse(f.read(), pytest.fail, lambda w, h: None)
+        for scan in parsed.scans:
+            specs.update(spec for (kind, _), spec in scan.huffman.items() if kind == 1)
+    return sorted(specs)
+
+
+def test_skip_table_agrees_with_decoding_one_code_at_a_time():
+    """Each entry of the skip table (several AC codes per lookup, for 1/8 scale) against
+    walking the same 16 bits with the one-code table, code by code."""
+    from purenet.io.jpeg.huffman import ac_table, skip_table
+
+    tables = _ac_tables()
+    assert len(tables) >= 2
+    for counts, symbols in tables:
+        single = ac_table(counts, symbols, pytest.fail)
+        skip = skip_table(single)
+        skipped = 0
+        for pattern in range(1 << 16):
+            used, steps, eob = 0, 0, False
+            while True:
+                bits, step, value = single[(pattern << used) & 0xFFFF]
+                if value is None or bits == 0 or used + bits > 16:
+                    break
+                used += bits
+                if step == 64:
+                    eob = True
+                    break
+                steps += step
+            bound = ((64 if eob else 65) - steps) if used else 0
+            entry = skip[pattern]
+            if bound <= 0:
+                assert entry == 0
+                continue
+            # from any position k < bound: `used` bits, then past the block (eob) or at k + steps
+            assert (entry & 31, (entry >> 5) & 127, entry >> 12) == (used, bound, 64 if eob else steps)
+            skipped += steps > 1 or eob and steps > 0
+        assert skipped > 1000  # the table does skip several codes at once
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_dc_terms_at_one_eighth_equal_those_of_the_full_decode(name):
+    """At 1/8 scale the AC codes are skipped several at a time and only the DC terms kept:
+    they must be the DC terms the full decode (one code at a time, all 64 kept) finds."""
+    from purenet.io.jpeg.decoder import decode_frame
+    from purenet.io.jpeg.markers import parse
+
+    with open(os.path.join(DATA, name + ".jpg"), "rb") as f:
+        parsed = parse(f.read(), pytest.fail, lambda w, h: None)
+    full = decode_frame(parsed.frame, parsed.scans, 8, pytest.fail)
+    small = decode_frame(parsed.frame, parsed.scans, 1, pytest.fail, wanted=())  # every component at 1/8
+    for a, b in zip(full, small):
+        assert len(a.coefs) == 64 * len(b.coefs) > 0
+        assert list(a.coefs[::64]) == list(b.coefs)
+
+
+def test_dc_terms_at_one_eighth_with_blocks_coded_to_their_last_coefficient():
+    """Quality 100 and noise: many blocks code coefficient 63 and have no end-of-block,
+    so a skip that would run into the next block must fall back to one code at a time."""
+    pil = require("PIL.Image")
+    from purenet.io.jpeg.decoder import decode_frame
+    from purenet.io.jpeg.markers import parse
+
+    image = pil.effect_noise((96, 64), 90).convert("RGB")
+    parsed = parse(_encode(image, quality=100, subsampling=2), pytest.fail, lambda w, h: None)
+    full = decode_frame(parsed.frame, parsed.scans, 8, pytest.fail)
+    small = decode_frame(parsed.frame, parsed.scans, 1, pytest.fail, wanted=())  # every component at 1/8
+    coded_to_63 = sum(1 for p in full for b in range(0, len(p.coefs), 64) if p.coefs[b + 63])
+    assert coded_to_63 > 20
+    for a, b in zip(full, small):
+        assert list(a.coefs[::64]) == list(b.coefs)

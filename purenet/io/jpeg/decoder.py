@@ -6,23 +6,25 @@ sampling factors and ``hmax x vmax`` the largest ones. An MCU (minimum
 coded unit) of an interleaved scan holds ``h * v`` blocks of each
 component; a single-component scan codes that component's blocks one by one.
 
-Sequential (baseline) scans are decoded block by block: each block's
-coefficients are complete when its end-of-block code is read, so it goes
-through the inverse DCT straight away and only the component's samples are
-kept. Progressive scans refine coefficients spread over several scans, so
-those are kept (64 per block, or only the DC at 1/8 scale: then the AC
-scans are not even read) and transformed after the last scan.
+Every scan's codes go into each component's coefficient array (64 per
+block, or only the DC at 1/8 scale: then the AC codes are read and dropped,
+and a progressive frame's AC scans are not even read); after the last scan
+every block goes through the inverse DCT. A sequential (baseline) scan and
+the first DC scan of a progressive frame are the same loop
+(:func:`_first_pass`); the progressive refinements have their own.
 
 The entropy decoder is the hot loop: a photo holds millions of codes. See
 :mod:`purenet.io.jpeg.huffman` for the lookahead tables that decode a
-coefficient per list lookup.
+coefficient per list lookup, and skip several AC codes per lookup when
+only the DC terms are needed.
 """
 
 from array import array
-from typing import List, NoReturn
+from operator import mul
+from typing import List
 
 from .huffman import ac_table, dc_table, extend, skip_table, symbol_table, words
-from .idct import RANGE_LIMIT, idct_1x1, idct_2x2, idct_4x4, idct_8x8
+from .idct import idct_1x1, idct_2x2, idct_4x4, idct_8x8
 from .markers import Frame, Scan
 
 __all__ = ["ZIGZAG", "Plane", "decode_frame"]
@@ -64,18 +66,8 @@ class Plane:
         self.height = -(-frame.height * c.v * size // (vmax * 8))
         self.stride = self.blocks_w * size
         self.samples = bytearray(self.stride * self.blocks_h * size)
-        self.coefs = None  # progressive only
+        self.coefs = None  # the coefficients (64 a block, or the DC alone at size 1), set by decode_frame
         self.quant = None  # natural-order quantization table, latched at the component's first scan
-
-    def put(self, bx: int, by: int, data: bytes) -> None:
-        """Store the ``size x size`` samples of block (bx, by)."""
-        n = self.size
-        stride = self.stride
-        o = by * n * stride + bx * n
-        samples = self.samples
-        for r in range(n):
-            samples[o : o + n] = data[r * n : r * n + n]
-            o += stride
 
 
 def decode_frame(frame: Frame, scans: List[Scan], n: int, fail, wanted=None) -> List[Plane]:
@@ -100,25 +92,21 @@ def decode_frame(frame: Frame, scans: List[Scan], n: int, fail, wanted=None) -> 
         fail(f"{data} bytes of scan data cannot hold the {blocks} blocks the frame declares (truncated?)")
     tables = {}  # (kind, the table's bytes) -> lookup table, built once even if redefined alike
     try:
-        if frame.progressive:
-            for p in planes:
-                count = p.blocks_w * p.blocks_h
-                # 16 bits hold any coefficient of an 8-bit JPEG (a corrupt one overflows:
-                # OverflowError, reported below)
-                p.coefs = array("h", bytes(2 * count * (64 if p.size > 1 else 1)))
-            for scan in scans:
-                _latch_quant(scan, planes, fail)
-                if scan.ss == 0:
-                    _progressive_dc(frame, scan, planes, tables, fail)
-                elif planes[scan.components[0]].size > 1:
-                    _progressive_ac(frame, scan, planes, tables, fail)
-                # at 1/8 scale only the DC terms matter: AC scans are skipped unread
-            for p in planes:
-                _transform_all(p)
-        else:
-            for scan in scans:
-                _latch_quant(scan, planes, fail)
-                _sequential(frame, scan, planes, tables, fail)
+        for p in planes:
+            # 16 bits hold any coefficient of an 8-bit JPEG (a corrupt one overflows:
+            # OverflowError, reported below)
+            p.coefs = array("h", bytes(2 * p.blocks_w * p.blocks_h * (64 if p.size > 1 else 1)))
+        for scan in scans:
+            _latch_quant(scan, planes, fail)
+            if not frame.progressive or (scan.ss == 0 and scan.ah == 0):
+                _first_pass(frame, scan, planes, tables, fail)
+            elif scan.ss == 0:
+                _refine_dc(frame, scan, planes, fail)
+            elif planes[scan.components[0]].size > 1:
+                _progressive_ac(frame, scan, planes, tables, fail)
+            # at 1/8 scale only the DC terms matter: progressive AC scans are skipped unread
+        for p in planes:
+            _transform_all(p)
     except OverflowError:
         fail("a coefficient out of range (corrupt data)")
     except IndexError:  # the bit reader ran past the zero padding after a segment's data
@@ -161,152 +149,118 @@ def _skip(tables, scan: Scan, slot: int, fail):
     return table
 
 
-def _mcu_layout(frame: Frame, scan: Scan, planes):
-    """``(MCUs per row, MCU rows, [(scan component, dx, dy), ...] blocks of one MCU)``."""
+def _intervals(frame: Frame, scan: Scan, planes, fail):
+    """``(segment bytes, blocks)`` of each restart interval, ``blocks`` yielding
+    ``(scan component, the block's index in its plane)`` in the scan's order."""
+    hmax = max(c.h for c in frame.components)
+    vmax = max(c.v for c in frame.components)
     if len(scan.components) == 1:
         p = planes[scan.components[0]]
         # a single-component scan codes only the blocks the component's own size covers
-        hmax = max(c.h for c in frame.components)
-        vmax = max(c.v for c in frame.components)
-        width = -(-frame.width * p.h // hmax)
-        height = -(-frame.height * p.v // vmax)
-        return -(-width // 8), -(-height // 8), [(0, 0, 0)], True
-    hmax = max(c.h for c in frame.components)
-    vmax = max(c.v for c in frame.components)
-    layout = []
-    for j, i in enumerate(scan.components):
-        p = planes[i]
-        layout += [(j, dx, dy) for dy in range(p.v) for dx in range(p.h)]
-    return -(-frame.width // (8 * hmax)), -(-frame.height // (8 * vmax)), layout, False
-
-
-def _intervals(scan: Scan, total: int, fail):
-    """``(first MCU, MCU count, segment bytes)`` of each restart interval."""
+        mcus_w = -(-frame.width * p.h // (8 * hmax))
+        mcus_h = -(-frame.height * p.v // (8 * vmax))
+        layout = [(0, p.blocks_w, 1, 1, 0, 0)]
+    else:
+        mcus_w = -(-frame.width // (8 * hmax))
+        mcus_h = -(-frame.height // (8 * vmax))
+        layout = [(j, planes[i].blocks_w, planes[i].h, planes[i].v, dx, dy)
+                  for j, i in enumerate(scan.components) for dy in range(planes[i].v) for dx in range(planes[i].h)]
+    total = mcus_w * mcus_h
     ri = scan.restart_interval or total
     count = -(-total // ri)
     if len(scan.segments) < count:
         fail(f"scan data ends after {len(scan.segments)} of its {count} restart intervals (truncated?)")
-    return [(i * ri, min(ri, total - i * ri), scan.segments[i]) for i in range(count)]
+
+    def blocks(first, last):
+        for m in range(first, last):
+            my, mx = divmod(m, mcus_w)
+            for j, blocks_w, h, v, dx, dy in layout:
+                yield j, (my * v + dy) * blocks_w + mx * h + dx
+
+    return [(scan.segments[i], blocks(i * ri, min(total, i * ri + ri))) for i in range(count)]
 
 
-def _sequential(frame: Frame, scan: Scan, planes, tables, fail) -> None:
-    mcus_w, mcus_h, layout, single = _mcu_layout(frame, scan, planes)
+def _first_pass(frame: Frame, scan: Scan, planes, tables, fail) -> None:
+    """A sequential scan (each block's DC and AC coefficients), or the first DC scan of
+    a progressive frame (the DC terms alone, ``al`` bits short): the coefficients into
+    the planes' ``coefs``, the DC alone for a plane decoded at 1/8 scale."""
+    sequential = not frame.progressive
+    al = scan.al
     comps = []
     for j, i in enumerate(scan.components):
         p = planes[i]
-        q = p.quant
+        keep = p.size > 1  # all 64 coefficients; else the AC codes are read and dropped
         comps.append((
-            p,
             _table(tables, scan, 0, scan.dc_tables[j], dc_table, fail),
-            _table(tables, scan, 1, scan.ac_tables[j], ac_table, fail),
-            _skip(tables, scan, scan.ac_tables[j], fail) if p.size == 1 else None,
-            q[0],
-            (0,) + tuple(q[ZIGZAG[k]] for k in range(64)),  # zigzag position k + 1 -> its quantizer
-            p.size,
+            _table(tables, scan, 1, scan.ac_tables[j], ac_table, fail) if sequential else None,
+            _skip(tables, scan, scan.ac_tables[j], fail) if sequential and not keep else None,
+            p.coefs,
+            64 if keep else 1,
         ))
     zz1 = (0,) + ZIGZAG
-    rl = RANGE_LIMIT
-    blocks = []
-    for j, dx, dy in layout:
-        c = comps[j]
-        p, size = c[0], c[-1]
-        h, v = (1, 1) if single else (p.h, p.v)
-        # the block's first sample: MCU row * row_step + MCU column * column_step + offset
-        blocks.append(c[1:] + (j, p.samples, p.stride, v * size * p.stride, h * size,
-                               dy * size * p.stride + dx * size))
-    for first, count, segment in _intervals(scan, mcus_w * mcus_h, fail):
+    for segment, blocks in _intervals(frame, scan, planes, fail):
         w, bits = words(segment)
-        # the bit accumulator: nb bits in the low end of acc (at most 48, an int
-        # of the machine's word on PyPy), 32 more whenever fewer than 16 are left
+        # the bit accumulator: nb bits in the low end of acc, 32 more whenever fewer
+        # than 32 are left, so that a code and its extra bits (at most 31) are there;
+        # acc stays below 2**63, an int of the machine's word on PyPy
         wi, acc, nb = 0, 0, 0
         pred = [0] * len(comps)
-        for m in range(first, first + count):
-            my, mx = divmod(m, mcus_w)
-            for dct, act, skip, q0, q1, size, j, samples, stride, row_step, column_step, offset in blocks:
-                o = my * row_step + mx * column_step + offset
-                # --- DC: the difference from the previous block's DC
-                if nb < 16:
-                    acc = ((acc & 0xFFFF) << 32) | w[wi]
-                    wi += 1
-                    nb += 32
-                n, s, d = dct[(acc >> (nb - 16)) & 0xFFFF]
+        # One loop over the codes of the whole interval, DC and AC alike (flat: PyPy's
+        # JIT then makes the common path, an AC lookup, its loop). k is the position
+        # of the block's next coefficient, 64 when its last is decoded.
+        k = 64
+        j = b = stride = -1
+        while True:
+            if nb < 32:
+                acc = ((acc & 0x7FFFFFFF) << 32) | w[wi]
+                wi += 1
+                nb += 32
+            look = (acc >> (nb - 16)) & 0xFFFF
+            if k < 64:  # --- AC: (run, value) codes up to end-of-block
+                if skip is not None:  # several codes at once, unless they run past the block's end
+                    e = skip[look]
+                    if k < (e >> 5) & 127:
+                        nb -= e & 31
+                        k += e >> 12
+                        continue
+                n, r, v = act[look]
                 nb -= n
-                if d is None:
-                    if s < 0:
-                        fail(_bad_code(scan, m))
-                    if nb < s:
-                        acc = ((acc & 0xFFFF) << 32) | w[wi]
-                        wi += 1
-                        nb += 32
+                if v is None:
+                    if r < 0:
+                        fail(_bad_code(b))
+                    s = r & 15
                     nb -= s
-                    d = extend((acc >> nb) & ((1 << s) - 1), s)
-                dc = pred[j] + d
-                pred[j] = dc
-                # --- AC: (run, value) codes up to end-of-block
-                k = 1
-                if size == 1:  # only the DC term is needed: the AC codes are read and dropped
-                    while k < 64:
-                        if nb < 16:
-                            acc = ((acc & 0xFFFF) << 32) | w[wi]
-                            wi += 1
-                            nb += 32
-                        look = (acc >> (nb - 16)) & 0xFFFF
-                        n, r = skip[look]
-                        # several codes at once, unless they run past the block's last coefficient
-                        if n:
-                            r += k
-                            if r <= 64 or 1000 < r <= 1064:
-                                nb -= n
-                                k = r
-                                continue
-                        n, r, v = act[look]
-                        nb -= n
-                        if v is None:
-                            if r < 0:
-                                fail(_bad_code(scan, m))
-                            if nb < 16:
-                                acc = ((acc & 0xFFFF) << 32) | w[wi]
-                                wi += 1
-                                nb += 32
-                            nb -= r & 15
-                            r = (r >> 4) + 1
-                        k += r
-                    samples[o] = rl[((dc * q0 + 4) >> 3) & 1023]  # idct_1x1
-                    continue
-                block = [0] * 64
-                block[0] = dc * q0
-                while k < 64:
-                    if nb < 16:
-                        acc = ((acc & 0xFFFF) << 32) | w[wi]
-                        wi += 1
-                        nb += 32
-                    n, r, v = act[(acc >> (nb - 16)) & 0xFFFF]
-                    nb -= n
-                    if v is None:
-                        if r < 0:
-                            fail(_bad_code(scan, m))
-                        s = r & 15
-                        if nb < s:
-                            acc = ((acc & 0xFFFF) << 32) | w[wi]
-                            wi += 1
-                            nb += 32
-                        nb -= s
-                        v = extend((acc >> nb) & ((1 << s) - 1), s)
-                        r = (r >> 4) + 1
-                    k += r
-                    if k > 64:
-                        break
-                    block[zz1[k]] = v * q1[k]
-                data = _IDCT[size](block)
-                for r in range(0, size * size, size):
-                    samples[o : o + size] = data[r : r + size]
-                    o += stride
+                    v = extend((acc >> nb) & ((1 << s) - 1), s)
+                    r = (r >> 4) + 1
+                k += r
+                if k <= stride:
+                    coefs[b + zz1[k]] = v
+                continue
+            # --- the block is done: on to the next one and its DC, the difference from
+            # the previous block's of the same component
             if 32 * wi - nb > bits:
-                fail(f"scan data ends inside MCU {m} (truncated?)")
+                fail(f"scan data ends inside block {b // stride} of component {j} (truncated?)")
+            block = next(blocks, None)
+            if block is None:
+                break
+            j, b = block
+            dct, act, skip, coefs, stride = comps[j]
+            n, s, d = dct[look]
+            nb -= n
+            if d is None:
+                if s < 0:
+                    fail(_bad_code(b))
+                nb -= s
+                d = extend((acc >> nb) & ((1 << s) - 1), s)
+            d += pred[j]
+            pred[j] = d
+            b *= stride
+            coefs[b] = d << al
+            k = 64 if act is None else 1
 
 
-def _bad_code(scan: Scan, m: int) -> str:
-    return f"invalid Huffman code in the scan data at MCU {m} (corrupt data)"
+def _bad_code(b: int) -> str:
+    return f"invalid Huffman code in the scan data at block {b} (corrupt data)"
 
 
 class _Bits:
@@ -318,19 +272,20 @@ class _Bits:
         self.w, self.bits = words(segment)
         self.wi = self.acc = self.nb = 0
 
-    def get(self, count: int) -> int:
-        if self.nb < 16:
-            self.acc = ((self.acc & 0xFFFF) << 32) | self.w[self.wi]
+    def fill(self) -> None:
+        """At least 32 bits in the accumulator (see :func:`_first_pass`)."""
+        if self.nb < 32:
+            self.acc = ((self.acc & 0x7FFFFFFF) << 32) | self.w[self.wi]
             self.wi += 1
             self.nb += 32
+
+    def get(self, count: int) -> int:
+        self.fill()
         self.nb -= count
         return (self.acc >> self.nb) & ((1 << count) - 1)
 
     def symbol(self, table, fail) -> int:
-        if self.nb < 16:
-            self.acc = ((self.acc & 0xFFFF) << 32) | self.w[self.wi]
-            self.wi += 1
-            self.nb += 32
+        self.fill()
         n, symbol = table[(self.acc >> (self.nb - 16)) & 0xFFFF]
         if symbol < 0:
             fail("invalid Huffman code in the scan data (corrupt data)")
@@ -341,52 +296,31 @@ class _Bits:
         return 32 * self.wi - self.nb > self.bits
 
 
-def _progressive_dc(frame: Frame, scan: Scan, planes, tables, fail) -> None:
-    mcus_w, mcus_h, layout, single = _mcu_layout(frame, scan, planes)
-    refine = scan.ah > 0
-    al = scan.al
-    comps = [(planes[i], None if refine else _table(tables, scan, 0, scan.dc_tables[j], dc_table, fail))
-             for j, i in enumerate(scan.components)]
-    for first, count, segment in _intervals(scan, mcus_w * mcus_h, fail):
-        bits = _Bits(segment)
-        pred = [0] * len(comps)
-        for m in range(first, first + count):
-            my, mx = divmod(m, mcus_w)
-            for j, dx, dy in layout:
-                p, dct = comps[j]
-                bx, by = (mx, my) if single else (mx * p.h + dx, my * p.v + dy)
-                o = (by * p.blocks_w + bx) * (64 if p.size > 1 else 1)
-                if refine:
-                    if bits.get(1):
-                        p.coefs[o] |= 1 << al
-                    continue
-                if bits.nb < 16:
-                    bits.get(0)
-                n, s, d = dct[(bits.acc >> (bits.nb - 16)) & 0xFFFF]
-                if s < 0:
-                    fail(_bad_code(scan, m))
-                bits.nb -= n
-                if d is None:
-                    d = extend(bits.get(s), s)
-                pred[j] += d
-                p.coefs[o] = pred[j] << al
-            if bits.overrun():
-                fail(f"scan data ends inside MCU {m} (truncated?)")
+def _refine_dc(frame: Frame, scan: Scan, planes, fail) -> None:
+    """A progressive DC refinement scan: one more bit of each block's DC term."""
+    bit = 1 << scan.al
+    comps = [(planes[i].coefs, 64 if planes[i].size > 1 else 1) for i in scan.components]
+    for segment, blocks in _intervals(frame, scan, planes, fail):
+        reader = _Bits(segment)
+        for j, b in blocks:
+            coefs, stride = comps[j]
+            if reader.get(1):
+                coefs[b * stride] |= bit
+            if reader.overrun():
+                fail(f"scan data ends inside block {b} of component {j} (truncated?)")
 
 
 def _progressive_ac(frame: Frame, scan: Scan, planes, tables, fail) -> None:
-    mcus_w, mcus_h, layout, single = _mcu_layout(frame, scan, planes)
-    p = planes[scan.components[0]]
+    """A progressive AC scan (one component, coefficients ``ss..se``): a first pass, or a refinement."""
     table = _table(tables, scan, 1, scan.ac_tables[0], symbol_table, fail)
     ss, se, al = scan.ss, scan.se, scan.al
-    coefs = p.coefs
+    coefs = planes[scan.components[0]].coefs
     p1, m1 = 1 << al, -1 << al
-    for first, count, segment in _intervals(scan, mcus_w * mcus_h, fail):
+    for segment, blocks in _intervals(frame, scan, planes, fail):
         bits = _Bits(segment)
         eobrun = 0
-        for m in range(first, first + count):
-            my, mx = divmod(m, mcus_w)
-            base = (my * p.blocks_w + mx) * 64
+        for _, m in blocks:
+            base = m * 64
             if scan.ah == 0:  # first pass over these coefficients
                 if eobrun:
                     eobrun -= 1
@@ -446,7 +380,7 @@ def _progressive_ac(frame: Frame, scan: Scan, planes, tables, fail) -> None:
 
 
 def _transform_all(p: Plane) -> None:
-    """The inverse DCT of every block of a progressive component, after its last scan."""
+    """The inverse DCT of every block of a component, after the last scan."""
     q = p.quant or (0,) * 64
     coefs = p.coefs
     if p.size == 1:
@@ -458,7 +392,15 @@ def _transform_all(p: Plane) -> None:
             samples[o : o + p.blocks_w] = bytes([idct_1x1(c * q0) for c in coefs[row : row + p.blocks_w]])
         return
     idct = _IDCT[p.size]
+    n = p.size
+    stride = p.stride
+    samples = p.samples
+    o = 0  # the block's coefficients
     for by in range(p.blocks_h):
         for bx in range(p.blocks_w):
-            o = (by * p.blocks_w + bx) * 64
-            p.put(bx, by, idct([c * qq for c, qq in zip(coefs[o : o + 64], q)]))
+            data = idct(list(map(mul, coefs[o : o + 64], q)))  # dequantized
+            o += 64
+            s = by * n * stride + bx * n  # the block's first sample
+            for r in range(0, n * n, n):
+                samples[s : s + n] = data[r : r + n]
+                s += stride

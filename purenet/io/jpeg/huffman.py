@@ -102,21 +102,26 @@ def ac_table(counts: bytes, symbols: bytes, fail) -> list:
     return _table(counts, symbols, fail, ac=True)
 
 
-def skip_table(single: list) -> list:
-    """For skipping AC codes: ``(bits, steps)`` of all the whole codes (with their extra
-    bits) that the 16-bit pattern holds, from an :func:`ac_table`.
+def skip_table(single: list) -> List[int]:
+    """For skipping AC codes: all the whole codes (with their extra bits) that each
+    16-bit pattern holds, from an :func:`ac_table`, as one int
+    ``bits | bound << 5 | step << 12``.
 
-    ``steps`` adds up the codes' steps (see the module docstring); when the
-    last of them is end-of-block, that one counts 1001 (so ``k + steps - 1000``
-    must stay within the block, where after other codes ``k + steps`` must:
-    a block whose last coefficient is coded has no end-of-block, and the
-    bits after it are the next block's); ``(0, 0)`` when the first code
-    does not fit in 16 bits. Photos average 5 to 6 bits a code, so one lookup
-    skips two or three of them. Built level by level: the entry for ``L``
-    known bits is the first code's, followed by the entry for the ``L - bits``
-    bits after it.
+    With ``k`` the position of the next coefficient in the block (1 to 63),
+    the codes may be skipped together when ``k < bound``: they then take
+    ``bits`` bits and move to ``k + step``, past 63 when the last of them is
+    end-of-block (``step`` 64). Otherwise they would run past the block's
+    last coefficient (a block whose coefficient 63 is coded has no
+    end-of-block, and the bits after it are the next block's), or the first
+    code does not fit in 16 bits (``bound`` 0): the caller decodes one code
+    at a time. Photos average 5 to 6 bits a code, so one lookup skips two or
+    three of them. Ints, not tuples: PyPy keeps a list of ints unboxed, and
+    reads one without following a pointer. Built level by level: the entry
+    for ``L`` known bits is the first code's, followed by the entry for the
+    ``L - bits`` bits after it.
     """
-    levels = [[(0, 0)]]
+    # level entries: bits | ends with end-of-block << 5 | the steps before it << 6
+    levels = [[0]]
     for known in range(1, 17):
         shift = 16 - known
         below = levels
@@ -125,15 +130,20 @@ def skip_table(single: list) -> list:
         for pattern in range(1 << known):
             n, step, value = single[pattern << shift]
             if value is None or n == 0 or n > known:
-                append((0, 0))
+                append(0)
             elif step == EOB_STEP:
-                append((n, 1001))
+                append(n | 32)
             else:
                 rest = known - n
-                n2, step2 = below[rest][pattern & ((1 << rest) - 1)]
-                append((n + n2, step + step2))
+                after = below[rest][pattern & ((1 << rest) - 1)]
+                append(after + n + (step << 6))
         levels.append(level)
-    return levels[16]
+    table = []
+    for entry in levels[16]:
+        n, eob, steps = entry & 31, entry & 32, entry >> 6
+        bound = (64 if eob else 65) - steps
+        table.append(n | bound << 5 | (EOB_STEP if eob else steps) << 12 if n and bound > 0 else 0)
+    return table
 
 
 def symbol_table(counts: bytes, symbols: bytes, fail) -> list:
