@@ -21,17 +21,18 @@ def test_shipped_model_is_the_lenet_architecture():
 @needs_full_mnist
 def test_shipped_model_accuracy_on_the_mnist_test_set():
     """Measured, not read from the file: the whole MNIST test set on PyPy (seconds
-    there); on CPython every 4th image (2,500: a quarter of the time), where the
-    sampling error of a 99.25% rate is ~0.17%, so the bound is 0.3% looser."""
+    there), where it must be the file's record exactly; on CPython every 10th
+    image (1,000: a tenth of the time), where the sampling error of a 99.25% rate
+    is ~0.27%, so the bounds are three of those looser."""
     model = pn.load(MODEL)
     x, y = pn.datasets.load_mnist("test", root=MNIST_DIR, download=False)
     full = platform.python_implementation() == "PyPy"
     if not full:
-        x, y = x[::4], y[::4]
+        x, y = x[::10], y[::10]
     accuracy = model.evaluate(x, y)["accuracy"]
-    assert accuracy >= (0.992 if full else 0.989)
+    assert accuracy >= (0.992 if full else 0.984)
     # and the file's own record of its final test accuracy is what it measures
-    assert abs(model.history["val_accuracy"][-1] - accuracy) <= (1e-12 if full else 0.005)
+    assert abs(model.history["val_accuracy"][-1] - accuracy) <= (1e-12 if full else 0.008)
 
 
 def test_shipped_model_recognises_the_bundled_test_digits():

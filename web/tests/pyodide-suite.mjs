@@ -63,6 +63,15 @@ sys.path.insert(0, "/repo")
 os.environ.pop("PURENET_REQUIRE_ORACLES", None)  # the oracles are not in Pyodide
 os.environ.pop("CI", None)  # nor Tk nor Xvfb, ever: their tests skip here, whereas CI=true makes them fail
 import pytest
-int(pytest.main(list(ARGS)))
+try:
+    status = int(pytest.main(list(ARGS)))
+finally:
+    sys.stdout.flush()
+    sys.stderr.flush()
+status
 `);
+// Writes to a pipe are asynchronous in Node: exiting at once would drop the
+// tail of the output (pytest's closing summary line). Exit once both have drained.
+const drained = (stream) => new Promise((resolve) => stream.write("", resolve));
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
 process.exit(status);
