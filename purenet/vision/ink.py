@@ -139,9 +139,13 @@ def find_ink(
     if level is None:
         strength = [background - v if v < background else 0.0 for v in paper]
         spread = 0.0
+        # noise on evenly lit paper (a photo): then, as on uneven paper, only the ink's pieces and
+        # their edges are kept, not the noise around them
+        noisy = _noise(paper, [max(background, 1e-3)] * len(paper)) > 0.0
     else:
         strength = [(p - v) / p if v < p else 0.0 for v, p in zip(paper, level)]
         spread = _noise(paper, level)
+        noisy = True
     # the strongest ink, robust to a few hot pixels: the k-th strongest value
     k = max(3, len(strength) // 4000)
     peak = heapq.nlargest(k, strength)[-1] if len(strength) > 4 * k else max(strength)
@@ -164,8 +168,9 @@ def find_ink(
     components = _drop_specks_and_lines([c for c in pieces if c.strong], width, height)
     if not components:
         return None
-    if level is None:
-        # a clean picture: everything but the dropped pieces, faint anti-aliased edges included
+    if not noisy:
+        # a clean picture (a canvas, MNIST: paper of one exact level, no noise): everything but
+        # the dropped pieces, faint anti-aliased edges included
         kept = set(id(c) for c in components)
         strength = list(strength)
         for c in pieces:
