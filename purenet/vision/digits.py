@@ -42,8 +42,8 @@ import math
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..matrix import Matrix
-from .ink import Component, find_ink
-from .preprocess import Picture, scaled_gray_values, to_mnist
+from .ink import Component, Ink, find_ink
+from .preprocess import Picture, scaled_gray_values, stroke_growth, to_mnist, widen
 from .rejection import THRESHOLD
 
 __all__ = ["Digit", "read_digits", "default_model"]
@@ -58,7 +58,6 @@ WIDE = 1.05  # a part wider than this times the height is penalised
 PART_COST = 0.3  # in log-probability: a cut must buy more certainty than this
 SURE = 0.95  # the digit model is sure of a part...
 ROW_THRESHOLD = 0.98  # ...then, in a row of digits, it is refused only above this
-THIN = 2.0  # strokes thinner than this in the 20 px box (MNIST's: 2.1 at the 5th percentile) are widened to it
 
 
 class Digit(NamedTuple):
@@ -124,10 +123,10 @@ def read_digits(
 
         rejector = default_rejector()
     for group in groups:
-        parts.extend(_split(group, found.values, width, reference, model, rejector if reject else None))
+        parts.extend(_split(group, found, reference, model, rejector if reject else None))
     if not parts:
         return []
-    inputs = [_input(pixels, found.values, width) for pixels, _ in parts]
+    inputs = [_input(pixels, found.values, width, found.paper) for pixels, _ in parts]
     probs = _predict(model, inputs)
     verdicts = None
     if reject:
@@ -222,8 +221,9 @@ def _digit_height(groups: Sequence[_Group]) -> float:
 
 
 # ------------------------------------------------------------------ splitting
-def _split(group: _Group, ink: List[float], width: int, height: float, model, rejector=None):
+def _split(group: _Group, found: Ink, height: float, model, rejector=None):
     """``[(pixels, box), ...]``: the group as one digit or cut into touching digits."""
+    ink, width, paper = found.values, found.width, found.paper
     whole = [(group.pixels, _box(group.pixels, width))]
     narrow = group.width <= SPLIT_ASPECT * height
     if narrow:
@@ -232,7 +232,7 @@ def _split(group: _Group, ink: List[float], width: int, height: float, model, re
             return whole
         from .rejection import not_digit_probability
 
-        if not_digit_probability([_input(group.pixels, ink, width)], rejector=rejector)[0] <= THRESHOLD:
+        if not_digit_probability([_input(group.pixels, ink, width, paper)], rejector=rejector)[0] <= THRESHOLD:
             return whole
     # the narrowest part: a digit's (a 1 with its pen); in a narrow piece, a third of it (two thin 1s)
     least = min(MIN_PART * height, group.width / 3)
@@ -255,7 +255,7 @@ def _split(group: _Group, ink: List[float], width: int, height: float, model, re
                 if box[2] - box[0] + 1 >= least or (a, b) == (0, n):
                     by_span[(a, b)] = (pixels, box)
     keys = list(by_span)
-    inputs = [_input(by_span[k][0], ink, width) for k in keys]
+    inputs = [_input(by_span[k][0], ink, width, paper) for k in keys]
     probs = _predict(model, inputs)
     refused = [0.0] * len(keys)
     if rejector is not None:
@@ -368,15 +368,12 @@ def _box(pixels: List[int], width: int) -> Tuple[int, int, int, int]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _input(pixels: List[int], ink: List[float], width: int) -> List[float]:
-    """The part's ink (its own pixels, with their soft edges) through the MNIST recipe,
-    its strokes made as thick as MNIST's when they are thinner (:func:`_stroke_width`)."""
+def _input(pixels: List[int], ink: List[float], width: int, paper: bool = True) -> List[float]:
+    """The part's ink (its own pixels, with their soft edges) through the MNIST recipe; on
+    paper, a pen thinner than MNIST's widened (:func:`~purenet.vision.preprocess.widen`)."""
     x0, y0, x1, y1 = _box(pixels, width)
-    size = max(x1 - x0, y1 - y0) + 1
     height = len(ink) // width
-    # the radius (in the picture's pixels) that brings the strokes to THIN in the 20 px box
-    stroke = _stroke_width(pixels, width, (x0, y0, x1, y1)) * 20 / size
-    grow = (THIN - stroke) / 2 * size / 20 if stroke < THIN else 0.0
+    grow = stroke_growth(pixels, width, (x0, y0, x1, y1)) if paper else 0.0
     pad = 1 + int(grow + 1)
     x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
     w, h = x1 - x0 + 1, y1 - y0 + 1
@@ -399,67 +396,8 @@ def _input(pixels: List[int], ink: List[float], width: int) -> List[float]:
             y, x = y0 + k // w, x0 + k % w
             if 0 <= y < height and 0 <= x < width:
                 values[k] = ink[y * width + x]
-    if grow > 0.0:
-        # a pen much thinner than MNIST's, relative to the digit's size: the stroke is widened
-        # by ``grow`` on each side at the strength of its core
-        strong = sorted(values[k] for k in range(w * h) if own[k])
-        core = strong[(3 * len(strong)) // 4]
-        for k, d in enumerate(_distance(own, w, h)):
-            if d <= grow and values[k] < core:
-                values[k] = core
+    widen(values, own, w, h, grow)
     return to_mnist(values, w, h) or [0.0] * 784
-
-
-def _stroke_width(pixels: List[int], width: int, box: Tuple[int, int, int, int]) -> float:
-    """The pen's width in pixels: twice the area over the outline's length (a long stroke of
-    width ``w`` and length ``L`` has area ``w L`` and outline ``2 L``). The outline is counted
-    as pixel edges, which overcounts a slanted one by 4/pi on average."""
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0 + 3, y1 - y0 + 3
-    mask = bytearray(w * h)
-    for i in pixels:
-        y, x = divmod(i, width)
-        mask[(y - y0 + 1) * w + x - x0 + 1] = 1
-    edges = 0
-    for k in range(w, len(mask) - w):
-        if mask[k]:
-            edges += 4 - mask[k - 1] - mask[k + 1] - mask[k - w] - mask[k + w]
-    return 8.0 * len(pixels) / (math.pi * edges) if edges else 0.0
-
-
-def _distance(mask: bytearray, w: int, h: int) -> List[float]:
-    """Each pixel's distance to the nearest pixel of ``mask`` (chamfer 3-4 weights, in pixels)."""
-    far = 3 * (w + h)
-    d = [0 if m else far for m in mask]
-    for y in range(h):  # from the top left
-        for x in range(w):
-            k = y * w + x
-            if d[k]:
-                best = d[k]
-                if x > 0:
-                    best = min(best, d[k - 1] + 3)
-                if y > 0:
-                    best = min(best, d[k - w] + 3)
-                    if x > 0:
-                        best = min(best, d[k - w - 1] + 4)
-                    if x + 1 < w:
-                        best = min(best, d[k - w + 1] + 4)
-                d[k] = best
-    for y in range(h - 1, -1, -1):  # from the bottom right
-        for x in range(w - 1, -1, -1):
-            k = y * w + x
-            if d[k]:
-                best = d[k]
-                if x + 1 < w:
-                    best = min(best, d[k + 1] + 3)
-                if y + 1 < h:
-                    best = min(best, d[k + w] + 3)
-                    if x + 1 < w:
-                        best = min(best, d[k + w + 1] + 4)
-                    if x > 0:
-                        best = min(best, d[k + w - 1] + 4)
-                d[k] = best
-    return [v / 3.0 for v in d]
 
 
 def _predict(model, inputs: List[List[float]]) -> List[List[float]]:

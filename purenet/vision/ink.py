@@ -75,12 +75,15 @@ class Component(NamedTuple):
 
 class Ink(NamedTuple):
     """``values``: ink strength >= 0 per pixel (0 on paper), ``width`` x ``height``, row-major;
-    ``components``: the pieces kept, left to right by their first column."""
+    ``components``: the pieces kept, left to right by their first column; ``paper``: the
+    picture is of paper (its level uneven or noisy: a photo, a scan), not a clean canvas
+    (one exact background level: MNIST, a drawing app)."""
 
     values: List[float]
     width: int
     height: int
     components: List[Component]
+    paper: bool = False
 
 
 def downscale(values, width: int, height: int, factor: int, unit: float = 1.0) -> Tuple[List[float], int, int]:
@@ -183,7 +186,7 @@ def find_ink(
         for i in c.pixels:
             keep[i] = 1
     keep = _dilate(keep, width, height)  # the soft edge of a stroke belongs to it, the paper's noise not
-    return Ink([v if k else 0.0 for v, k in zip(strength, keep)], width, height, components)
+    return Ink([v if k else 0.0 for v, k in zip(strength, keep)], width, height, components, True)
 
 
 # ------------------------------------------------------------ paper level
