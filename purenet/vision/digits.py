@@ -19,20 +19,27 @@ are then put together into digits:
    the page, a broken stroke); two pieces of about the same height are
    one digit only when one lies almost entirely over the other;
 2. a piece much wider than the digits are tall holds several touching
-   digits. It is cut at columns where little ink passes (minima of the
-   column profile); every way of cutting it into 1 to ``MAX_PER_PIECE``
-   parts through those columns is scored (per part: the log-probability
-   of its best class, plus the log-probability that it is one digit at
-   all by the rejection model, which was shown pairs of touching digits as
-   non-digits; minus a penalty for an implausible width and a cost per
-   part), and the best is kept. A wide 0 stays one digit because the
-   models are surer of it than of its halves;
+   digits. Candidate cuts are paths from its top row to its bottom row:
+   straight columns where little ink passes (minima of the column
+   profile), and bent paths that cross the least ink (dynamic programming
+   over the rows, one pixel per row, a step sideways costing a little), so
+   that a cut can follow the gap between two slanted digits and cross the
+   stroke where they touch. Every way of cutting it into 1 to
+   ``MAX_PER_PIECE`` parts along those paths is scored (per part: the
+   log-probability of its best class, plus the log-probability that it is
+   one digit at all by the rejection model, which was shown pairs of
+   touching digits as non-digits; minus a penalty for an implausible width
+   and a cost per part), and the best is kept. A wide 0 stays one digit
+   because the models are surer of it than of its halves;
 3. each digit goes through the MNIST recipe (crop, 20 px box, centre of
-   mass) and the model; a digit the rejection model
+   mass) and the model, a thin pen on paper widened first as for one digit
+   (:func:`purenet.preprocess`); a digit the rejection model
    (:mod:`purenet.vision.rejection`) takes for no digit at all is reported
    with ``digit`` None (a piece under half the digits' height that it
    refuses is a stray mark and is left out). A narrow piece the rejection
-   model refuses is also tried cut (two 1s leaning on each other).
+   model refuses is also tried cut (two 1s leaning on each other; its parts
+   may then be as narrow as a third of it), and the cut is kept only when
+   every part is taken for a digit.
 
 What it is not: one row of digits, not a page layout (no lines of text, no
 tables); no letters.

@@ -44,7 +44,9 @@ The result keeps the ink's strength (not a binary mask): the MNIST recipe
 downstream averages and centres the values as MNIST did. When the paper
 level is flat (a clean canvas, a scan, a digit on a black ground) step 2
 gives way to the single border level, so clean pictures come out as
-before.
+before; on such paper with noise (a photo in even light) only the pieces
+kept and their soft edges remain ink, as on uneven paper, so that the
+noise around them does not widen the digit's box.
 
 What it is not: no colour separation beyond luma (blue and black ink are
 both darker than paper), no deskewing, no page detection.

@@ -30,23 +30,32 @@ goes through the same steps before it is shown to the network:
    Pictures of ``2 * WORK`` pixels or more on a side are first averaged
    down by a whole factor, to ``WORK`` to ``2 * WORK`` (a 20 px box needs
    no more);
-3. crop to the ink: the bounding box of the pixels brighter than
+3. a thin pen on paper: when the picture is of paper (a photo or a
+   scan: its paper level uneven or noisy) and the pen, once the ink is
+   scaled into the 20 px box, would be thinner than ``THIN`` (2 px, about
+   MNIST's thinnest), the strokes are widened to it (every pixel within
+   the missing width of the ink takes the strength of the strokes' core).
+   A ballpoint pen on a large digit is otherwise a hairline, which the
+   digit model reads poorly and the rejection model takes for a scribble.
+   A clean canvas (MNIST, the drawing app, which keeps its own pen in
+   MNIST's range) is left as it is;
+4. crop to the ink: the bounding box of the pixels brighter than
    ``threshold`` times the brightest one (no binarisation: pixel values
    are kept);
-4. scale so that the longer side of that box is 20 px, keeping the aspect
+5. scale so that the longer side of that box is 20 px, keeping the aspect
    ratio, by area averaging: each target pixel is the mean of the source
    area it covers, with exact fractional weights for partly covered
    source pixels (a box filter; it anti-aliases when shrinking and does
    not invent detail when enlarging);
-5. stretch so that the brightest pixel is 1.0 (MNIST strokes reach full
+6. stretch so that the brightest pixel is 1.0 (MNIST strokes reach full
    intensity; faint photos and thin pens otherwise do not);
-6. paste into 28x28 so that the centre of mass of the ink lands on pixel
+7. paste into 28x28 so that the centre of mass of the ink lands on pixel
    (14, 14) (row, column; shift rounded to whole pixels as MNIST did),
    clipping whatever falls outside. On this convention (coordinates are
    pixel indices) all 12,000 bundled MNIST digits have their centre of
    mass within half a pixel of (14, 14).
 
-What it is not: no deskewing, no stroke-width normalisation, no splitting
+What it is not: no deskewing, no thinning of thick strokes, no splitting
 of several digits (:func:`purenet.read_digits` finds several). Pure functions: no Tk,
 no global state, deterministic.
 """
