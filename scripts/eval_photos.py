@@ -130,11 +130,12 @@ def rejection_cost(mnist_root, n_drawings: int, model, log) -> dict:
             log(f"\rMNIST test {s + 500}/{len(labels)}")
         log("\n")
         out["mnist"] = {"flagged": flagged, "total": len(labels), "accuracy": right / len(labels)}
-    inputs = [to_input(d.strokes, d.width, d.height, d.pen_width)
-              for d in drawings.generate(n_drawings, seed=DRAWINGS_SEED, split="held_out")]
-    inputs = [x for x in inputs if x is not None]
-    flagged = sum(p > THRESHOLD for p in not_digit_probability(inputs))
-    out["drawings"] = {"flagged": flagged, "total": len(inputs)}
+    if n_drawings:
+        inputs = [to_input(d.strokes, d.width, d.height, d.pen_width)
+                  for d in drawings.generate(n_drawings, seed=DRAWINGS_SEED, split="held_out")]
+        inputs = [x for x in inputs if x is not None]
+        flagged = sum(p > THRESHOLD for p in not_digit_probability(inputs))
+        out["drawings"] = {"flagged": flagged, "total": len(inputs)}
     return out
 
 
