@@ -300,12 +300,14 @@ def _split(group: _Group, found: Ink, height: float, model, rejector=None):
 
 def _cut_paths(group: _Group, ink: List[float], width: int, least: float) -> List[List[int]]:
     """Where touching digits may be cut: paths from the group's top row to its bottom row,
-    one column per row, each the path through its middle row's column that crosses the least
-    ink (a step sideways costs ``SIDEWAYS``: a path follows a slanted or curved gap between
-    two digits, and crosses a stroke where it is thinnest). Those of the middle row's columns
-    whose path costs least (local minima, at least ``least`` pixels from each other and from
-    the ends), at most ``MAX_CUTS``, left to right; each path as the
-    column (in the picture) at each of the group's rows."""
+    one column per row, left to right (by where they cross the middle row), each as the
+    column in the picture at each of the group's rows. Two kinds: straight columns where
+    little ink passes (minima of the column profile), and bent paths, each the path through
+    a column of the middle row that crosses the least ink (a step sideways costs
+    ``SIDEWAYS``), which follow a slanted or curved gap between two digits and cross a stroke
+    where it is thinnest (minima of that cost along the middle row). Of each kind, the
+    cheapest, at most ``MAX_CUTS``, at least ``least`` pixels from each other and from the
+    group's ends."""
     x0, y0, x1, y1 = group.box
     w, h = x1 - x0 + 1, y1 - y0 + 1
     cost = [0.0] * (w * h)
