@@ -951,6 +951,38 @@ def _mean_loss(probs: List[List[float]], labels: List[int]) -> float:
 PREDICT_MIN_SIDE = 300
 
 
+def read_picture(image, model, names, *, number: bool = False, reject: bool = True):
+    """What ``purenet predict`` makes of one picture (already read): ``(record, ranked)``.
+
+    ``record`` is the JSON object of ``predict_command`` without ``file``;
+    ``ranked``: ``[(class index, probability), ...]``, most probable first, of
+    the picture read as one digit (None when it has no ink). One digit: the
+    picture through :func:`purenet.preprocess` (all its ink), refused when
+    the rejection model says no digit; ``number``: :func:`purenet.read_digits`.
+    """
+    from .vision.digits import read_digits
+    from .vision.rejection import THRESHOLD as REJECT_THRESHOLD
+    from .vision.rejection import not_digit_probability
+
+    record = {"digit": None, "probability": 1.0}
+    ranked = None
+    x = preprocess(image)
+    if x is not None:
+        probs = model.predict([x]).data
+        ranked = sorted(enumerate(probs), key=lambda t: -t[1])
+        refused = not_digit_probability([x])[0] if reject else 0.0
+        if refused > REJECT_THRESHOLD:
+            record["probability"] = refused
+        else:
+            record["digit"], record["probability"] = names[ranked[0][0]], ranked[0][1]
+    if number:
+        found = read_digits(image, model, reject=reject)
+        record["number"] = "".join("?" if d.digit is None else str(names[d.digit]) for d in found)
+        record["digits"] = [{"digit": None if d.digit is None else names[d.digit], "probability": d.probability,
+                             "box": list(d.box)} for d in found]
+    return record, ranked
+
+
 def predict_command(args, out=None, err=None) -> int:
     """Run ``purenet predict``; returns 0, or 2 when any picture could not be read.
 
@@ -963,10 +995,6 @@ def predict_command(args, out=None, err=None) -> int:
     ``x1``/``y1`` exclusive, each).
     """
     import json
-
-    from .vision.digits import read_digits
-    from .vision.rejection import THRESHOLD as REJECT_THRESHOLD
-    from .vision.rejection import not_digit_probability
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -996,22 +1024,8 @@ def predict_command(args, out=None, err=None) -> int:
             print(f"purenet predict: error: cannot read {name}: {e.strerror or e}", file=err, flush=True)
             status = 2
             continue
-        record = {"file": name, "digit": None, "probability": 1.0}
-        x = preprocess(image)
-        probs = ranked = None
-        if x is not None:
-            probs = model.predict([x]).data
-            ranked = sorted(range(len(probs)), key=lambda i: -probs[i])
-            refused = not_digit_probability([x])[0] if reject else 0.0
-            if refused > REJECT_THRESHOLD:
-                record["probability"] = refused
-            else:
-                record["digit"], record["probability"] = names[ranked[0]], probs[ranked[0]]
-        if args.number:
-            found = read_digits(image, model, reject=reject)
-            record["number"] = "".join("?" if d.digit is None else str(names[d.digit]) for d in found)
-            record["digits"] = [{"digit": None if d.digit is None else names[d.digit], "probability": d.probability,
-                                 "box": list(d.box)} for d in found]
+        found, ranked = read_picture(image, model, names, number=args.number, reject=reject)
+        record = {"file": name, **found}
         if args.json:
             print(json.dumps(record), file=out, flush=True)
             continue
@@ -1022,15 +1036,14 @@ def predict_command(args, out=None, err=None) -> int:
             else:
                 least = min(d["probability"] for d in known)
                 line = f"{name}: {record['number']} (least certain digit {least:.1%})"
-        elif x is None:
+        elif ranked is None:
             line = f"{name}: not a digit (no ink)"
         elif record["digit"] is None:
             line = f"{name}: not a digit ({record['probability']:.1%})"
         else:
-            best = ranked[0]
-            line = f"{name}: {names[best]} ({probs[best]:.1%})"
+            line = f"{name}: {record['digit']} ({record['probability']:.1%})"
             if top:
-                line += f"  top {top}: " + ", ".join(f"{names[i]} {probs[i]:.1%}" for i in ranked[:top])
+                line += f"  top {top}: " + ", ".join(f"{names[i]} {p:.1%}" for i, p in ranked[:top])
         print(line, file=out, flush=True)
     return status
 

@@ -19,12 +19,14 @@ Figures:
   and the shipped model's MNIST test accuracy (the model is the same file
   as before, so it is unchanged).
 
-Pictures are read by ``purenet.io.read_image``; a format it does not read
-yet (JPEG) is read by Pillow instead (or from the PGM that
-``scripts/photos.py --decode`` wrote beside it with Pillow, for PyPy), and
-the count of such pictures is printed, so the figures say which reader they
-went through. ``--limit N``
-takes the first N pictures of each set.
+Every picture is read as ``purenet predict`` reads it: by purenet's own
+reader (``purenet.io.read_image``, JPEG included), in gray, reduced while
+its shorter side stays at least ``purenet.cli.PREDICT_MIN_SIDE`` pixels
+(a JPEG decoded at 1/2, 1/4 or 1/8 of its size from its DCT
+coefficients), then through ``purenet.cli.read_picture``, the code of
+``purenet predict --number``: the one-digit answer and the number come
+from the same function the command prints. ``--limit N`` takes the first
+N pictures of each set; ``--json FILE`` writes the counts and every error.
 """
 
 import argparse
@@ -40,28 +42,17 @@ sys.path.insert(0, HERE)
 
 import purenet as pn  # noqa: E402
 from purenet.matrix import Matrix  # noqa: E402
-from purenet.vision.digits import default_model, read_digits  # noqa: E402
+from purenet.cli import PREDICT_MIN_SIDE, read_picture  # noqa: E402
+from purenet.vision.digits import default_model  # noqa: E402
 from purenet.vision.rejection import THRESHOLD, not_digit_probability  # noqa: E402
 
 DRAWINGS_SEED = 4242
+NAMES = list(range(10))  # the shipped model's classes are the digits
 
 
-def read_picture(path: str, counts: dict):
-    """``pn.io.read_image``, or Pillow for a format purenet does not read yet."""
-    try:
-        image = pn.io.read_image(path)
-        counts["purenet"] = counts.get("purenet", 0) + 1
-        return image
-    except pn.ImageError:
-        sidecar = os.path.splitext(path)[0] + ".pgm"
-        if os.path.exists(sidecar):  # decoded by Pillow beforehand (scripts/photos.py --decode)
-            counts["pillow (pgm)"] = counts.get("pillow (pgm)", 0) + 1
-            return pn.io.read_image(sidecar)
-        from PIL import Image as PILImage
-
-        picture = PILImage.open(path).convert("RGB")
-        counts["pillow"] = counts.get("pillow", 0) + 1
-        return pn.io.Image(picture.width, picture.height, 3, picture.tobytes())
+def read(path: str):
+    """The picture as ``purenet predict`` reads it."""
+    return pn.io.read_image(path, min_side=PREDICT_MIN_SIDE, gray=True)
 
 
 def interval(k: int, n: int):
@@ -74,52 +65,43 @@ def interval(k: int, n: int):
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def single_digit(image, model):
-    """What ``purenet predict`` says without --number: a digit, or None for no digit."""
-    x = pn.preprocess(image)
-    if x is None:
-        return None
-    if not_digit_probability([x])[0] > THRESHOLD:
-        return None
-    p = model.predict([x]).data
-    return p.index(max(p))
-
-
-def photos(folder: str, limit, model, counts, log) -> dict:
+def photos(folder: str, limit, model, log) -> dict:
     with open(os.path.join(folder, "manifest.json")) as f:
         records = json.load(f)[:limit]
     tally = {"digit": [0, 0], "digit_predict": [0, 0], "number": [0, 0], "number_digits": [0, 0]}
     errors = []
     start = time.time()
     for i, r in enumerate(records):
-        image = read_picture(os.path.join(folder, r["file"]), counts)
-        found = read_digits(image, model)
-        read = "".join("?" if d.digit is None else str(d.digit) for d in found)
-        ok = read == r["label"]
+        record, _ = read_picture(read(os.path.join(folder, r["file"])), model, NAMES, number=True)
+        number = record["number"]
+        ok = number == r["label"]
         tally[r["kind"]][0] += ok
         tally[r["kind"]][1] += 1
         if r["kind"] == "digit":
-            tally["digit_predict"][0] += single_digit(image, model) == int(r["label"])
+            tally["digit_predict"][0] += record["digit"] == int(r["label"])
             tally["digit_predict"][1] += 1
         else:
-            tally["number_digits"][0] += sum(a == b for a, b in zip(read, r["label"])) if len(read) == len(r["label"]) else 0
+            tally["number_digits"][0] += (sum(a == b for a, b in zip(number, r["label"]))
+                                          if len(number) == len(r["label"]) else 0)
             tally["number_digits"][1] += len(r["label"])
-        if not ok:
-            errors.append({"file": r["file"], "label": r["label"], "read": read, "width": r.get("width")})
+        if not ok or (r["kind"] == "digit" and record["digit"] != int(r["label"])):
+            errors.append({"file": r["file"], "label": r["label"], "read": number,
+                           **({"predict": record["digit"]} if r["kind"] == "digit" else {}),
+                           "width": r.get("width"), "source": r.get("source")})
         log(f"\r{i + 1}/{len(records)} pictures, {time.time() - start:.0f} s")
     log("\n")
     return {"counts": tally, "errors": errors, "seconds": round(time.time() - start, 1)}
 
 
-def nondigits(folder: str, limit, model, counts, log) -> dict:
+def nondigits(folder: str, limit, model, log) -> dict:
     with open(os.path.join(folder, "manifest.json")) as f:
         records = json.load(f)[:limit]
     by_kind = {}
     missed = []
     for i, r in enumerate(records):
-        image = read_picture(os.path.join(folder, r["file"]), counts)
+        record, _ = read_picture(read(os.path.join(folder, r["file"])), model, NAMES)
         kind = r["source"].split()[0]
-        flagged = single_digit(image, model) is None
+        flagged = record["digit"] is None
         k = by_kind.setdefault(kind, [0, 0])
         k[0] += flagged
         k[1] += 1
@@ -148,11 +130,12 @@ def rejection_cost(mnist_root, n_drawings: int, model, log) -> dict:
             log(f"\rMNIST test {s + 500}/{len(labels)}")
         log("\n")
         out["mnist"] = {"flagged": flagged, "total": len(labels), "accuracy": right / len(labels)}
-    inputs = [to_input(d.strokes, d.width, d.height, d.pen_width)
-              for d in drawings.generate(n_drawings, seed=DRAWINGS_SEED, split="held_out")]
-    inputs = [x for x in inputs if x is not None]
-    flagged = sum(p > THRESHOLD for p in not_digit_probability(inputs))
-    out["drawings"] = {"flagged": flagged, "total": len(inputs)}
+    if n_drawings:
+        inputs = [to_input(d.strokes, d.width, d.height, d.pen_width)
+                  for d in drawings.generate(n_drawings, seed=DRAWINGS_SEED, split="held_out")]
+        inputs = [x for x in inputs if x is not None]
+        flagged = sum(p > THRESHOLD for p in not_digit_probability(inputs))
+        out["drawings"] = {"flagged": flagged, "total": len(inputs)}
     return out
 
 
@@ -166,19 +149,18 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
     model = default_model()
-    counts = {}
     result = {}
 
     def log(text):
         print(text, end="", file=sys.stderr, flush=True)
 
     if args.photos:
-        result["photos"] = photos(args.photos, args.limit, model, counts, log)
+        result["photos"] = photos(args.photos, args.limit, model, log)
         for key, (k, n) in result["photos"]["counts"].items():
             lo, hi = interval(k, n)
             print(f"{key:14s} {k}/{n} = {k / max(n, 1):.1%} (95%: {lo:.1%}-{hi:.1%})")
     if args.nondigits:
-        result["nondigits"] = nondigits(args.nondigits, args.limit, model, counts, log)
+        result["nondigits"] = nondigits(args.nondigits, args.limit, model, log)
         r = result["nondigits"]
         print(f"non-digits flagged {r['flagged']}/{r['total']} = {r['flagged'] / max(r['total'], 1):.1%}; "
               + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(r["by_kind"].items())))
@@ -187,8 +169,8 @@ def main(argv=None) -> int:
         for key, v in result["cost"].items():
             extra = f", model accuracy {v['accuracy']:.2%}" if "accuracy" in v else ""
             print(f"{key} taken for no digit: {v['flagged']}/{v['total']} = {v['flagged'] / v['total']:.2%}{extra}")
-    result["readers"] = counts
-    print(f"pictures read by: {counts}")
+    result["reader"] = f"purenet.io.read_image(min_side={PREDICT_MIN_SIDE}, gray=True)"
+    print(f"every picture read by {result['reader']}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -453,20 +453,6 @@ def finish(folder: str, record: dict, picture=None) -> None:
     record["file"] = stem + ".jpg"
 
 
-def decode(folder: str, record: dict) -> None:
-    """Write ``NNNN.pgm`` next to ``NNNN.jpg``: the JPEG decoded by Pillow, made gray with
-    purenet's own integer luma, for an interpreter without Pillow (PyPy here) to read
-    while purenet reads no JPEG itself."""
-    import numpy as np
-    from PIL import Image as PILImage
-
-    rgb = np.asarray(PILImage.open(os.path.join(folder, record["file"])).convert("RGB"), dtype=np.int64)
-    gray = ((299 * rgb[..., 0] + 587 * rgb[..., 1] + 114 * rgb[..., 2] + 500) // 1000).astype(np.uint8)
-    stem = os.path.splitext(record["file"])[0]
-    with open(os.path.join(folder, stem + ".pgm"), "wb") as f:
-        f.write(b"P5 %d %d 255\n" % (gray.shape[1], gray.shape[0]) + gray.tobytes())
-
-
 def widths(rng: random.Random, n: int) -> List[int]:
     """Picture widths, log-uniform from 300 to 4000 px, with the extremes included."""
     out = [int(math.exp(rng.uniform(math.log(300), math.log(4000)))) for _ in range(n)]
@@ -521,15 +507,8 @@ def main(argv=None) -> int:
     parser.add_argument("--finish", action="store_true",
                         help="turn the PNGs of an earlier --png run in FOLDER into the JPEG photos")
     parser.add_argument("--max-width", type=int, default=4000)
-    parser.add_argument("--decode", action="store_true",
-                        help="write a PGM beside each JPEG in FOLDER, decoded by Pillow (see decode())")
     parser.add_argument("--pure", action="store_true", help="draw in pure Python even where NumPy is installed")
     args = parser.parse_args(argv)
-    if args.decode:
-        with open(os.path.join(args.folder, "manifest.json")) as f:
-            for r in json.load(f):
-                decode(args.folder, r)
-        return 0
     if args.finish:
         path = os.path.join(args.folder, "manifest.json")
         with open(path) as f:

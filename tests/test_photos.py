@@ -254,3 +254,89 @@ def test_predict_says_not_a_digit(tmp_path, capsys):
     assert cli.main(["predict", "--json", str(tmp_path / "x.png")]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["digit"] is None and record["probability"] > THRESHOLD and "number" not in record
+
+
+# ------------------------------------------------------------------ thin pens, cuts along a path
+def stroke_width_28(x):
+    """The pen's width in a 28 x 28 input (its pixels above 0.3)."""
+    from purenet.vision.preprocess import stroke_width
+
+    pixels = [i for i, v in enumerate(x) if v > 0.3]
+    xs, ys = [i % 28 for i in pixels], [i // 28 for i in pixels]
+    return stroke_width(pixels, 28, (min(xs), min(ys), max(xs), max(ys)))
+
+
+def test_a_thin_pen_is_widened_on_paper_and_left_alone_on_a_canvas():
+    """A 2.5 px pen on a 200 px digit is a hairline once scaled into the 20 px box; on a photo
+    of paper its strokes are widened to about MNIST's thinnest, a clean canvas is untouched."""
+    import drawings  # scripts/drawings.py
+    from purenet.app.strokes import render
+    from purenet.vision.preprocess import THIN, gray_values, to_mnist
+
+    rng = __import__("random").Random(0)
+    widths = []
+    for d in drawings.generate(10, seed=3, split="held_out"):
+        a = render(d.strokes, d.width, d.height, 2.5)
+        ink = [[a[y * d.width + x] / 255 for x in range(d.width)] for y in range(d.height)]
+        clean = [[0.92 * (1 - v) + 0.1 * v for v in row] for row in ink]
+        photo = [[(0.92 - 0.2 * x / d.width + rng.gauss(0, 0.015)) * (1 - v) + 0.1 * v for x, v in enumerate(row)]
+                 for row in ink]
+        on_canvas = pn.preprocess(clean)
+        if on_canvas is None:
+            continue  # this drawing's strokes are too short for the thin pen to leave ink
+        values, w, h = gray_values(clean, 400)
+        assert on_canvas == to_mnist(find_ink(values, w, h).values, w, h)  # the plain recipe
+        on_paper = pn.preprocess(photo)
+        widths.append((stroke_width_28(on_canvas), stroke_width_28(on_paper)))
+        assert stroke_width_28(on_paper) >= 0.85 * THIN
+        assert [q.digit for q in pn.read_digits(photo)] == [d.digit]
+    assert len(widths) >= 4
+    assert sum(b - a for a, b in widths) / len(widths) > 0.4
+
+
+def slanted(rows, digit, x0, y0, scale, shear, ink=0.1):
+    """Put an MNIST digit on ``rows``, enlarged ``scale`` times and leaning right (``shear``
+    pixels sideways per pixel up), dark ink."""
+    n = 28 * scale
+    for y in range(n):
+        dx = int(shear * (n - y))
+        for x in range(n):
+            a = digit[(y // scale) * 28 + x // scale] / 255
+            if a > 0:
+                r = rows[y0 + y]
+                r[x0 + x + dx] = min(r[x0 + x + dx], r[x0 + x + dx] * (1 - a) + ink * a)
+    return rows
+
+
+@pytest.mark.parametrize("left, right, offset", [(0, 2, 64), (0, 6, 54), (0, 24, 48)])
+def test_slanted_touching_digits_get_a_cut_along_the_gap(mnist, left, right, offset):
+    """Two digits leaning right, touching: the left one's top reaches past the right one's
+    foot, so a straight cut takes a bite out of one of them; among the candidate cuts is one
+    along the gap, which does not, and both digits are read (which candidate wins is the
+    models' choice: a small bite may not change what they read)."""
+    from purenet.vision import digits as reader
+
+    images, labels = mnist
+    alone = [slanted(paper(420, 160), images.pixels(i), x, 20, 4, 0.45) for i, x in ((left, 20), (right, 20 + offset))]
+    boxes = [find_ink([v for r in rows for v in r], 420, 160).components[0].box for rows in alone]
+    assert boxes[0][2] > boxes[1][0] + 3  # their columns overlap
+    rows = slanted(slanted(paper(420, 160), images.pixels(left), 20, 20, 4, 0.45), images.pixels(right),
+                   20 + offset, 20, 4, 0.45)
+    found = find_ink([v for r in rows for v in r], 420, 160)
+    assert len(found.components) == 1  # one piece of ink
+    # one of the cut paths has the left digit's strong ink on its left, the right one's on its
+    # right (but for a pixel or two where they touch), and it is bent, not a column
+    group = reader._Group(found.components[0])
+    y0 = group.box[1]
+    strong = [[i for i in range(420 * 160) if a[i // 420][i % 420] < 0.5] for a in alone]
+
+    def wrong(p):
+        return (sum(i % 420 >= p[i // 420 - y0] for i in strong[0])
+                + sum(i % 420 < p[i // 420 - y0] for i in strong[1])) / (len(strong[0]) + len(strong[1]))
+
+    best = min(reader._cut_paths(group, found.values, 420, 20), key=wrong)
+    assert wrong(best) < 0.002 and len(set(best)) > 1
+    column = min(wrong([x] * len(best)) for x in range(group.box[0], group.box[2] + 1))
+    assert column > 0.01 and column > 10 * wrong(best)  # the best straight cut takes a bite out of one
+    read = pn.read_digits(rows)
+    assert [d.digit for d in read] == [labels[left], labels[right]]

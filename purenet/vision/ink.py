@@ -44,7 +44,9 @@ The result keeps the ink's strength (not a binary mask): the MNIST recipe
 downstream averages and centres the values as MNIST did. When the paper
 level is flat (a clean canvas, a scan, a digit on a black ground) step 2
 gives way to the single border level, so clean pictures come out as
-before.
+before; on such paper with noise (a photo in even light) only the pieces
+kept and their soft edges remain ink, as on uneven paper, so that the
+noise around them does not widen the digit's box.
 
 What it is not: no colour separation beyond luma (blue and black ink are
 both darker than paper), no deskewing, no page detection.
@@ -75,12 +77,15 @@ class Component(NamedTuple):
 
 class Ink(NamedTuple):
     """``values``: ink strength >= 0 per pixel (0 on paper), ``width`` x ``height``, row-major;
-    ``components``: the pieces kept, left to right by their first column."""
+    ``components``: the pieces kept, left to right by their first column; ``paper``: the
+    picture is of paper (its level uneven or noisy: a photo, a scan), not a clean canvas
+    (one exact background level: MNIST, a drawing app)."""
 
     values: List[float]
     width: int
     height: int
     components: List[Component]
+    paper: bool = False
 
 
 def downscale(values, width: int, height: int, factor: int, unit: float = 1.0) -> Tuple[List[float], int, int]:
@@ -139,9 +144,13 @@ def find_ink(
     if level is None:
         strength = [background - v if v < background else 0.0 for v in paper]
         spread = 0.0
+        # noise on evenly lit paper (a photo): then, as on uneven paper, only the ink's pieces and
+        # their edges are kept, not the noise around them
+        noisy = _noise(paper, [max(background, 1e-3)] * len(paper)) > 0.0
     else:
         strength = [(p - v) / p if v < p else 0.0 for v, p in zip(paper, level)]
         spread = _noise(paper, level)
+        noisy = True
     # the strongest ink, robust to a few hot pixels: the k-th strongest value
     k = max(3, len(strength) // 4000)
     peak = heapq.nlargest(k, strength)[-1] if len(strength) > 4 * k else max(strength)
@@ -164,8 +173,9 @@ def find_ink(
     components = _drop_specks_and_lines([c for c in pieces if c.strong], width, height)
     if not components:
         return None
-    if level is None:
-        # a clean picture: everything but the dropped pieces, faint anti-aliased edges included
+    if not noisy:
+        # a clean picture (a canvas, MNIST: paper of one exact level, no noise): everything but
+        # the dropped pieces, faint anti-aliased edges included
         kept = set(id(c) for c in components)
         strength = list(strength)
         for c in pieces:
@@ -178,7 +188,7 @@ def find_ink(
         for i in c.pixels:
             keep[i] = 1
     keep = _dilate(keep, width, height)  # the soft edge of a stroke belongs to it, the paper's noise not
-    return Ink([v if k else 0.0 for v, k in zip(strength, keep)], width, height, components)
+    return Ink([v if k else 0.0 for v, k in zip(strength, keep)], width, height, components, True)
 
 
 # ------------------------------------------------------------ paper level

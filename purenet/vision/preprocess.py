@@ -30,23 +30,32 @@ goes through the same steps before it is shown to the network:
    Pictures of ``2 * WORK`` pixels or more on a side are first averaged
    down by a whole factor, to ``WORK`` to ``2 * WORK`` (a 20 px box needs
    no more);
-3. crop to the ink: the bounding box of the pixels brighter than
+3. a thin pen on paper: when the picture is of paper (a photo or a
+   scan: its paper level uneven or noisy) and the pen, once the ink is
+   scaled into the 20 px box, would be thinner than ``THIN`` (2 px, about
+   MNIST's thinnest), the strokes are widened to it (every pixel within
+   the missing width of the ink takes the strength of the strokes' core).
+   A ballpoint pen on a large digit is otherwise a hairline, which the
+   digit model reads poorly and the rejection model takes for a scribble.
+   A clean canvas (MNIST, the drawing app, which keeps its own pen in
+   MNIST's range) is left as it is;
+4. crop to the ink: the bounding box of the pixels brighter than
    ``threshold`` times the brightest one (no binarisation: pixel values
    are kept);
-4. scale so that the longer side of that box is 20 px, keeping the aspect
+5. scale so that the longer side of that box is 20 px, keeping the aspect
    ratio, by area averaging: each target pixel is the mean of the source
    area it covers, with exact fractional weights for partly covered
    source pixels (a box filter; it anti-aliases when shrinking and does
    not invent detail when enlarging);
-5. stretch so that the brightest pixel is 1.0 (MNIST strokes reach full
+6. stretch so that the brightest pixel is 1.0 (MNIST strokes reach full
    intensity; faint photos and thin pens otherwise do not);
-6. paste into 28x28 so that the centre of mass of the ink lands on pixel
+7. paste into 28x28 so that the centre of mass of the ink lands on pixel
    (14, 14) (row, column; shift rounded to whole pixels as MNIST did),
    clipping whatever falls outside. On this convention (coordinates are
    pixel indices) all 12,000 bundled MNIST digits have their centre of
    mass within half a pixel of (14, 14).
 
-What it is not: no deskewing, no stroke-width normalisation, no splitting
+What it is not: no deskewing, no thinning of thick strokes, no splitting
 of several digits (:func:`purenet.read_digits` finds several). Pure functions: no Tk,
 no global state, deterministic.
 """
@@ -64,6 +73,7 @@ __all__ = ["preprocess", "preprocess_to_matrix", "gray_values", "scaled_gray_val
 
 SIZE = 28  # the MNIST field
 BOX = 20  # the longer side of the digit's bounding box in it
+THIN = 2.0  # a pen thinner than this in the 20 px box is widened to it (MNIST's 5th percentile: about 2)
 WORK = 400  # pictures at least twice this size are averaged down, to between this and twice it
 
 GrayRows = Sequence[Sequence[Real]]
@@ -122,7 +132,28 @@ def preprocess(
     found = find_ink(values, width, height, invert, min_contrast)
     if found is None:
         return None
-    return to_mnist(found.values, width, height, threshold)
+    if not found.paper:  # a clean canvas (MNIST, a drawing app, which sets its own pen's width)
+        return to_mnist(found.values, width, height, threshold)
+    pixels = [i for c in found.components for i in c.pixels]
+    x0 = min(c.box[0] for c in found.components)
+    y0 = min(c.box[1] for c in found.components)
+    x1 = max(c.box[2] for c in found.components)
+    y1 = max(c.box[3] for c in found.components)
+    grow = stroke_growth(pixels, width, (x0, y0, x1, y1))
+    if grow == 0.0:
+        return to_mnist(found.values, width, height, threshold)
+    # a thin pen: the ink's box with room around it, its strokes widened
+    pad = int(grow) + 2
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    crop = [found.values[y * width + x] if 0 <= x < width and 0 <= y < height else 0.0
+            for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
+    own = bytearray(w * h)
+    for i in pixels:
+        y, x = divmod(i, width)
+        own[(y - y0) * w + x - x0] = 1
+    widen(crop, own, w, h, grow)
+    return to_mnist(crop, w, h, threshold)
 
 
 def to_mnist(ink: List[float], width: int, height: int, threshold: float = 0.1) -> Optional[List[float]]:
@@ -254,6 +285,84 @@ def _check_range(values: list, top: Real, what: str) -> None:
             f"preprocess expects values in [0, {top}] for {what}. "
             f"Received: values from {low} to {high}{hint}"
         )
+
+
+def stroke_growth(pixels: List[int], width: int, box: Tuple[int, int, int, int]) -> float:
+    """How far (in the picture's pixels) to widen each side of the strokes of the ink at flat
+    indices ``pixels`` (in a picture ``width`` wide; ``box`` their ``(x0, y0, x1, y1)``,
+    inclusive) so that, scaled into the 20 px box, the pen is ``THIN`` wide; 0 when it is not
+    thinner. A ballpoint pen on a large digit is a hairline once scaled, unlike any MNIST
+    digit; both models then read it poorly (the rejection model takes it for a scribble)."""
+    size = max(box[2] - box[0], box[3] - box[1]) + 1
+    stroke = stroke_width(pixels, width, box) * BOX / size
+    return (THIN - stroke) / 2 * size / BOX if stroke < THIN else 0.0
+
+
+def widen(values: List[float], own: bytearray, w: int, h: int, grow: float) -> None:
+    """Widen the strokes of ``own`` (a 0/1 mask over the ``w x h`` picture ``values``) by
+    ``grow`` pixels on each side, in place: the pixels that near, at the strength of the
+    stroke's core (the 75th percentile of its own pixels). The caller leaves room around them."""
+    if grow <= 0.0:
+        return
+    strong = sorted(values[k] for k in range(w * h) if own[k])
+    if not strong:
+        return
+    core = strong[(3 * len(strong)) // 4]
+    for k, d in enumerate(_distance(own, w, h)):
+        if d <= grow and values[k] < core:
+            values[k] = core
+
+
+def stroke_width(pixels: List[int], width: int, box: Tuple[int, int, int, int]) -> float:
+    """The pen's width in pixels: twice the area over the outline's length (a long stroke of
+    width ``w`` and length ``L`` has area ``w L`` and outline ``2 L``). The outline is counted
+    as pixel edges, which overcounts a slanted one by 4/pi on average."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0 + 3, y1 - y0 + 3
+    mask = bytearray(w * h)
+    for i in pixels:
+        y, x = divmod(i, width)
+        mask[(y - y0 + 1) * w + x - x0 + 1] = 1
+    edges = 0
+    for k in range(w, len(mask) - w):
+        if mask[k]:
+            edges += 4 - mask[k - 1] - mask[k + 1] - mask[k - w] - mask[k + w]
+    return 8.0 * len(pixels) / (math.pi * edges) if edges else 0.0
+
+
+def _distance(mask: bytearray, w: int, h: int) -> List[float]:
+    """Each pixel's distance to the nearest pixel of ``mask`` (chamfer 3-4 weights, in pixels)."""
+    far = 3 * (w + h)
+    d = [0 if m else far for m in mask]
+    for y in range(h):  # from the top left
+        for x in range(w):
+            k = y * w + x
+            if d[k]:
+                best = d[k]
+                if x > 0:
+                    best = min(best, d[k - 1] + 3)
+                if y > 0:
+                    best = min(best, d[k - w] + 3)
+                    if x > 0:
+                        best = min(best, d[k - w - 1] + 4)
+                    if x + 1 < w:
+                        best = min(best, d[k - w + 1] + 4)
+                d[k] = best
+    for y in range(h - 1, -1, -1):  # from the bottom right
+        for x in range(w - 1, -1, -1):
+            k = y * w + x
+            if d[k]:
+                best = d[k]
+                if x + 1 < w:
+                    best = min(best, d[k + 1] + 3)
+                if y + 1 < h:
+                    best = min(best, d[k + w] + 3)
+                    if x + 1 < w:
+                        best = min(best, d[k + w + 1] + 4)
+                    if x > 0:
+                        best = min(best, d[k + w - 1] + 4)
+                d[k] = best
+    return [v / 3.0 for v in d]
 
 
 def _ink_box(ink: List[float], width: int, height: int, cut: float) -> Tuple[int, int, int, int]:
