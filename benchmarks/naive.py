@@ -8,7 +8,7 @@ averaged and applied with plain SGD. There are no tricks here on purpose (no
 kernels): it is the yardstick that ``benchmarks/run.py`` measures purenet
 against, and the tests use it as an independent oracle.
 
-Three workloads (see ``/work/shared/PERFORMANCE.md``):
+Three workloads (those of ``benchmarks/run.py``):
 
 ``cnn-small``
     Conv2D(1->8, 3x3, stride 1, no padding) + ReLU + MaxPool2D(2) + Flatten

@@ -3,7 +3,7 @@
 Usage: python scripts/build_bundled.py [MNIST_DIR]
 
 MNIST_DIR holds the four full MNIST IDX files (raw or .gz); it defaults to
-../shared/data/mnist next to the repository. The subset is stratified and
+$PURENET_DATA. The subset is stratified and
 seeded: 1,000 images per class from train (10,000) and 200 per class from
 test (2,000), chosen with random.Random(0) and kept in their original order.
 The output is deterministic: running this twice gives byte-identical files.
@@ -22,7 +22,6 @@ from purenet.datasets.idx import write_idx  # noqa: E402
 from purenet.datasets.mnist import MNIST_FILES, load_mnist  # noqa: E402
 
 PER_CLASS = {"train": 1000, "test": 200}
-DEFAULT_SOURCE = os.path.join(os.path.dirname(REPO), "shared", "data", "mnist")
 OUT_DIR = os.path.join(REPO, "purenet", "datasets", "bundled")
 
 
@@ -38,7 +37,9 @@ def stratified_indices(labels, per_class, rng):
 
 
 def main(argv):
-    source = argv[1] if len(argv) > 1 else DEFAULT_SOURCE
+    source = argv[1] if len(argv) > 1 else os.environ.get("PURENET_DATA")
+    if not source:
+        sys.exit("build_bundled: give the folder of the MNIST files (or set PURENET_DATA).")
     os.makedirs(OUT_DIR, exist_ok=True)
     for split, per_class in PER_CLASS.items():
         # load_mnist would fall back to $PURENET_DATA and the cache: insist

@@ -2,8 +2,8 @@
 
     python scripts/mlp_baseline.py [--data DIR] [--json docs/drawings-mlp-baseline.json]
 
-The issue gives a NumPy MLP with the MNIST preprocessing recipe as the
-yardstick ("about 98% on hard drawings"). This trains one: 784-256-128-10,
+A NumPy MLP with the MNIST preprocessing recipe is the usual yardstick
+for reading drawings. This trains one: 784-256-128-10,
 ReLU, softmax cross-entropy, SGD with momentum 0.9, batch 64, 15 epochs
 with the learning rate decaying, on the 60,000 MNIST training images as
 they are (no augmentation), seeded. It prints its MNIST test accuracy and
