@@ -16,8 +16,9 @@ templates of ``scripts/drawings.py``, so that neither the MNIST test set
 nor the ``held_out`` drawings (on which the rejection's cost is measured)
 are seen in training; the seeds must differ from those of the measured
 sets. The first step (CPython, Pillow and NumPy) writes each photo as
-JPEG, decoded at once to a PGM (``photos.decode``); the second
-(``--inputs``, PyPy is faster) runs ``pn.preprocess`` on each and writes
+JPEG; the second (``--inputs``, PyPy is faster) reads each as ``purenet
+predict`` does (``eval_photos.read``: purenet's JPEG reader, reduced,
+gray), runs ``pn.preprocess`` on it and writes
 ``inputs.f32`` (784 little-endian float32 per picture) and ``inputs.json``
 (per picture: its label, 0 for a digit and 1 for no digit, and what it is).
 A picture in which ``preprocess`` finds no ink is left out.
@@ -36,11 +37,12 @@ sys.path.insert(0, HERE)
 
 import drawings  # noqa: E402
 import photos  # noqa: E402
+from eval_photos import read  # noqa: E402
 import purenet as pn  # noqa: E402
 
 
 def generate(folder: str, count: int, seed: int, max_width: int, mnist_root=None, progress=None) -> list:
-    """Write ``count`` photos (as PGM) and ``manifest.json`` into ``folder``."""
+    """Write ``count`` photos (JPEG) and ``manifest.json`` into ``folder``."""
     from PIL import Image as PILImage
 
     os.makedirs(folder, exist_ok=True)
@@ -56,9 +58,6 @@ def generate(folder: str, count: int, seed: int, max_width: int, mnist_root=None
                       progressive=rng.random() < 0.5, subsampling=rng.choice([0, 1, 2]),
                       noise=rng.uniform(2.0, 8.0), noise_seed=rng.randrange(2 ** 32))
         photos.finish(folder, record, PILImage.frombytes("RGB", (rw, rh), pixels))
-        photos.decode(folder, record)
-        os.remove(os.path.join(folder, record["file"]))
-        record["file"] = record["file"][:-4] + ".pgm"
         records.append(record)
         if progress:
             progress(i + 1, count)
@@ -74,7 +73,7 @@ def inputs(folder: str, progress=None) -> int:
     values = array.array("f")
     kept = []
     for i, r in enumerate(records):
-        x = pn.preprocess(pn.io.read_image(os.path.join(folder, r["file"])))
+        x = pn.preprocess(read(os.path.join(folder, r["file"])))
         if x is not None:
             values.extend(x)
             kept.append({"label": 0 if r["kind"] == "digit" else 1, "what": r["source"] if r["kind"] != "digit"
