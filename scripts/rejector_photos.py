@@ -41,14 +41,24 @@ from eval_photos import read  # noqa: E402
 import purenet as pn  # noqa: E402
 
 
-def generate(folder: str, count: int, seed: int, max_width: int, mnist_root=None, progress=None) -> list:
-    """Write ``count`` photos (JPEG) and ``manifest.json`` into ``folder``."""
+#: Seeds of the sets the figures in docs/photos.md are measured on (``scripts/photos.py``).
+MEASURED_SEEDS = (7, 11, 31, 61, 2026)
+
+
+def generate(folder: str, count: int, seed: int, max_width: int, mnist=None, progress=None) -> list:
+    """Write ``count`` photos (JPEG) and ``manifest.json`` into ``folder``.
+
+    ``mnist``: the folder of the MNIST training files (default: ``$PURENET_DATA``...,
+    as :func:`purenet.datasets.load_mnist` looks), or ``(images, labels)`` to take digits from.
+    """
     from PIL import Image as PILImage
 
     os.makedirs(folder, exist_ok=True)
     photos.PEN["pillow"] = True
     rng = random.Random(seed)
-    sources = photos.Sources(seed, pn.datasets.load_mnist("train", root=mnist_root, download=False))
+    if mnist is None or isinstance(mnist, str):
+        mnist = pn.datasets.load_mnist("train", root=mnist, download=False)
+    sources = photos.Sources(seed, mnist)
     sources.drawings = drawings.generate(10 ** 6, seed=seed, split="dev")
     records = []
     for i, width in enumerate(photos.widths(rng, count)):
@@ -106,8 +116,8 @@ def main(argv=None) -> int:
         n = inputs(args.folder, progress)
         print(f"\n{n} inputs", file=sys.stderr)
         return 0
-    if args.seed in (7, 11, 31, 2026):
-        parser.error("seeds 7, 11, 31 and 2026 make the measured sets; train on others")
+    if args.seed in MEASURED_SEEDS:
+        parser.error(f"seeds {', '.join(map(str, MEASURED_SEEDS))} make the measured sets; train on others")
     generate(args.folder, args.count, args.seed, args.max_width, args.data, progress)
     print(file=sys.stderr)
     return 0

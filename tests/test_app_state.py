@@ -10,6 +10,7 @@ from purenet.app import pictures
 from purenet.app.state import PAPER, PEN_WIDTH, Drawing, Prediction, Recogniser, class_names
 from purenet.app.strokes import to_input
 from purenet.cli import PRETRAINED_MODEL
+from purenet.vision.rejection import THRESHOLD
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +148,9 @@ def test_prediction_json_is_plain_data():
     record = json.loads(json.dumps(p.to_json()))
     assert record == {"digit": "b", "confidence": 0.7, "classes": ["a", "b", "c"], "probabilities": [0.2, 0.7, 0.1],
                       "is_digit": True, "not_digit": None}
-    refused = Prediction([0.0] * 784, [0.2, 0.7, 0.1], ["a", "b", "c"], not_digit=0.9).to_json()
-    assert refused["digit"] is None and refused["is_digit"] is False and refused["not_digit"] == 0.9
+    above = (1 + THRESHOLD) / 2  # the rejection model's probability of no digit, above its threshold
+    refused = Prediction([0.0] * 784, [0.2, 0.7, 0.1], ["a", "b", "c"], not_digit=above).to_json()
+    assert refused["digit"] is None and refused["is_digit"] is False and refused["not_digit"] == above
 
 
 # ----------------------------------------------------------------- pictures
