@@ -1,7 +1,7 @@
 """Photographed training examples for the rejection model (``scripts/train_rejector.py --photos``).
 
-    python scripts/rejector_photos.py out/rejector-photos --count 3000 --seed 100 --max-width 700
-    pypy3 scripts/rejector_photos.py out/rejector-photos --inputs
+    python scripts/rejector_photos.py out/rp-103 --count 1600 --seed 103 --max-width 700
+    pypy3 scripts/rejector_photos.py out/rp-103 --inputs
 
 Why: the rejection model decides on what :func:`purenet.preprocess` makes of
 a photo, and a photographed stroke (uneven light, blur, JPEG, the ink

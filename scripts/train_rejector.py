@@ -1,8 +1,9 @@
 """Train the shipped "is it a digit at all?" model: ``purenet/models/digit-or-not.safetensors``.
 
-    python scripts/rejector_photos.py out/rp-100 --count 1000 --seed 100    # photographed examples
-    pypy3 scripts/rejector_photos.py out/rp-100 --inputs                    # (see that script)
-    python scripts/train_rejector.py --data DIR_WITH_MNIST --photos out/rp-100 --dev-photos out/rp-101
+    python scripts/rejector_photos.py out/rp-103 --count 1600 --seed 103    # photographed examples,
+    pypy3 scripts/rejector_photos.py out/rp-103 --inputs                    # seeds 103 to 108 (see that script)
+    python scripts/train_rejector.py --data DIR_WITH_MNIST --dev-photos out/rp-105 \
+        --photos out/rp-103 --photos out/rp-104 --photos out/rp-106 --photos out/rp-107 --photos out/rp-108
 
 Why a model: a digit classifier has no way to say "none of these"; its
 softmax shares all the probability among the ten digits, so a scribble or a
@@ -14,7 +15,10 @@ digits; drawn scribbles, cursive loops, spirals, zigzags and waves, letters
 and signs that no digit resembles (alone or as a short word), blots, dots
 and dashes, hatching and random polylines are not, and neither are two
 touching digits (so that the number reader, :func:`purenet.read_digits`,
-cuts such a piece in two rather than read it as one digit). Every example
+cuts such a piece in two rather than read it as one digit), and neither
+are scribbles and letters drawn as ``scripts/photos.py`` writes them on
+paper (``--glyphs``; its looping, knotted scribbles are the non-digits
+that come closest to digits). Every example
 goes through the MNIST recipe (:func:`purenet.vision.preprocess.to_mnist`),
 exactly as a picture does before the classifier sees it. ``--photos``
 adds photographed digits and non-digits (``scripts/rejector_photos.py``:
